@@ -1,0 +1,196 @@
+"""Command line: ``energy-nb {run,book,flops,fit,predict,provenance}`` (also ``python -m energy_nb``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from .architectures import MODEL_KEYS
+from .flops import CONVENTIONS
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, indent=2, default=float)
+
+
+# ---------------------------------------------------------------------------------------------------
+def cmd_run(a: argparse.Namespace) -> int:
+    from .notebooks import run, smoke_parameters
+
+    params = smoke_parameters(a.notebook) if a.smoke else {}
+    for name, value in a.p or []:
+        params[name] = yaml.safe_load(value)
+    out = a.output or str(Path("_build") / "runs" / (Path(a.notebook).stem + ".ipynb"))
+    run(a.notebook, params, out, progress=not a.quiet)
+    print(f"executed {a.notebook} with {params or 'its defaults'} -> {out}")
+    return 0
+
+
+def cmd_book(a: argparse.Namespace) -> int:
+    from .book import build
+
+    return build(strict=not a.no_strict)
+
+
+def cmd_flops(a: argparse.Namespace) -> int:
+    from .flops import model_flops
+
+    b = model_flops(a.model, a.height, a.width, a.convention)
+    out = dict(model=a.model, height=a.height, width=a.width, steps=a.steps, cfg=a.cfg, convention=a.convention,
+               text=b.text, denoise_per_step=b.denoise_per_step, decode=b.decode, total=b.total(a.steps, a.cfg),
+               units="FLOPs (multiply-add = 2); total = Eq. 1 for one prompt, CFG doubles denoising")
+    if a.json:
+        print(_json(out))
+    else:
+        for k in ("text", "denoise_per_step", "decode", "total"):
+            print(f"{k:>17}: {out[k] / 1e9:14,.1f} GFLOPs")
+    return 0
+
+
+def _load_data(paths_: list[str] | None):
+    from .fit import shipped_data
+    from .schema import ok_rows, read_many
+
+    return ok_rows(read_many(paths_)) if paths_ else shipped_data()
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    from .laws import fit_law
+
+    df = _load_data(a.data)
+    if a.models:
+        df = df[df["model"].isin(a.models)]
+    if a.gpus:
+        df = df[df["gpu"].isin(a.gpus)]
+    if df.empty:
+        raise ValueError("no ok rows left after --models / --gpus filters")
+    law = fit_law(a.law, df, convention=a.convention)
+    if a.out:
+        law.save(a.out)
+    table = law.table()
+    if a.json:
+        print(_json(dict(law=a.law, convention=a.convention, n_obs=law.n_obs, r2=law.r2, models=law.models,
+                         gpus=law.gpus, parameters=table.reset_index().to_dict(orient="records"),
+                         dropped=law.dropped, saved=a.out)))
+    else:
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+        print(f"R^2 (log) = {law.r2:.4f} on {law.n_obs} rows; models {law.models}; GPUs {law.gpus}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from .fit import ScalingLaw, default_law
+    from .laws import fit_law
+
+    if a.law_file:
+        law = ScalingLaw.load(a.law_file)
+    elif a.law != "paper":
+        df = _load_data(None)
+        law = fit_law(a.law, df[df["model"] == a.model], convention=a.convention)
+    else:
+        law = default_law(a.model, a.convention)
+    gpu_as = {a.gpu: a.treat_gpu_as} if a.treat_gpu_as else None
+    res = law.predict_one(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.prompts, gpu_as=gpu_as)
+    if a.json:
+        print(_json(res))
+    else:
+        pct = int(round(100 * res["interval"]))
+        print(f"{a.model} {a.height}x{a.width}, {a.steps} steps, {a.dtype}, CFG {'on' if a.cfg else 'off'}, "
+              f"{res['gpu']}, law: {res['law']}")
+        print(f"  per image : {res['per_image_j']:,.1f} J = {res['per_image_wh']:.4f} Wh "
+              f"({pct}% PI {res['per_image_wh_low']:.4f}-{res['per_image_wh_high']:.4f} Wh)")
+        print(f"  {a.prompts} prompt(s): {res['total_j']:,.0f} J = {res['total_wh']:,.3f} Wh "
+              f"({pct}% PI {res['total_wh_low']:,.3f}-{res['total_wh_high']:,.3f} Wh)")
+    return 0
+
+
+def cmd_provenance(a: argparse.Namespace) -> int:
+    from .provenance import table
+
+    print(table().to_string(index=False))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+def _positive_int(s: str) -> int:
+    v = int(float(s))
+    if v < 1 or float(s) != v:
+        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: an integer >= 1")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .laws import LAW_NAMES
+
+    p = argparse.ArgumentParser(prog="energy-nb", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="execute a notebook with papermill and parameters")
+    r.add_argument("notebook", help="path or name, e.g. notebooks/flops.md or flops")
+    r.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="parameter (VALUE parsed as YAML: 3, true, [sd2, flux])")
+    r.add_argument("-o", "--output", help="executed .ipynb (default _build/runs/NAME.ipynb)")
+    r.add_argument("--smoke", action="store_true", help="start from the notebook's fast parameter set")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("book", help="execute notebooks (cached) and build _build/html")
+    b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    b.set_defaults(func=cmd_book)
+
+    f = sub.add_parser("flops", help="analytic or counted FLOPs of one prompt")
+    f.add_argument("--model", required=True, choices=MODEL_KEYS)
+    f.add_argument("--height", required=True, type=int)
+    f.add_argument("--width", required=True, type=int)
+    f.add_argument("--steps", type=_positive_int, default=1)
+    f.add_argument("--cfg", action="store_true")
+    f.add_argument("--convention", choices=CONVENTIONS, default="paper")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_flops)
+
+    fi = sub.add_parser("fit", help="fit a scaling law on energy CSVs (default: the shipped data)")
+    fi.add_argument("--data", nargs="+", help="CSV files in the shared schema")
+    fi.add_argument("--models", nargs="+", choices=MODEL_KEYS)
+    fi.add_argument("--gpus", nargs="+")
+    fi.add_argument("--convention", choices=CONVENTIONS, default="paper")
+    fi.add_argument("--law", choices=LAW_NAMES, default="paper")
+    fi.add_argument("--out", help="save the fitted law as JSON")
+    fi.add_argument("--json", action="store_true")
+    fi.set_defaults(func=cmd_fit)
+
+    pr = sub.add_parser("predict", help="predicted energy of one configuration, with a 95%% prediction interval")
+    pr.add_argument("--model", required=True, choices=MODEL_KEYS)
+    pr.add_argument("--height", required=True, type=int)
+    pr.add_argument("--width", required=True, type=int)
+    pr.add_argument("--steps", required=True, type=_positive_int)
+    pr.add_argument("--dtype", default="fp16")
+    pr.add_argument("--cfg", action="store_true")
+    pr.add_argument("--gpu", default="A100")
+    pr.add_argument("--prompts", type=_positive_int, default=1)
+    pr.add_argument("--law", choices=LAW_NAMES, default="paper", help="which law to fit on the shipped data")
+    pr.add_argument("--law-file", help="a law saved with `energy-nb fit --out` (overrides --law)")
+    pr.add_argument("--convention", choices=CONVENTIONS, default="paper")
+    pr.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_predict)
+
+    pv = sub.add_parser("provenance", help="every data file with source, rows and sha256")
+    pv.set_defaults(func=cmd_provenance)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as exc:
+        print(f"energy-nb {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

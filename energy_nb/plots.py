@@ -1,0 +1,86 @@
+"""Figures of the book. Each function draws on a given (or new) matplotlib Axes and returns it."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .validate import metrics  # noqa: E402
+
+MODEL_LABELS = {"flux": "Flux.1-dev", "sd35": "SD 3.5 Large", "qwen": "Qwen-Image", "sd2": "SD 2"}
+MODEL_COLORS = {"flux": "tab:blue", "sd35": "tab:orange", "qwen": "tab:green", "sd2": "tab:red"}
+
+
+def actual_vs_predicted(pred: pd.DataFrame, ax=None, title: str = "", color_by: str = "model",
+                        interval: bool = False):
+    """Log-log scatter of measured vs predicted energy (J) with the identity line and R^2 / MAPE."""
+    ax = ax or plt.subplots(figsize=(4.2, 4))[1]
+    for key, part in pred.groupby(color_by):
+        ax.scatter(part["energy_j"], part["energy_pred_j"], s=14, alpha=0.8,
+                   label=MODEL_LABELS.get(str(key), str(key)), color=MODEL_COLORS.get(str(key)))
+        if interval:
+            ax.vlines(part["energy_j"], part["pi_low_j"], part["pi_high_j"], alpha=0.25,
+                      color=MODEL_COLORS.get(str(key)))
+    lo = min(pred["energy_j"].min(), pred["energy_pred_j"].min()) / 1.5
+    hi = max(pred["energy_j"].max(), pred["energy_pred_j"].max()) * 1.5
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured energy (J)",
+           ylabel="predicted energy (J)")
+    m = metrics(pred["energy_j"], pred["energy_pred_j"])
+    ax.set_title(f"{title}\n$R^2_{{log}}$={m['r2_log']:.3f}  MAPE={m['mape_pct']:.1f}%", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    return ax
+
+
+def grid(n: int, ncols: int = 3, size: float = 3.6):
+    """A row-major grid of n axes."""
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def flop_decomposition(df: pd.DataFrame, steps: int = 10, ax=None):
+    """Fig. 1: denoising FLOPs over ``steps`` vs text encoding + decoding, per model and resolution (log)."""
+    ax = ax or plt.subplots(figsize=(9, 3.8))[1]
+    labels = [f"{MODEL_LABELS[r.model]}\n{r.height}²" for r in df.itertuples()]
+    x = np.arange(len(df))
+    ax.bar(x - 0.2, df["denoise_per_step"] * steps / 1e9, width=0.4, label=f"denoising ({steps} steps)")
+    ax.bar(x + 0.2, (df["text"] + df["decode"]) / 1e9, width=0.4, label="text encoding + decoding")
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel("GFLOPs per image")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def relative_energy(df: pd.DataFrame, model: str, ax=None):
+    """Fig. 6: energy of each configuration relative to the cheapest, one line per hyperparameter sweep."""
+    d = df[(df["model"] == model)].copy()
+    base = d["energy_j"].min()
+    ax = ax or plt.subplots(figsize=(8, 3.6))[1]
+    for (dtype, cfg), part in d.groupby(["dtype", "cfg"]):
+        for res, sub in part.groupby("height"):
+            sub = sub.sort_values("steps")
+            ax.plot(sub["steps"], sub["energy_j"] / base, marker="o", ms=3,
+                    label=f"{res}², {dtype}, CFG {'on' if cfg else 'off'}")
+    ax.set(yscale="log", xlabel="denoising steps T", ylabel="energy / cheapest configuration",
+           title=f"{MODEL_LABELS.get(model, model)}: energy relative to the cheapest configuration")
+    ax.legend(fontsize=6, ncol=4, loc="upper left")
+    return ax
+
+
+def bars(values: pd.Series, ax=None, ylabel: str = "", log: bool = False, labels: Sequence[str] | None = None):
+    ax = ax or plt.subplots(figsize=(6, 3))[1]
+    ax.bar(range(len(values)), values.to_numpy())
+    ax.set_xticks(range(len(values)), labels or [str(i) for i in values.index], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    return ax

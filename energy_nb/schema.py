@@ -1,0 +1,178 @@
+"""One tidy schema for every energy record: paper transcriptions and our own measurements alike.
+
+A row is one configuration run over ``n_prompts`` prompts. ``energy_j`` is the *net* GPU energy in
+joules for all ``n_prompts`` images (raw energy minus idle power x duration where we measured it; the
+paper's tables are already net). Measurement columns are empty for transcribed rows.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+MODELS: tuple[str, ...] = ("sd2", "sd35", "flux", "qwen")
+DTYPES: tuple[str, ...] = ("fp16", "fp32", "bf16")
+STATUSES: tuple[str, ...] = ("ok", "oom", "error: <message>")
+
+#: Columns every record has, in file order. Types: int, float, str; ``cfg`` is 0/1.
+CORE_COLUMNS: dict[str, type] = {
+    "model": str,
+    "gpu": str,
+    "height": int,
+    "width": int,
+    "steps": int,
+    "dtype": str,
+    "cfg": int,
+    "n_prompts": int,
+    "energy_j": float,
+    "source": str,
+}
+
+#: Columns only measurements fill (empty in transcriptions).
+MEASUREMENT_COLUMNS: dict[str, type] = {
+    "status": str,
+    "meter": str,
+    "energy_raw_j": float,
+    "idle_w": float,
+    "duration_s": float,
+    "gpu_name": str,
+    "driver": str,
+    "power_limit_w": float,
+    "sm_clock_start_mhz": float,
+    "sm_clock_end_mhz": float,
+    "temp_start_c": float,
+    "temp_end_c": float,
+    "device": str,
+    "size": str,
+    "weights": str,
+    "seed": int,
+    "torch_version": str,
+    "diffusers_version": str,
+    "timestamp": str,
+    "note": str,
+}
+
+COLUMNS: dict[str, type] = {**CORE_COLUMNS, **MEASUREMENT_COLUMNS}
+COLUMN_NAMES: list[str] = list(COLUMNS)
+
+_GPU_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class SchemaError(ValueError):
+    """A record does not follow the schema. The message names file, line, column and what is allowed."""
+
+
+def _fail(path: str, line: int, column: str, value: object, allowed: str) -> None:
+    raise SchemaError(f"{path}, line {line}, column '{column}': got {value!r}; allowed: {allowed}")
+
+
+def _parse(path: str, line: int, column: str, raw: str | None) -> object:
+    kind = COLUMNS[column]
+    raw = "" if raw is None else raw.strip()
+    if raw == "":
+        return None
+    try:
+        if kind is int:
+            val = float(raw)
+            if not val.is_integer():
+                raise ValueError
+            return int(val)
+        if kind is float:
+            val = float(raw)
+            if math.isnan(val):
+                return None
+            return val
+    except ValueError:
+        _fail(path, line, column, raw, "an integer" if kind is int else "a number")
+    return raw
+
+
+def validate_row(row: dict[str, object], path: str = "<row>", line: int = 0) -> None:
+    """Check one parsed record; raise :class:`SchemaError` naming file, line, column and allowed values."""
+    from .architectures import check_resolution  # local import: architectures imports nothing from here
+
+    for col in CORE_COLUMNS:
+        if row.get(col) is None and col != "energy_j":
+            _fail(path, line, col, "", "a value (required column)")
+    if row["model"] not in MODELS:
+        _fail(path, line, "model", row["model"], ", ".join(MODELS))
+    if not _GPU_RE.match(str(row["gpu"])):
+        _fail(path, line, "gpu", row["gpu"], "a GPU name of letters, digits, '.', '_' or '-' (e.g. A100, H100)")
+    if row["dtype"] not in DTYPES:
+        _fail(path, line, "dtype", row["dtype"], ", ".join(DTYPES))
+    if row["cfg"] not in (0, 1):
+        _fail(path, line, "cfg", row["cfg"], "0 (off) or 1 (on)")
+    for col in ("steps", "n_prompts"):
+        if int(row[col]) < 1:  # type: ignore[arg-type]
+            _fail(path, line, col, row[col], "an integer >= 1")
+    for col in ("height", "width"):
+        try:
+            check_resolution(str(row["model"]), int(row["height"]), int(row["width"]), size=row.get("size") or "full")  # type: ignore[arg-type]
+        except ValueError as exc:
+            _fail(path, line, col, row[col], str(exc))
+    status = row.get("status") or "ok"
+    if not (status in ("ok", "oom") or str(status).startswith("error")):
+        _fail(path, line, "status", status, ", ".join(STATUSES))
+    energy = row.get("energy_j")
+    if status == "ok":
+        if energy is None or not (float(energy) > 0):  # type: ignore[arg-type]
+            _fail(path, line, "energy_j", energy, "a positive number of joules when status is ok")
+    if row.get("size") not in (None, "full", "tiny"):
+        _fail(path, line, "size", row.get("size"), "full, tiny or empty")
+
+
+def read_energy_csv(path: str | Path) -> pd.DataFrame:
+    """Load and validate an energy CSV in the shared schema; return a typed frame with all columns.
+
+    Unknown columns are refused; missing measurement columns are added empty. ``status`` defaults
+    to ``ok``. Raises :class:`SchemaError` on the first bad cell (file, line, column, allowed values).
+    """
+    path = Path(path)
+    rows: list[dict[str, object]] = []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown:
+            _fail(str(path), 1, unknown[0], unknown[0], "one of the schema columns: " + ", ".join(COLUMN_NAMES))
+        missing = [c for c in CORE_COLUMNS if c not in header]
+        if missing:
+            _fail(str(path), 1, missing[0], "(missing)", "the core columns " + ", ".join(CORE_COLUMNS))
+        for i, raw in enumerate(reader, start=2):
+            if None in raw:  # more cells than header
+                _fail(str(path), i, "(extra cells)", raw[None], f"{len(header)} cells per row")
+            row = {c: _parse(str(path), i, c, raw.get(c)) for c in COLUMNS}
+            if row["status"] is None:
+                row["status"] = "ok"
+            validate_row(row, str(path), i)
+            rows.append(row)
+    return to_frame(rows)
+
+
+def to_frame(rows: Iterable[dict[str, object]]) -> pd.DataFrame:
+    """Rows (dicts) to a frame with every schema column, in schema order, with nullable dtypes."""
+    df = pd.DataFrame(list(rows), columns=COLUMN_NAMES)
+    for col, kind in COLUMNS.items():
+        if kind is int:
+            df[col] = pd.to_numeric(df[col]).astype("Int64")
+        elif kind is float:
+            df[col] = pd.to_numeric(df[col]).astype("float64")
+        else:
+            df[col] = df[col].astype("string")
+    return df
+
+
+def read_many(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Concatenate several validated energy CSVs."""
+    frames = [read_energy_csv(p) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else to_frame([])
+
+
+def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Only rows with ``status == 'ok'`` and a positive energy (what fits use)."""
+    mask = (df["status"].fillna("ok") == "ok") & (df["energy_j"] > 0)
+    return df.loc[mask].reset_index(drop=True)

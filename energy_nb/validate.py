@@ -1,0 +1,98 @@
+"""Validation of the law: within-model k-fold CV, cross-model and cross-GPU transfer, and metrics.
+
+Every function returns the held-out rows with ``energy_j`` (actual), ``energy_pred_j`` and the
+prediction interval, so plots and metrics come from one frame.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .fit import ScalingLaw, fit
+from .schema import ok_rows
+
+
+def metrics(actual_j: Sequence[float], predicted_j: Sequence[float]) -> dict[str, float]:
+    """R^2 (log and linear), MAE (J), MAPE (%), Spearman and Pearson correlations (linear energies)."""
+    a = np.asarray(actual_j, dtype=float)
+    p = np.asarray(predicted_j, dtype=float)
+    la, lp = np.log(a), np.log(p)
+
+    def r2(y, yhat):
+        ss = np.sum((y - y.mean()) ** 2)
+        return float(1 - np.sum((y - yhat) ** 2) / ss) if ss > 0 else float("nan")
+
+    return dict(n=int(len(a)), r2_log=r2(la, lp), r2_linear=r2(a, p), mae_j=float(np.mean(np.abs(a - p))),
+                mape_pct=float(100 * np.mean(np.abs(a - p) / a)),
+                spearman=float(stats.spearmanr(a, p).statistic) if len(a) > 2 else float("nan"),
+                pearson=float(stats.pearsonr(a, p).statistic) if len(a) > 2 else float("nan"))
+
+
+def _attach(law: ScalingLaw, test: pd.DataFrame, **kw) -> pd.DataFrame:
+    pred = law.predict(test, **kw)
+    return pd.concat([test.reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
+
+
+def within_model_cv(df: pd.DataFrame, model: str, k: int = 2, seed: int = 0, convention: str = "paper") -> pd.DataFrame:
+    """k-fold CV (shuffled with ``seed``) on one model's rows; every row predicted once, out of fold."""
+    data = ok_rows(df[df["model"] == model])
+    if len(data) < 2 * k:
+        raise ValueError(f"model {model!r} has {len(data)} ok rows: too few for {k}-fold CV")
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(np.arange(len(data)) % k)
+    out = []
+    for f in range(k):
+        law = fit(data[fold != f], convention=convention)
+        part = _attach(law, data[fold == f])
+        part["fold"] = f
+        out.append(part)
+    return pd.concat(out, ignore_index=True)
+
+
+def cross_model(df: pd.DataFrame, train: Iterable[str], test: Iterable[str], convention: str = "paper",
+                gpus: Iterable[str] | None = None) -> tuple[ScalingLaw, pd.DataFrame, pd.DataFrame]:
+    """Fit on the ``train`` models, predict the ``test`` models. Returns (law, train_pred, test_pred)."""
+    data = ok_rows(df if gpus is None else df[df["gpu"].isin(list(gpus))])
+    train, test = list(train), list(test)
+    tr, te = data[data["model"].isin(train)], data[data["model"].isin(test)]
+    if tr.empty or te.empty:
+        raise ValueError(f"no rows for train={train} or test={test}; models present: {sorted(data['model'].unique())}")
+    law = fit(tr, convention=convention)
+    te = te[~((te["dtype"] == "fp32") & ("I_fp32" in law.dropped))]
+    return law, _attach(law, tr), _attach(law, te)
+
+
+def cross_gpu(df: pd.DataFrame, train_gpus: Iterable[str], test_gpu: str, convention: str = "paper",
+              models: Iterable[str] | None = None, calibration: pd.DataFrame | None = None
+              ) -> tuple[ScalingLaw, pd.DataFrame]:
+    """Fit on ``train_gpus``, predict ``test_gpu`` (hardware the law has not seen).
+
+    Without calibration the unseen GPU is treated as the baseline. With ``calibration`` (rows
+    measured on ``test_gpu``), the law's intercept is shifted by their mean log residual: one
+    measured point calibrates the new hardware.
+    """
+    data = ok_rows(df if models is None else df[df["model"].isin(list(models))])
+    tr = data[data["gpu"].isin(list(train_gpus))]
+    te = data[data["gpu"] == test_gpu]
+    if tr.empty or te.empty:
+        raise ValueError(f"no rows for train GPUs {list(train_gpus)} or test GPU {test_gpu!r}; "
+                         f"GPUs present: {sorted(data['gpu'].unique())}")
+    law = fit(tr, convention=convention)
+    pred = _attach(law, te, gpu_as={test_gpu: law.baseline_gpu})
+    if calibration is not None and len(calibration):
+        cal = law.predict(calibration, gpu_as={test_gpu: law.baseline_gpu})
+        shift = float(np.mean(np.log(calibration["energy_j"].to_numpy(float)) - np.log(cal["energy_pred_j"])))
+        for col in ("energy_pred_j", "pi_low_j", "pi_high_j"):
+            pred[col] = pred[col] * np.exp(shift)
+        pred["calibration_shift"] = shift
+    return law, pred
+
+
+def summarize(pred: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
+    """Metrics of a prediction frame, overall or per group."""
+    if by is None:
+        return pd.DataFrame([metrics(pred["energy_j"], pred["energy_pred_j"])])
+    return pd.DataFrame({g: metrics(p["energy_j"], p["energy_pred_j"]) for g, p in pred.groupby(by)}).T
