@@ -188,7 +188,7 @@ class ScalingLaw:
 
 def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100", name: str = "paper") -> ScalingLaw:
     """Fit Eq. 3 by OLS on the ``ok`` rows of ``df`` (shared schema)."""
-    df = ok_rows(df) if "status" in df else df.reset_index(drop=True)
+    df = ok_rows(df)
     if len(df) < 3:
         raise ValueError(f"need at least 3 ok rows to fit the law, got {len(df)}")
     gpus = sorted(df["gpu"].astype(str).unique())

@@ -174,5 +174,6 @@ def read_many(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Only rows with ``status == 'ok'`` and a positive energy (what fits use)."""
-    mask = (df["status"].fillna("ok") == "ok") & (df["energy_j"] > 0)
+    status = df["status"].fillna("ok") if "status" in df else pd.Series("ok", index=df.index)
+    mask = (status == "ok") & (df["energy_j"] > 0)
     return df.loc[mask].reset_index(drop=True)

@@ -1,19 +1,53 @@
-"""Sphinx extension: build-time substitutions for the book (git commit, package versions)."""
+"""Sphinx extension: build-time substitutions for the book (git commit, package versions), and a
+fix for duplicated inline scripts."""
 from __future__ import annotations
 
 import datetime as _dt
 
 from .versions import git_commit, package_versions
 
+#: Pages that use the substitutions: re-read on every build so they never show a stale commit.
+PAGES = ("book/intro",)
+
 
 def _inject(app, config) -> None:
     subs = dict(config.myst_substitutions or {})
-    subs["git_commit"] = git_commit()
+    subs["git_commit"] = f"`{git_commit()}`"
     subs["build_date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subs["package_versions"] = ", ".join(f"{k} {v}" for k, v in package_versions().items())
     config.myst_substitutions = subs
 
 
+def _outdated(app, env, added, changed, removed):
+    return [d for d in PAGES if d in env.found_docs]
+
+
+def _key(js) -> str:
+    return repr((getattr(js, "filename", js) or "", sorted(getattr(js, "attributes", {}).items())))
+
+
+def _dedupe(items: list) -> None:
+    seen, unique = set(), []
+    for js in items:
+        if _key(js) not in seen:
+            seen.add(_key(js))
+            unique.append(js)
+    items[:] = unique
+
+
+def _dedupe_scripts(app, *args) -> None:
+    """sphinx-thebe and sphinx-togglebutton register their inline config twice under Jupyter Book
+    (once with filename None, once with ''); a repeated ``const`` is a console error in the browser,
+    so keep the first copy of every script. Connected to html-page-context with the first priority
+    and returning None, since that event stops at the first handler that returns a value."""
+    builder = getattr(app, "builder", None)
+    for attr in ("_js_files", "_orig_js_files"):
+        if isinstance(getattr(builder, attr, None), list):
+            _dedupe(getattr(builder, attr))
+
+
 def setup(app):
     app.connect("config-inited", _inject, priority=900)
+    app.connect("env-get-outdated", _outdated)
+    app.connect("html-page-context", _dedupe_scripts, priority=1)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
