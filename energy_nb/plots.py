@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .validate import metrics  # noqa: E402
+from .validate import metrics
 
 MODEL_LABELS = {"flux": "Flux.1-dev", "sd35": "SD 3.5 Large", "qwen": "Qwen-Image", "sd2": "SD 2"}
 MODEL_COLORS = {"flux": "tab:blue", "sd35": "tab:orange", "qwen": "tab:green", "sd2": "tab:red"}

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:

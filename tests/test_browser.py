@@ -83,6 +83,19 @@ def test_every_toc_page(browser, server, built_book):
     assert not broken_links, broken_links
 
 
+#: Pages that must show at least this many figures.
+FIGURES = {"notebooks/flops": 1, "notebooks/within_model": 1, "notebooks/cross_model": 1,
+           "notebooks/cross_architecture": 1, "notebooks/unet": 1, "notebooks/hyperparameters": 1}
+
+
+def test_figure_pages_show_their_figures(browser, server):
+    for doc, n in FIGURES.items():
+        page, errors = _visit(browser, urljoin(server, doc + ".html"))
+        widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+        assert sum(w > 100 for w in widths) >= n, f"{doc}: expected {n} figure(s), found widths {widths}"
+        page.close()
+
+
 def test_math_typeset_on_methodology(browser, server):
     page, errors = _visit(browser, urljoin(server, "book/methodology.html"))
     page.wait_for_selector("mjx-container", timeout=15000)
