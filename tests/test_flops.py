@@ -100,3 +100,14 @@ def test_cli_flops_json():
     assert bad.returncode == 2 and "multiple of 16" in bad.stderr
     bad = cli("flops", "--model", "flux", "--height", "512", "--width", "512", "--steps", "0", check=False)
     assert bad.returncode == 2 and "integer >= 1" in bad.stderr
+
+
+@pytest.mark.parametrize("model", ["sd2", "sd35", "flux", "qwen"])
+def test_tiny_variants_build_on_cpu_and_full_size_is_refused(model):
+    from energy_nb.architectures import build, get_model
+
+    for comp in get_model(model).components:
+        m = build(model, comp.role, size="tiny", device="cpu")
+        assert 0 < sum(p.numel() for p in m.parameters()) < 1_000_000
+    with pytest.raises(ValueError, match="refusing to allocate full-size"):
+        build(model, "denoiser", size="full", device="cpu")
