@@ -143,7 +143,6 @@ def unet_stages(height: int, width: int, convention: str = "paper", size: str = 
     """
     spec = get_model("sd2")
     cfg = spec.component("denoiser").config(size)
-    text = spec.component("text_encoder").config(size)
     chans = list(cfg["block_out_channels"])
     L = cfg["layers_per_block"]
     d_k, n_k = cfg["cross_attention_dim"], spec.text_tokens
@@ -206,7 +205,6 @@ def unet_stages(height: int, width: int, convention: str = "paper", size: str = 
             add(stage, f"upsample conv({c})", conv(3, c, c, h, w), h, w)
     add("ConvOut", "conv(320,4)", conv(3, chans[0], cfg["out_channels"], h, w), h, w)
     assert not skips, "every skip connection must be consumed"
-    del text
     return rows
 
 
