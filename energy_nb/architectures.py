@@ -116,8 +116,9 @@ def _clip(role: str, full: dict, with_projection: bool, dims: dict) -> Component
                      full, _CLIP_TINY, config_cls="CLIPTextConfig", tokens=77, dims=dims)
 
 
-def _t5(tokens: int) -> Component:
-    return Component("text_encoder_t5", "transformers", "T5EncoderModel", T5_XXL, _T5_TINY,
+def _t5(tokens: int, tiny_width: int = 32) -> Component:
+    tiny = dict(_T5_TINY, d_model=tiny_width)
+    return Component("text_encoder_t5", "transformers", "T5EncoderModel", T5_XXL, tiny,
                      config_cls="T5Config", tokens=tokens,
                      dims=dict(d_model=4096, d_ff=10240, d_attn=4096, n_layer=24, glu=True))
 
@@ -135,7 +136,8 @@ _KL_TINY = dict(down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["Up
 def _kl_vae(latent_channels: int, quant: bool, **extra) -> Component:
     full = dict(_KL_BLOCKS, block_out_channels=[128, 256, 512, 512], latent_channels=latent_channels,
                 use_quant_conv=quant, use_post_quant_conv=quant, **extra)
-    tiny = dict(_KL_TINY, latent_channels=latent_channels, use_quant_conv=quant, use_post_quant_conv=quant, **extra)
+    # Tiny denoisers all work on 4 latent channels.
+    tiny = dict(_KL_TINY, latent_channels=4, use_quant_conv=quant, use_post_quant_conv=quant, **extra)
     return Component("vae", "diffusers", "AutoencoderKL", full, tiny,
                      dims=dict(kind="kl", block_out_channels=[128, 256, 512, 512], layers_per_block=2,
                                latent_channels=latent_channels, quant=quant))
@@ -180,14 +182,15 @@ SD35 = ModelSpec(
             qk_norm="rms_norm", dual_attention_layers=(),
         ), dict(
             sample_size=8, patch_size=2, in_channels=4, out_channels=4, num_layers=2,
-            attention_head_dim=8, num_attention_heads=2, joint_attention_dim=32,
+            attention_head_dim=8, num_attention_heads=2, joint_attention_dim=64,
             caption_projection_dim=16, pooled_projection_dim=64, pos_embed_max_size=96,
             qk_norm="rms_norm", dual_attention_layers=(),
         ), dims=dict(kind="mmdit", d_model=2432, d_ff=4 * 2432, d_attn=2432, n_layer=38)),
         _kl_vae(16, quant=False, scaling_factor=1.5305, shift_factor=0.0609),
         _clip("text_encoder", CLIP_L, True, dict(d_model=768, d_ff=3072, d_attn=768, n_layer=12)),
         _clip("text_encoder_2", OPENCLIP_BIGG, True, dict(d_model=1280, d_ff=5120, d_attn=1280, n_layer=32)),
-        _t5(256),
+        # Tiny: the two CLIP widths (2 x 32) are zero-padded to the T5 width, as in the pipeline.
+        _t5(256, tiny_width=64),
     ),
     text_tokens=333, latent_factor=8, patch=2, latent_channels=16, denoiser_params_b=8.0,
     true_cfg="batch of 2 (negative + positive embeddings) through the MMDiT",
@@ -303,16 +306,23 @@ def build(model: str, role: str, size: str = "full", device: str | torch.device 
                          "(FLOP counting) or a GPU, or size='tiny'")
     cfg = comp.config(size)
     _quiet_libraries()
-    with torch.device(device):
-        if comp.library == "transformers":
-            import transformers
+    # Parameters are created directly in ``dtype`` on ``device`` (a full-size fp16 model never
+    # exists in fp32 on the GPU); the final ``.to`` catches buffers created in fp32 on purpose.
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            if comp.library == "transformers":
+                import transformers
 
-            config = getattr(transformers, comp.config_cls)(**cfg)
-            if hasattr(config, "_attn_implementation"):
-                config._attn_implementation = "sdpa"
-            module = _class(comp)(config)
-        else:
-            module = _class(comp)(**cfg)
+                config = getattr(transformers, comp.config_cls)(**cfg)
+                if hasattr(config, "_attn_implementation"):
+                    config._attn_implementation = "sdpa"
+                module = _class(comp)(config)
+            else:
+                module = _class(comp)(**cfg)
+    finally:
+        torch.set_default_dtype(previous)
     if dtype != torch.float32:
         module = module.to(dtype=dtype)
     return module.eval()

@@ -1,4 +1,4 @@
-"""Command line: ``energy-nb {run,book,flops,fit,predict,provenance}`` (also ``python -m energy_nb``)."""
+"""Command line: ``energy-nb {run,book,flops,fit,predict,sweep,provenance}`` (also ``python -m energy_nb``)."""
 from __future__ import annotations
 
 import argparse
@@ -107,6 +107,46 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def grid_from_args(a: argparse.Namespace):
+    """A :class:`~energy_nb.sweep.Grid` from ``--grid`` (YAML file or ``paper``) overridden by CLI flags."""
+    from .sweep import PAPER_GRID, Grid
+
+    flags = dict(models=a.models, steps=a.steps, resolutions=a.resolutions, dtypes=a.dtypes, cfg=a.cfg,
+                 prompts=a.prompts, size=a.size, device=a.device, weights=a.weights, seed=a.seed,
+                 pretrained=a.pretrained)
+    if a.grid == "paper":
+        return Grid.from_dict({**PAPER_GRID, **{k: v for k, v in flags.items() if v is not None}}, "--grid paper")
+    if a.grid:
+        return Grid.from_yaml(a.grid, **flags)
+    return Grid.from_dict({k: v for k, v in flags.items() if v is not None}, "command line")
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+
+    grid = grid_from_args(a)
+    if a.dry_run:
+        from .sweep import parse_shard, shard
+
+        configs = shard(grid.configs(), *parse_shard(a.shard))
+        print(f"{len(configs)} configurations in shard {a.shard or '1/1'}:")
+        for c in configs:
+            print(f"  {c.model} {c.height}x{c.width} T={c.steps} {c.dtype} cfg={c.cfg} N={c.n_prompts}")
+        return 0
+    try:
+        res = run_sweep(grid, a.out, meters=a.meters, shard_spec=a.shard, idle_seconds=a.idle_seconds,
+                        warmup=a.warmup, country=a.country, retry_errors=a.retry_errors, progress=not a.no_progress,
+                        gpu_label_override=a.gpu_label, min_window_s=a.min_window)
+    except KeyboardInterrupt:
+        print(f"energy-nb sweep: interrupted; every row already in {a.out} is complete. "
+              "Rerun the same command to resume.", file=sys.stderr)
+        return 130
+    st = ", ".join(f"{v} {k}" for k, v in sorted(res.statuses.items())) or "none"
+    print(f"{res.out}: {res.measured} configurations measured now (rows: {st}), {res.skipped} already there, "
+          f"{res.planned} in this shard; {res.seconds:.1f} s")
+    return 0
+
+
 def cmd_provenance(a: argparse.Namespace) -> int:
     from .provenance import table
 
@@ -176,6 +216,35 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_predict)
+
+    sw = sub.add_parser("sweep", help="measure energy over a grid into an append-only, resumable CSV",
+                        description="Measure energy over a grid (Sec. 4.5 or any subset). Flags override --grid. "
+                                    "Rerunning the same command resumes; rows are never rewritten.")
+    sw.add_argument("--out", required=True, help="CSV to append to, e.g. data/measurements/cpu-smoke.csv")
+    sw.add_argument("--grid", help="a YAML file with the keys below, or 'paper' for Sec. 4.5's grid")
+    sw.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)}")
+    sw.add_argument("--steps", nargs="+", help="denoising steps, e.g. 10 20 30")
+    sw.add_argument("--resolutions", nargs="+", help="square sizes (512) or HEIGHTxWIDTH (512x768)")
+    sw.add_argument("--dtypes", nargs="+", help="fp16, fp32, bf16")
+    sw.add_argument("--cfg", nargs="+", help="on, off or both")
+    sw.add_argument("--prompts", nargs="+", help="prompts per measurement (N), e.g. 25 50 100")
+    sw.add_argument("--size", help="tiny (default) or full")
+    sw.add_argument("--device", help="cpu (default), cuda, cuda:N")
+    sw.add_argument("--weights", help="random (default) or pretrained")
+    sw.add_argument("--pretrained", help="local path of a checkpoint (with --weights pretrained)")
+    sw.add_argument("--seed", type=int)
+    sw.add_argument("--meters", nargs="+", help="codecarbon and/or nvml (default: both on a GPU, codecarbon on CPU)")
+    sw.add_argument("--country", default="USA", help="ISO 3166-1 alpha-3 code for CodeCarbon (default USA)")
+    sw.add_argument("--idle-seconds", type=float, default=5.0, help="idle-power window before the sweep (s)")
+    sw.add_argument("--warmup", type=int, default=1, help="uncounted generations before each measurement")
+    sw.add_argument("--min-window", type=float, default=1.0,
+                    help="repeat the N prompts until a window lasts this long (s); rows hold per-run averages")
+    sw.add_argument("--shard", help="i/k: measure every k-th configuration starting at the i-th (1-based)")
+    sw.add_argument("--retry-errors", action="store_true", help="re-measure configurations whose rows are errors")
+    sw.add_argument("--gpu-label", help="value of the gpu column (default: from the device name, e.g. H100)")
+    sw.add_argument("--dry-run", action="store_true", help="list the configurations and stop")
+    sw.add_argument("--no-progress", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
 
     pv = sub.add_parser("provenance", help="every data file with source, rows and sha256")
     pv.set_defaults(func=cmd_provenance)

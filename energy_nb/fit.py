@@ -46,8 +46,9 @@ def features(df: pd.DataFrame, convention: str = "paper", gpus: Iterable[str] = 
     """
     check_convention(convention)
     out = pd.DataFrame(index=df.index)
+    sizes = df["size"].astype(object).where(df["size"].notna(), "full") if "size" in df else ["full"] * len(df)
     flops = [scaling_flops(str(r.model), int(r.height), int(r.width), int(r.steps), int(r.cfg),
-                           int(r.n_prompts), convention) for r in df.itertuples()]
+                           int(r.n_prompts), convention, str(sz)) for r, sz in zip(df.itertuples(), sizes)]
     out["log_F"] = np.log(np.asarray(flops) / 1e9)
     out["I_fp32"] = (df["dtype"].astype(str) == "fp32").astype(float)
     for g in gpus:

@@ -306,10 +306,21 @@ def model_flops(model: str, height: int, width: int, convention: str = "paper") 
 
 
 def scaling_flops(model: str, height: int, width: int, steps: int, cfg: bool | int, n_prompts: int,
-                  convention: str = "paper") -> float:
-    """The paper's regressor: ``N x T x FLOPs_denoise x 2^cfg`` in FLOPs (Sec. 3.3, Eq. 4)."""
+                  convention: str = "paper", size: str = "full") -> float:
+    """The paper's regressor: ``N x T x FLOPs_denoise x 2^cfg`` in FLOPs (Sec. 3.3, Eq. 4).
+
+    ``size='tiny'`` (our CPU smoke measurements) uses the counted FLOPs of the tiny architecture that
+    was run, whatever the convention: the analytic formulas describe the full-size models only.
+    """
     check_steps(steps)
     if n_prompts < 1:
         raise ValueError(f"n_prompts {n_prompts!r} is not allowed: it must be an integer >= 1")
-    per_step = model_flops(model, height, width, convention).denoise_per_step
+    if size == "tiny":
+        from .counting import counted_breakdown
+
+        per_step = counted_breakdown(model, height, width, size="tiny").denoise_per_step
+    elif size == "full":
+        per_step = model_flops(model, height, width, convention).denoise_per_step
+    else:
+        raise ValueError(f"unknown size {size!r}; allowed: full, tiny")
     return float(n_prompts) * steps * per_step * (2 if cfg else 1)

@@ -81,3 +81,46 @@ def bars(values: pd.Series, ax=None, ylabel: str = "", log: bool = False, labels
     if log:
         ax.set_yscale("log")
     return ax
+
+
+def coverage_heatmap(cov: pd.DataFrame, ax=None):
+    """Measured configurations per (GPU, size, meter, model) row and resolution column, as a heatmap."""
+    ax = ax or plt.subplots(figsize=(4.5 + 0.9 * cov.shape[1], 1.2 + 0.38 * cov.shape[0]))[1]
+    im = ax.imshow(cov.to_numpy(), cmap="Blues", aspect="auto", vmin=0)
+    for (i, j), v in np.ndenumerate(cov.to_numpy()):
+        ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8,
+                color="white" if v > cov.to_numpy().max() / 2 else "black")
+    ax.set_xticks(range(cov.shape[1]), list(cov.columns), fontsize=8)
+    ax.set_yticks(range(cov.shape[0]), [" / ".join(map(str, k)) for k in cov.index], fontsize=8)
+    ax.set_xlabel("resolution")
+    ax.set_title("ok configurations measured (GPU / size / meter / model)", fontsize=9)
+    plt.colorbar(im, ax=ax, fraction=0.04)
+    return ax
+
+
+def energy_vs_flops(d: pd.DataFrame, ax=None, title: str = ""):
+    """Per-image net energy (J) against per-image denoising GFLOPs (x2 with CFG), log-log, by model."""
+    ax = ax or plt.subplots(figsize=(5, 3.8))[1]
+    for (model, meter), part in d.groupby(["model", "meter"]):
+        ax.scatter(part["gflops_per_image"], part["per_image_j"], s=16, alpha=0.8,
+                   marker="o" if meter != "nvml" else "^", color=MODEL_COLORS.get(str(model)),
+                   label=f"{MODEL_LABELS.get(str(model), model)} ({meter})")
+    ax.set(xscale="log", yscale="log", xlabel="denoising GFLOPs per image (x2 with CFG)",
+           ylabel="net energy per image (J)", title=title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def meter_comparison(pairs: pd.DataFrame, a: str = "codecarbon", b: str = "nvml", ax=None):
+    """Net energy of the same windows by two meters, log-log, with the identity line."""
+    ax = ax or plt.subplots(figsize=(4.2, 4))[1]
+    x, y = pairs[f"energy_j_{b}"], pairs[f"energy_j_{a}"]
+    for model, part in pairs.groupby("model"):
+        ax.scatter(part[f"energy_j_{b}"], part[f"energy_j_{a}"], s=16, color=MODEL_COLORS.get(str(model)),
+                   label=MODEL_LABELS.get(str(model), model))
+    lo, hi = min(x.min(), y.min()) / 1.5, max(x.max(), y.max()) * 1.5
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel=f"{b} net energy (J)",
+           ylabel=f"{a} net energy (J)", title=f"median {a}/{b} = {pairs['ratio'].median():.3f}")
+    ax.legend(fontsize=7)
+    return ax

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .fit import J_PER_WH, fit, shipped_data
@@ -71,3 +72,88 @@ def case_study(df: pd.DataFrame, model: str = "qwen") -> pd.DataFrame:
                          per_image_j=r["per_image_j"], per_image_wh=wh,
                          **{f"x {k}": wh / v for k, v in LLM_QUERY_WH.items()}))
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Our measurements (Sec. 4): files, coverage, meters
+# ---------------------------------------------------------------------------------------------------
+def measurement_files(pattern: str | None = None) -> list["Path"]:
+    """Measurement CSVs: ``pattern`` (glob relative to the repository root) or ``data/measurements/*.csv``."""
+    from . import paths
+
+    pattern = pattern or "data/measurements/*.csv"
+    return sorted(p for p in paths.ROOT.glob(pattern) if p.is_file())
+
+
+def measurements(files: Sequence["Path | str"]) -> pd.DataFrame:
+    """Every row (any status) of the given measurement files, validated, with a ``file`` column."""
+    from pathlib import Path
+
+    from . import paths
+    from .schema import read_energy_csv
+
+    frames = []
+    for f in files:
+        df = read_energy_csv(f)
+        p = Path(f).resolve()
+        df.insert(0, "file", p.relative_to(paths.ROOT).as_posix() if p.is_relative_to(paths.ROOT) else str(p))
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def measurement_provenance(df: pd.DataFrame) -> pd.DataFrame:
+    """Per file: rows by status, meters, devices, sizes, GPUs, versions, first/last timestamp, sha256."""
+    from . import paths
+    from .provenance import sha256
+
+    rows = []
+    for f, part in df.groupby("file", sort=True):
+        status = part["status"].astype(str).str.split(":").str[0]
+        path = paths.ROOT / f if not str(f).startswith("/") else f
+        rows.append(dict(file=f, rows=len(part), ok=int((status == "ok").sum()), oom=int((status == "oom").sum()),
+                         error=int((status == "error").sum()),
+                         meters=", ".join(sorted(part["meter"].dropna().astype(str).unique())),
+                         device=", ".join(sorted(part["device"].dropna().astype(str).unique())),
+                         size=", ".join(sorted(part["size"].dropna().astype(str).unique())),
+                         gpu_name=", ".join(sorted(part["gpu_name"].dropna().astype(str).unique())),
+                         versions=", ".join(sorted({f"torch {t}, diffusers {d}" for t, d in
+                                                    zip(part["torch_version"], part["diffusers_version"])})),
+                         measured=f"{part['timestamp'].min()} .. {part['timestamp'].max()}",
+                         sha256=sha256(path)))
+    return pd.DataFrame(rows)
+
+
+def coverage(df: pd.DataFrame) -> pd.DataFrame:
+    """ok configurations per (gpu, size, meter, model) x resolution: how much of the grid is measured."""
+    ok = ok_rows(df)
+    if ok.empty:
+        return pd.DataFrame()
+    ok = ok.assign(resolution=ok["height"].astype(str) + "x" + ok["width"].astype(str))
+    return ok.pivot_table(index=["gpu", "size", "meter", "model"], columns="resolution", values="energy_j",
+                          aggfunc="count", fill_value=0)
+
+
+METER_KEY = ["file", "model", "gpu", "height", "width", "steps", "dtype", "cfg", "n_prompts", "size", "device",
+             "weights", "seed"]
+
+
+def meter_pairs(df: pd.DataFrame, a: str = "codecarbon", b: str = "nvml") -> pd.DataFrame:
+    """Configurations measured by both meters in the same window: net energies side by side and a / b."""
+    ok = ok_rows(df)
+    left = ok[ok["meter"] == a][METER_KEY + ["energy_j", "energy_raw_j", "duration_s"]]
+    right = ok[ok["meter"] == b][METER_KEY + ["energy_j", "energy_raw_j"]]
+    pairs = left.merge(right, on=METER_KEY, suffixes=(f"_{a}", f"_{b}"))
+    pairs["ratio"] = pairs[f"energy_j_{a}"] / pairs[f"energy_j_{b}"]
+    return pairs
+
+
+def per_image(df: pd.DataFrame, convention: str = "paper") -> pd.DataFrame:
+    """ok rows with per-image energy (J) and per-image denoising GFLOPs (x 2 with CFG) for plotting."""
+    from .fit import features
+
+    ok = ok_rows(df)
+    if ok.empty:
+        return ok.assign(per_image_j=[], gflops_per_image=[])
+    X = features(ok, convention)
+    return ok.assign(per_image_j=ok["energy_j"] / ok["n_prompts"],
+                     gflops_per_image=np.exp(X["log_F"]) / ok["n_prompts"].astype(float))

@@ -1,0 +1,79 @@
+"""Grid carbon intensity from the energy-mix data CodeCarbon ships (offline, no network).
+
+- Countries: ``codecarbon/data/private_infra/global_energy_mix.json``, keyed by ISO 3166-1 alpha-3
+  (``carbon_intensity`` in gCO2e/kWh, with the data year).
+- US states: ``codecarbon/data/private_infra/2023/usa_emissions.json`` (lbs CO2e / MWh, converted here:
+  1 lb/MWh = 0.453592 g/kWh), addressed as ``USA/california``.
+
+Units: gCO2e per kWh of electricity.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+G_PER_LB = 453.592
+
+
+def _data_dir() -> Path:
+    import codecarbon
+
+    return Path(codecarbon.__file__).parent / "data" / "private_infra"
+
+
+@lru_cache(maxsize=1)
+def _global_mix() -> dict:
+    return json.loads((_data_dir() / "global_energy_mix.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def _usa_states() -> dict:
+    data = json.loads((_data_dir() / "2023" / "usa_emissions.json").read_text())
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def country_codes() -> list[str]:
+    """ISO 3166-1 alpha-3 codes with a carbon intensity in CodeCarbon's data."""
+    return sorted(k for k, v in _global_mix().items() if v.get("carbon_intensity") is not None)
+
+
+def regions() -> list[str]:
+    """Every code :func:`intensity` accepts: countries, then ``USA/<state>``."""
+    return country_codes() + [f"USA/{s}" for s in sorted(_usa_states())]
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """A grid's carbon intensity (gCO2e/kWh) and where it comes from."""
+
+    region: str
+    name: str
+    g_per_kwh: float
+    year: int | None
+    source: str
+
+
+def intensity(region: str) -> Intensity:
+    """Carbon intensity of ``region`` (``FRA``, ``USA``, ``USA/california``); a clear error otherwise."""
+    import codecarbon
+
+    key = region.strip()
+    if "/" in key:
+        country, state = key.split("/", 1)
+        states = _usa_states()
+        if country.upper() != "USA" or state.lower() not in states:
+            raise ValueError(f"unknown region {region!r}; allowed sub-national regions: USA/<state> with "
+                             f"<state> one of {', '.join(sorted(states))}")
+        rec = states[state.lower()]
+        return Intensity(f"USA/{state.lower()}", f"{state.title()} (USA)", rec["emissions"] * G_PER_LB / 1000.0,
+                         2023, f"codecarbon {codecarbon.__version__} data/private_infra/2023/usa_emissions.json")
+    mix = _global_mix()
+    rec = mix.get(key.upper())
+    if rec is None or rec.get("carbon_intensity") is None:
+        raise ValueError(f"unknown country code {region!r}; allowed: ISO 3166-1 alpha-3 codes in CodeCarbon's "
+                         f"energy-mix data, e.g. USA, FRA, DEU, IND, CHN ({len(country_codes())} in all), "
+                         "or USA/<state>")
+    return Intensity(key.upper(), rec.get("country_name", key), float(rec["carbon_intensity"]), rec.get("year"),
+                     f"codecarbon {codecarbon.__version__} data/private_infra/global_energy_mix.json")

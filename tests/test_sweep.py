@@ -1,0 +1,265 @@
+"""Measurement harness: pipelines, meters, grids, the append-only resumable sweep (CPU, tiny models)."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import ROOT, cli
+from energy_nb import measure, sweep
+from energy_nb.pipelines import Replica
+from energy_nb.schema import read_energy_csv
+
+FAST = ["--idle-seconds", "0.5", "--min-window", "0", "--no-progress"]
+
+
+def _keys(df: pd.DataFrame) -> list[tuple]:
+    return [tuple(str(v) for v in r) for r in df[list(sweep.KEY_COLUMNS)].astype(object).itertuples(index=False)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pipelines
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("model", ["sd2", "sd35", "flux", "qwen"])
+def test_replica_generates_an_image_and_runs_the_text_encoders(model):
+    rep = Replica(model, size="tiny", device="cpu", dtype="fp32")
+    calls = []
+    encoders = [getattr(rep.pipe, n) for n in ("text_encoder", "text_encoder_2", "text_encoder_3")
+                if getattr(rep.pipe, n, None) is not None]
+    for enc in encoders:
+        enc.register_forward_hook(lambda *a: calls.append(1))
+    img = rep(64, 128, 2, cfg=False)
+    assert tuple(img.shape) == (1, 3, 64, 128) and torch.isfinite(img).all()
+    assert len(calls) == len(encoders)  # every text encoder once per prompt
+    calls.clear()
+    rep(64, 64, 2, cfg=True)
+    assert len(calls) == 2 * len(encoders)  # and once more for the negative prompt
+
+
+def test_cfg_doubles_the_denoiser_work():
+    rep = Replica("flux", size="tiny", device="cpu", dtype="fp32")
+    batch = []
+    rep.pipe.transformer.register_forward_hook(lambda mod, args, kwargs, out: batch.append(1), with_kwargs=True)
+    rep(64, 64, 3, cfg=False)
+    off = len(batch)
+    batch.clear()
+    rep(64, 64, 3, cfg=True)
+    assert off == 3 and len(batch) == 6  # Flux true CFG: a second full pass per step
+
+
+def test_replica_refuses_what_cannot_run_here():
+    with pytest.raises(ValueError, match="full-size flux on the CPU"):
+        Replica("flux", size="full", device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            Replica("sd2", device="cuda")
+    with pytest.raises(ValueError, match="unknown weights 'fake'"):
+        Replica("sd2", weights="fake")
+    with pytest.raises(ValueError, match="unknown dtype 'int8'"):
+        Replica("sd2", dtype="int8")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Meters and grids
+# ---------------------------------------------------------------------------------------------------
+def test_meter_errors_and_gpu_labels():
+    with pytest.raises(ValueError, match="meter 'nvml'.*device 'cpu' has none"):
+        measure.make_meters(["nvml"], torch.device("cpu"))
+    with pytest.raises(ValueError, match="unknown meter 'rapl'; allowed: codecarbon, nvml"):
+        measure.make_meters(["rapl"], torch.device("cpu"))
+    with pytest.raises(ValueError, match="unknown country code 'XYZ'"):
+        measure.make_meters(["codecarbon"], torch.device("cpu"), country="XYZ")
+    assert measure.default_meters(torch.device("cpu")) == ["codecarbon"]
+    cuda = torch.device("cuda")
+    assert measure.gpu_label("NVIDIA H100 80GB HBM3", cuda) == "H100"
+    assert measure.gpu_label("NVIDIA A100-SXM4-80GB", cuda) == "A100"
+    assert measure.gpu_label("NVIDIA H200", cuda) == "H200"
+    assert measure.gpu_label("NVIDIA RTX A6000", cuda) == "A6000"
+    assert measure.gpu_label("anything", torch.device("cpu")) == "cpu"
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(models=["sdxl"]), "unknown model 'sdxl'; allowed: sd2, sd35, flux, qwen"),
+    (dict(dtypes=["int8"]), "unknown dtype 'int8'; allowed: fp16, fp32, bf16"),
+    (dict(resolutions=[72]), "height 72 is impossible for flux: it must be a positive multiple of 16"),
+    (dict(resolutions=["64xabc"]), "resolution '64xabc' is not allowed"),
+    (dict(steps=[0]), "steps 0 is not allowed: an integer >= 1"),
+    (dict(prompts=[2.5]), "prompts 2.5 is not allowed"),
+    (dict(cfg="maybe"), "cfg 'maybe' is not allowed; allowed: on, off, both"),
+    (dict(size="huge"), "unknown size 'huge'; allowed: full, tiny"),
+    (dict(colour="red"), "unknown key 'colour'"),
+])
+def test_invalid_grids_are_refused_with_the_value_named(change, message):
+    d = {**dict(models=["sd2", "flux"], steps=[2], resolutions=[64]), **change}
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        sweep.Grid.from_dict(d)
+
+
+def test_grid_expansion_yaml_and_shards(tmp_path):
+    f = tmp_path / "g.yml"
+    f.write_text("models: [sd2, flux]\nsteps: [2, 4]\nresolutions: [64, 64x128]\ndtypes: [fp32]\ncfg: both\n"
+                 "prompts: [1, 2]\n")
+    g = sweep.Grid.from_yaml(f, steps=[3])  # CLI flags override the file
+    configs = g.configs()
+    assert len(configs) == 2 * 1 * 2 * 2 * 2 and {c.steps for c in configs} == {3}
+    assert (64, 128) in {(c.height, c.width) for c in configs}
+    parts = [sweep.shard(configs, i, 3) for i in (1, 2, 3)]
+    assert sorted(sum(parts, []), key=configs.index) == configs  # a partition: nothing lost or doubled
+    with pytest.raises(ValueError, match="shard '4/3' is not allowed"):
+        sweep.parse_shard("4/3")
+    paper = sweep.Grid.from_dict(dict(sweep.PAPER_GRID, size="full", device="cuda"))
+    assert len(paper.configs()) == 4 * 5 * 4 * 2 * 2 * 3
+
+
+def test_cli_refuses_bad_grid_values():
+    p = cli("sweep", "--models", "sd2", "--steps", "2", "--resolutions", "60", "--out", "/tmp/never.csv", check=False)
+    assert p.returncode == 2
+    assert "energy-nb sweep: error: height 60 is impossible for sd2" in p.stderr
+    p = cli("sweep", "--models", "sd2", "--steps", "2", "--resolutions", "64", "--size", "full", "--out",
+            "/tmp/never.csv", check=False)
+    assert p.returncode == 2 and ("refused" in p.stderr or "no CUDA GPU" in p.stderr)
+    assert not Path("/tmp/never.csv").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sweeps
+# ---------------------------------------------------------------------------------------------------
+def test_issue_command_runs_all_four_models_and_feeds_fit(tmp_path):
+    """The issue's CPU command (all four models) in < 2 minutes; its CSV goes through `energy-nb fit`."""
+    out = tmp_path / "cpu-smoke.csv"
+    t0 = time.perf_counter()
+    cli("sweep", "--models", "sd2", "sd35", "flux", "qwen", "--size", "tiny", "--device", "cpu", "--steps", "2",
+        "4", "--resolutions", "64", "128", "--dtypes", "fp32", "--cfg", "both", "--prompts", "2", "--out", str(out),
+        "--no-progress")
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 120, f"the CPU smoke sweep took {elapsed:.0f} s"
+    df = read_energy_csv(out)
+    assert len(df) == 4 * 2 * 2 * 2 == len(set(_keys(df)))
+    ok = df[df.status == "ok"]
+    assert len(ok) >= 0.8 * len(df)
+    assert (ok.energy_j - (ok.energy_raw_j - ok.idle_w * ok.duration_s)).abs().max() < 1e-9
+    assert set(df.meter) == {"codecarbon"} and df.note.str.contains("ESTIMATE").all()
+    assert set(df.gpu) == {"cpu"} and set(df["size"]) == {"tiny"} and df.torch_version.notna().all()
+    p = cli("fit", "--data", str(out), "--json")
+    assert '"n_obs": ' + str(len(ok)) in p.stdout
+
+
+class FakeMeter:
+    """A meter that reports 10 W x wall time plus 2 J per window, so the arithmetic can be checked exactly."""
+
+    name = "codecarbon"
+
+    def start(self):
+        self.t0 = time.perf_counter()
+
+    def stop(self):
+        d = time.perf_counter() - self.t0
+        return measure.Reading(self.name, 10.0 * d + 2.0, d, "fake")
+
+
+def test_oom_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(measure, "make_meters", lambda names, device, country="USA": [FakeMeter()])
+    real_call = Replica.__call__
+    real_init = Replica.__init__
+
+    def call(self, height, width, steps, cfg=False, seed=0):
+        if self.model == "flux" and height == 128:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB (simulated)")
+        if self.model == "flux" and steps == 3:
+            raise RuntimeError("something else broke")
+        return real_call(self, height, width, steps, cfg, seed)
+
+    def init(self, model, *a, **k):
+        if model == "qwen":
+            raise torch.OutOfMemoryError("CUDA out of memory while loading weights (simulated)")
+        real_init(self, model, *a, **k)
+
+    monkeypatch.setattr(Replica, "__call__", call)
+    monkeypatch.setattr(Replica, "__init__", init)
+    grid = sweep.Grid.from_dict(dict(models=["flux", "qwen", "sd2"], steps=[2, 3], resolutions=[64, 128],
+                                     dtypes=["fp32"], cfg="off", prompts=[1]))
+    out = tmp_path / "oom.csv"
+    res = sweep.run_sweep(grid, out, idle_seconds=1.0, min_window_s=0, progress=False, log=lambda m: None)
+    df = read_energy_csv(out)
+    assert len(df) == 12 and res.measured == 12
+    st = dict(zip(zip(df.model, df.height, df.steps), df.status))
+    assert st[("flux", 128, 2)] == "oom" and st[("flux", 128, 3)] == "oom"
+    assert st[("flux", 64, 3)].startswith("error: RuntimeError: something else broke")
+    assert st[("flux", 64, 2)] == "ok"
+    assert all(st[("qwen", r, s)] == "oom" for r in (64, 128) for s in (2, 3))
+    assert all(st[("sd2", r, s)] == "ok" for r in (64, 128) for s in (2, 3))  # the sweep went on
+    ok = df[df.status == "ok"]
+    # the fake meter: raw = 10 W x duration + 2 J; idle over 1 s = 12 W; net = raw - idle x duration
+    assert ((ok.energy_raw_j - 10 * ok.duration_s - 2).abs() < 1e-9).all()
+    assert ok.idle_w.between(11.0, 12.1).all()
+    assert (ok.energy_j - (ok.energy_raw_j - ok.idle_w * ok.duration_s)).abs().max() < 1e-9
+    # a rerun measures nothing; --retry-errors re-measures only the error row
+    again = sweep.run_sweep(grid, out, idle_seconds=1.0, min_window_s=0, progress=False, log=lambda m: None)
+    assert again.measured == 0 and len(read_energy_csv(out)) == 12
+    retry = sweep.run_sweep(grid, out, idle_seconds=1.0, min_window_s=0, progress=False, retry_errors=True,
+                            log=lambda m: None)
+    assert retry.measured == 1 and len(read_energy_csv(out)) == 13
+
+
+def _start(out: Path, *extra: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "energy_nb", "sweep", "--models", "sd2", "flux", "--steps", "2", "4", "6",
+            "--resolutions", "64", "128", "--dtypes", "fp32", "--cfg", "both", "--prompts", "3", "--out", str(out),
+            "--min-window", "0.3", "--idle-seconds", "0.5", "--no-progress", *extra]
+    return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _data_rows(out: Path) -> int:
+    if not out.exists():
+        return 0
+    return max(0, out.read_text().count("\n") - 1)
+
+
+def _wait_rows(proc: subprocess.Popen, out: Path, n: int, timeout: float = 120) -> None:
+    t0 = time.time()
+    while _data_rows(out) < n:
+        assert proc.poll() is None, f"sweep ended before {n} rows: {proc.stderr.read()}"
+        assert time.time() - t0 < timeout, "sweep too slow"
+        time.sleep(0.05)
+
+
+def test_kill_and_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path):
+    out = tmp_path / "resume.csv"
+    total = 2 * 3 * 2 * 2  # models x steps x resolutions x cfg
+    proc = _start(out)
+    _wait_rows(proc, out, 3)
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    after_kill = out.read_bytes()
+    killed_rows = len(read_energy_csv(out))  # the file is valid after kill -9
+    assert 3 <= killed_rows < total
+
+    proc = _start(out)
+    _wait_rows(proc, out, killed_rows + 2)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Rerun the same command to resume" in err
+    assert out.read_bytes().startswith(after_kill)  # finished rows never rewritten
+    interrupted = read_energy_csv(out)
+    assert killed_rows + 2 <= len(interrupted) < total
+
+    # a torn last line (as if killed mid-write) is set aside, not kept
+    with out.open("a") as fh:
+        fh.write("flux,cpu,64,64,2,fp3")
+    proc = _start(out)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "torn line" in err and Path(str(out) + ".torn").read_text().startswith("flux,cpu,64,64,2,fp3")
+    final = read_energy_csv(out)
+    keys = _keys(final)
+    assert len(final) == total == len(set(keys))  # none lost, none duplicated
+    expected = {(m, r, s, c) for m in ("sd2", "flux") for r in (64, 128) for s in (2, 4, 6) for c in (0, 1)}
+    assert set(zip(final.model, final.height, final.steps, final.cfg)) == expected
+    with out.open(newline="") as fh:
+        assert next(csv.reader(fh)) == list(read_energy_csv(out).columns)
