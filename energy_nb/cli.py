@@ -1,4 +1,4 @@
-"""Command line: ``energy-nb {run,book,flops,fit,predict,sweep,provenance}`` (also ``python -m energy_nb``)."""
+"""Command line: ``energy-nb {run,book,flops,fit,predict,plan,sweep,provenance}`` (also ``python -m energy_nb``)."""
 from __future__ import annotations
 
 import argparse
@@ -105,6 +105,64 @@ def cmd_predict(a: argparse.Namespace) -> int:
         print(f"  {a.prompts} prompt(s): {res['total_j']:,.0f} J = {res['total_wh']:,.3f} Wh "
               f"({pct}% PI {res['total_wh_low']:,.3f}-{res['total_wh_high']:,.3f} Wh)")
     return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from . import planner
+    from .fit import ScalingLaw
+    from .laws import fit_law
+
+    if a.images_per_day is None or a.images_per_day < 0 or a.images_per_day != a.images_per_day:
+        raise ValueError(f"--images-per-day {a.images_per_day!r} is not allowed: a number >= 0")
+    law = None
+    if a.law_file:
+        law = ScalingLaw.load(a.law_file)
+    elif a.law != "paper":
+        law = fit_law(a.law, _load_data(None), convention=a.convention)
+    opts = planner.Options(pue=a.pue, region=a.country, carbon_intensity=a.carbon_intensity,
+                           price_per_kwh=a.price_kwh, days_per_year=a.days_per_year, convention=a.convention,
+                           law=law, gpu_as={a.gpu: a.treat_gpu_as} if a.treat_gpu_as else {}).check()
+    opts.grid()  # an unknown country fails here, before any fitting
+    if a.mix:
+        workload = planner.load_mix(a.mix, a.images_per_day, defaults=dict(gpu=a.gpu))
+    else:
+        missing = [f"--{k}" for k in ("model", "height", "width", "steps") if getattr(a, k) is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} required (or --mix FILE.yml)")
+        base = planner.Config(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu).check()
+        workload = planner.Workload.single(base, a.images_per_day)
+    df = planner.plan(workload, opts)
+    cmp = None
+    if a.compare:
+        if len(workload.mix) != 1:
+            raise ValueError("--compare needs one configuration, not a --mix")
+        cmp = planner.compare(workload.mix[0][0], a.images_per_day, opts)
+    if a.json:
+        g = df.attrs["grid"]
+        out = dict(workload=df.to_dict(orient="records"), grid=dict(region=g.region, name=g.name,
+                   g_per_kwh=g.g_per_kwh, year=g.year, source=g.source), pue=opts.pue, price_per_kwh=opts.price_per_kwh,
+                   days_per_year=opts.days_per_year, interval=df.attrs["interval"], scope=planner.SCOPE,
+                   units=dict(wh_per_image="Wh", kwh_per_day="kWh", mwh_per_year="MWh", g_co2e_per_image="gCO2e",
+                              t_co2e_per_year="tCO2e", cost_per_year="currency of --price-kwh"))
+        if cmp is not None:
+            out["compare"] = cmp.to_dict(orient="records")
+        print(_json(out))
+        return 0
+    print(planner.format_plan(df))
+    if cmp is not None:
+        print()
+        print(planner.format_compare(cmp))
+    return 0
+
+
+def _nonnegative(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: a number >= 0")
+    return v
 
 
 def grid_from_args(a: argparse.Namespace):
@@ -216,6 +274,33 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_predict)
+
+    pl = sub.add_parser("plan", help="energy, carbon and cost of a workload per image and per year, with intervals",
+                        description="Plan a deployment: energy (with the law's 95%% interval), carbon and cost of "
+                                    "a workload. Scope: dynamic GPU energy only, times --pue.")
+    pl.add_argument("--model", choices=MODEL_KEYS)
+    pl.add_argument("--height", type=int)
+    pl.add_argument("--width", type=int)
+    pl.add_argument("--steps", type=_positive_int)
+    pl.add_argument("--dtype", default="fp16")
+    pl.add_argument("--cfg", action="store_true")
+    pl.add_argument("--gpu", default="A100")
+    pl.add_argument("--mix", help="YAML list of configurations with a share each (instead of one configuration)")
+    pl.add_argument("--images-per-day", required=True, type=_nonnegative, help="e.g. 1e6")
+    grid_group = pl.add_mutually_exclusive_group()
+    grid_group.add_argument("--country", help="ISO 3166-1 alpha-3 code (FRA, USA, IND) or USA/<state>; "
+                                              "default: CodeCarbon's world average")
+    grid_group.add_argument("--carbon-intensity", type=_nonnegative, help="grid intensity in gCO2e/kWh")
+    pl.add_argument("--price-kwh", type=_nonnegative, help="electricity price per kWh (any currency)")
+    pl.add_argument("--pue", type=float, default=1.0, help="facility power usage effectiveness (>= 1)")
+    pl.add_argument("--days-per-year", type=float, default=365.0)
+    pl.add_argument("--compare", action="store_true", help="rank cheaper alternatives with their savings")
+    pl.add_argument("--law", choices=LAW_NAMES, default="paper")
+    pl.add_argument("--law-file", help="a law saved with `energy-nb fit --out`")
+    pl.add_argument("--convention", choices=CONVENTIONS, default="paper")
+    pl.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plan)
 
     sw = sub.add_parser("sweep", help="measure energy over a grid into an append-only, resumable CSV",
                         description="Measure energy over a grid (Sec. 4.5 or any subset). Flags override --grid. "

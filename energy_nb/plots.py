@@ -124,3 +124,53 @@ def meter_comparison(pairs: pd.DataFrame, a: str = "codecarbon", b: str = "nvml"
            ylabel=f"{a} net energy (J)", title=f"median {a}/{b} = {pairs['ratio'].median():.3f}")
     ax.legend(fontsize=7)
     return ax
+
+
+def energy_surface(surface: pd.DataFrame, axes=None, title: str = ""):
+    """Predicted Wh per image against steps, one line per resolution (with PI band), one panel per model."""
+    models = list(dict.fromkeys(surface["model"]))
+    if axes is None:
+        _, axes = grid(len(models), ncols=min(4, len(models)), size=3.4)
+    for ax, m in zip(axes, models):
+        part = surface[surface["model"] == m]
+        for res, sub in part.groupby("resolution"):
+            sub = sub.sort_values("steps")
+            line, = ax.plot(sub["steps"], sub["wh_per_image"], marker="o", ms=3, label=f"{res}²")
+            ax.fill_between(sub["steps"], sub["wh_low"], sub["wh_high"], color=line.get_color(), alpha=0.15)
+        ax.set(yscale="log", xlabel="denoising steps T", title=MODEL_LABELS.get(m, m))
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("Wh per image")
+    axes[0].legend(fontsize=7, title="resolution", title_fontsize=7)
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def alternatives_bars(cmp: pd.DataFrame, ax=None):
+    """Yearly energy (MWh) of the base and each alternative with its interval, least first."""
+    d = cmp.dropna(subset=["mwh_per_year"]).iloc[::-1]
+    ax = ax or plt.subplots(figsize=(7.5, 0.45 * len(d) + 1.2))[1]
+    colors = ["tab:gray" if c == "(base)" else ("tab:green" if s > 0 else "tab:red")
+              for c, s in zip(d["change"], d["saving_pct"])]
+    y = np.arange(len(d))
+    ax.barh(y, d["mwh_per_year"], color=colors,
+            xerr=[d["mwh_per_year"] - d["mwh_per_year_low"], d["mwh_per_year_high"] - d["mwh_per_year"]],
+            error_kw=dict(lw=0.8, capsize=2))
+    ax.set_yticks(y, [f"{c}  ({s:+.0f}%)" if c != "(base)" else "base configuration"
+                      for c, s in zip(d["change"], d["saving_pct"])], fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("MWh per year (95% interval); saving vs base in brackets")
+    return ax
+
+
+def carbon_bars(regions: pd.DataFrame, ax=None):
+    """Yearly tCO2e of one workload on several grids, with the energy interval carried through."""
+    ax = ax or plt.subplots(figsize=(5.5, 3.2))[1]
+    x = np.arange(len(regions))
+    ax.bar(x, regions["t_co2e_per_year"], color="tab:brown",
+           yerr=[regions["t_co2e_per_year"] - regions["t_co2e_per_year_low"],
+                 regions["t_co2e_per_year_high"] - regions["t_co2e_per_year"]], capsize=3)
+    ax.set_xticks(x, [f"{n}\n{g:.0f} g/kWh" for n, g in zip(regions["name"], regions["g_per_kwh"])], fontsize=8)
+    ax.set_ylabel("tCO2e per year")
+    return ax

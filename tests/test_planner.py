@@ -1,0 +1,134 @@
+"""Deployment planner: arithmetic against hand-computed values, carbon lookup, comparisons, CLI."""
+import json
+import math
+from pathlib import Path
+
+import codecarbon
+import pytest
+from scipy import stats
+
+from conftest import cli
+from energy_nb import carbon, planner
+from energy_nb.fit import ScalingLaw
+from energy_nb.flops import scaling_flops
+
+C_KWH_PER_GFLOP = 2e-9  # the hand-made law: E[kWh] = 2e-9 x GFLOPs (alpha = 1)
+SIGMA = 0.1  # residual s.d. in log space
+DF = 1000.0
+
+
+def hand_law() -> ScalingLaw:
+    return ScalingLaw(terms=["Intercept", "log_F"], params={"Intercept": math.log(C_KWH_PER_GFLOP), "log_F": 1.0},
+                      cov=[[0.0, 0.0], [0.0, 0.0]], scale=SIGMA ** 2, df_resid=DF, r2=1.0, n_obs=1000,
+                      convention="paper", baseline_gpu="A100", gpus=["A100"], models=["flux"], dtypes=["fp16"],
+                      name="hand")
+
+
+def expected_wh(model, res, steps, cfg):
+    gflops = scaling_flops(model, res, res, steps, cfg, 1) / 1e9
+    return C_KWH_PER_GFLOP * gflops * 1000.0  # kWh -> Wh
+
+
+def test_plan_arithmetic_matches_hand_computation():
+    cfg = planner.Config("flux", 1024, 1024, 30, "fp16", True, "A100")
+    opts = planner.Options(pue=1.2, carbon_intensity=56.0, price_per_kwh=0.15, law=hand_law())
+    row = planner.plan(planner.Workload.single(cfg, 1e6), opts).iloc[0]
+    wh = expected_wh("flux", 1024, 30, True) * 1.2  # PUE on top
+    k = math.exp(stats.t.ppf(0.975, DF) * SIGMA)  # the 95% PI factor in linear space
+    assert row["wh_per_image"] == pytest.approx(wh, rel=1e-12)
+    assert row["wh_per_image_low"] == pytest.approx(wh / k, rel=1e-12)
+    assert row["wh_per_image_high"] == pytest.approx(wh * k, rel=1e-12)
+    assert row["kwh_per_day"] == pytest.approx(wh * 1e6 / 1000, rel=1e-12)
+    assert row["mwh_per_year"] == pytest.approx(wh * 1e6 / 1000 * 365 / 1000, rel=1e-12)
+    assert row["mwh_per_year_high"] == pytest.approx(wh * k * 1e6 * 365 / 1e6, rel=1e-12)
+    assert row["g_co2e_per_image"] == pytest.approx(wh / 1000 * 56.0, rel=1e-12)
+    assert row["t_co2e_per_year"] == pytest.approx(wh * 1e6 * 365 / 1000 * 56.0 / 1e6, rel=1e-12)
+    assert row["cost_per_year"] == pytest.approx(wh * 1e6 * 365 / 1000 * 0.15, rel=1e-12)
+    assert row["cost_per_year_low"] == pytest.approx(wh / k * 1e6 * 365 / 1000 * 0.15, rel=1e-12)
+    # PUE scales everything linearly
+    no_pue = planner.plan(planner.Workload.single(cfg, 1e6), planner.Options(carbon_intensity=56.0, law=hand_law()))
+    assert row["t_co2e_per_year"] / no_pue.iloc[0]["t_co2e_per_year"] == pytest.approx(1.2, rel=1e-12)
+
+
+def test_mix_totals_add_up_and_shares_are_checked():
+    a = planner.Config("flux", 1024, 1024, 30, "fp16", True)
+    b = planner.Config("flux", 512, 512, 20, "fp16", False)
+    w = planner.Workload(((a, 0.25), (b, 0.75)), 4000.0).check()
+    df = planner.plan(w, planner.Options(carbon_intensity=100.0, law=hand_law()))
+    wa, wb = expected_wh("flux", 1024, 30, True), expected_wh("flux", 512, 20, False)
+    total = df.iloc[-1]
+    assert total["configuration"] == "total"
+    assert total["kwh_per_day"] == pytest.approx((wa * 1000 + wb * 3000) / 1000, rel=1e-12)
+    assert total["wh_per_image"] == pytest.approx(0.25 * wa + 0.75 * wb, rel=1e-12)
+    assert total["mwh_per_year_low"] == pytest.approx(df["mwh_per_year_low"].iloc[:2].sum(), rel=1e-12)
+    with pytest.raises(ValueError, match="shares of a mix must add up to 1; these add up to 0.9"):
+        planner.Workload(((a, 0.5), (b, 0.4)), 10.0).check()
+    with pytest.raises(ValueError, match="images per day -1 is not allowed"):
+        planner.Workload.single(a, -1)
+    with pytest.raises(ValueError, match="PUE 0.9 is not allowed"):
+        planner.Options(pue=0.9).check()
+
+
+def test_carbon_lookup_comes_from_codecarbon_data():
+    base = Path(codecarbon.__file__).parent / "data" / "private_infra"
+    mix = json.loads((base / "global_energy_mix.json").read_text())
+    fra = carbon.intensity("FRA")
+    assert fra.g_per_kwh == mix["FRA"]["carbon_intensity"] and fra.name == "France"
+    assert carbon.intensity("ind").g_per_kwh == mix["IND"]["carbon_intensity"] > fra.g_per_kwh
+    usa = json.loads((base / "2023" / "usa_emissions.json").read_text())
+    assert carbon.intensity("USA/california").g_per_kwh == pytest.approx(
+        usa["california"]["emissions"] * 0.453592, rel=1e-9)
+    with pytest.raises(ValueError, match="unknown country code 'XYZ'"):
+        carbon.intensity("XYZ")
+    with pytest.raises(ValueError, match="unknown region 'USA/atlantis'"):
+        carbon.intensity("USA/atlantis")
+    assert planner.Options().grid().g_per_kwh == 475  # CodeCarbon's world average when none is given
+
+
+def test_compare_ranks_alternatives_and_reports_savings():
+    base = planner.Config("qwen", 1024, 1024, 30, "fp16", True)
+    df = planner.compare(base, 1000.0, planner.Options(carbon_intensity=50.0))
+    assert df["mwh_per_year"].dropna().is_monotonic_increasing
+    b = df[df.change == "(base)"].iloc[0]
+    off = df[df.change == "CFG off"].iloc[0]
+    assert off["saving_pct"] == pytest.approx(100 * (1 - off["mwh_per_year"] / b["mwh_per_year"]))
+    assert off["saving_pct"] > 30  # CFG doubles denoising
+    assert df[df.change == "15 steps instead of 30"].iloc[0]["saving_pct"] > 0
+    fp32 = df[df.change == "fp32 instead of fp16"].iloc[0]
+    assert "not predicted" in fp32["note"] and "fp32" in fp32["note"]  # Qwen has no fp32 data
+
+
+def test_cli_plan_issue_example_and_errors():
+    args = ["plan", "--model", "flux", "--gpu", "A100", "--height", "1024", "--width", "1024", "--steps", "30",
+            "--dtype", "fp16", "--cfg", "--images-per-day", "1e6"]
+    p = cli(*args, "--country", "FRA", "--price-kwh", "0.15", "--pue", "1.2", "--compare")
+    assert "Wh/image (95% PI" in p.stdout and "tCO2e/year" in p.stdout and "France (FRA)" in p.stdout
+    assert "saving" in p.stdout and "CFG off" in p.stdout
+    j1 = json.loads(cli(*args, "--carbon-intensity", "56", "--json").stdout)
+    j2 = json.loads(cli(*args, "--carbon-intensity", "56", "--pue", "1.2", "--json").stdout)
+    r1, r2 = j1["workload"][0], j2["workload"][0]
+    assert r2["mwh_per_year"] / r1["mwh_per_year"] == pytest.approx(1.2)
+    assert r1["t_co2e_per_year"] == pytest.approx(r1["mwh_per_year"] * 56 / 1000)
+    assert r1["wh_per_image_low"] < r1["wh_per_image"] < r1["wh_per_image_high"]
+    pred = json.loads(cli("predict", "--model", "flux", "--height", "1024", "--width", "1024", "--steps", "30",
+                          "--cfg", "--json").stdout)
+    assert r1["wh_per_image"] == pytest.approx(pred["per_image_wh"])  # the same law as `predict`
+    bad = cli(*args, "--country", "XYZ", check=False)
+    assert bad.returncode == 2 and "unknown country code 'XYZ'" in bad.stderr
+    bad = cli(*args[:-1], "-5", check=False)
+    assert bad.returncode == 2 and "'-5' is not allowed: a number >= 0" in bad.stderr
+    bad = cli(*args, "--gpu", "H100", check=False)
+    assert bad.returncode == 2 and "GPU 'H100' is not in this law" in bad.stderr
+
+
+def test_cli_plan_mix_file(tmp_path):
+    f = tmp_path / "mix.yml"
+    f.write_text("- {model: flux, resolution: 1024, steps: 30, cfg: true, share: 0.2}\n"
+                 "- {model: sd35, resolution: 512, steps: 20, share: 0.8}\n")
+    j = json.loads(cli("plan", "--mix", str(f), "--images-per-day", "5000", "--country", "USA", "--json").stdout)
+    rows = j["workload"]
+    assert [r["configuration"] for r in rows][-1] == "total"
+    assert rows[-1]["kwh_per_day"] == pytest.approx(rows[0]["kwh_per_day"] + rows[1]["kwh_per_day"])
+    f.write_text("- {model: flux, resolution: 1024, steps: 30, colour: red, share: 1}\n")
+    bad = cli("plan", "--mix", str(f), "--images-per-day", "10", check=False)
+    assert bad.returncode == 2 and "unknown key 'colour'" in bad.stderr
