@@ -55,6 +55,9 @@ class ModelSpec:
     latent_channels: int
     denoiser_params_b: float  #: parameters of the denoiser, billions (paper Sec. 4.3)
     true_cfg: str  #: how true CFG doubles the work in the pipeline
+    #: True when the pipeline runs CFG as one denoiser call on a batch of 2 (weights read and kernels
+    #: launched once per step); False when it makes a second call (Flux, Qwen-Image: true CFG).
+    cfg_batched: bool = False
 
     @property
     def multiple(self) -> int:
@@ -168,7 +171,7 @@ SD2 = ModelSpec(
               dict(d_model=1024, d_ff=4096, d_attn=1024, n_layer=23)),
     ),
     text_tokens=77, latent_factor=8, patch=1, latent_channels=4, denoiser_params_b=0.865,
-    true_cfg="batch of 2 (negative + positive embeddings) through the U-Net",
+    true_cfg="batch of 2 (negative + positive embeddings) through the U-Net", cfg_batched=True,
 )
 
 SD35 = ModelSpec(
@@ -193,7 +196,7 @@ SD35 = ModelSpec(
         _t5(256, tiny_width=64),
     ),
     text_tokens=333, latent_factor=8, patch=2, latent_channels=16, denoiser_params_b=8.0,
-    true_cfg="batch of 2 (negative + positive embeddings) through the MMDiT",
+    true_cfg="batch of 2 (negative + positive embeddings) through the MMDiT", cfg_batched=True,
 )
 
 FLUX = ModelSpec(

@@ -57,9 +57,17 @@ def _load_data(paths_: list[str] | None):
     return ok_rows(read_many(paths_)) if paths_ else shipped_data()
 
 
+def _convention(a: argparse.Namespace) -> str:
+    """--convention, defaulting to the paper's for its law and to counted FLOPs for the physical laws."""
+    from .laws import PHYSICAL_LAWS
+
+    return a.convention or ("counted" if getattr(a, "law", "paper") in PHYSICAL_LAWS else "paper")
+
+
 def cmd_fit(a: argparse.Namespace) -> int:
     from .laws import fit_law
 
+    a.convention = _convention(a)
     df = _load_data(a.data)
     if a.models:
         df = df[df["model"].isin(a.models)]
@@ -82,14 +90,14 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from .fit import ScalingLaw, default_law
-    from .laws import fit_law
+    from .fit import default_law
+    from .laws import fit_law, load_law
 
+    a.convention = _convention(a)
     if a.law_file:
-        law = ScalingLaw.load(a.law_file)
-    elif a.law != "paper":
-        df = _load_data(None)
-        law = fit_law(a.law, df[df["model"] == a.model], convention=a.convention)
+        law = load_law(a.law_file)
+    elif a.law != "paper":  # the physical laws are shared by all models: fitted on all shipped data
+        law = fit_law(a.law, _load_data(None), convention=a.convention)
     else:
         law = default_law(a.model, a.convention)
     gpu_as = {a.gpu: a.treat_gpu_as} if a.treat_gpu_as else None
@@ -109,14 +117,14 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 def cmd_plan(a: argparse.Namespace) -> int:
     from . import planner
-    from .fit import ScalingLaw
-    from .laws import fit_law
+    from .laws import fit_law, load_law
 
     if a.images_per_day is None or a.images_per_day < 0 or a.images_per_day != a.images_per_day:
         raise ValueError(f"--images-per-day {a.images_per_day!r} is not allowed: a number >= 0")
     law = None
+    a.convention = _convention(a)
     if a.law_file:
-        law = ScalingLaw.load(a.law_file)
+        law = load_law(a.law_file)
     elif a.law != "paper":
         law = fit_law(a.law, _load_data(None), convention=a.convention)
     opts = planner.Options(pue=a.pue, region=a.country, carbon_intensity=a.carbon_intensity,
@@ -253,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--data", nargs="+", help="CSV files in the shared schema")
     fi.add_argument("--models", nargs="+", choices=MODEL_KEYS)
     fi.add_argument("--gpus", nargs="+")
-    fi.add_argument("--convention", choices=CONVENTIONS, default="paper")
+    fi.add_argument("--convention", choices=CONVENTIONS, help="FLOPs convention (default: paper for the paper's "
+                    "law, counted for the others)")
     fi.add_argument("--law", choices=LAW_NAMES, default="paper")
     fi.add_argument("--out", help="save the fitted law as JSON")
     fi.add_argument("--json", action="store_true")
@@ -268,9 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--cfg", action="store_true")
     pr.add_argument("--gpu", default="A100")
     pr.add_argument("--prompts", type=_positive_int, default=1)
-    pr.add_argument("--law", choices=LAW_NAMES, default="paper", help="which law to fit on the shipped data")
+    pr.add_argument("--law", choices=LAW_NAMES, default="paper",
+                    help="which law to fit on the shipped data (paper: that model's rows; others: all models)")
     pr.add_argument("--law-file", help="a law saved with `energy-nb fit --out` (overrides --law)")
-    pr.add_argument("--convention", choices=CONVENTIONS, default="paper")
+    pr.add_argument("--convention", choices=CONVENTIONS, help="default: paper for the paper's law, else counted")
     pr.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_predict)
@@ -297,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--compare", action="store_true", help="rank cheaper alternatives with their savings")
     pl.add_argument("--law", choices=LAW_NAMES, default="paper")
     pl.add_argument("--law-file", help="a law saved with `energy-nb fit --out`")
-    pl.add_argument("--convention", choices=CONVENTIONS, default="paper")
+    pl.add_argument("--convention", choices=CONVENTIONS, help="default: paper for the paper's law, else counted")
     pl.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_plan)

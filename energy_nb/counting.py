@@ -103,3 +103,26 @@ def counted_breakdown(model: str, height: int, width: int, size: str = "full"):
     return FlopBreakdown(model, height, width, "counted", text=text,
                          denoise_per_step=count_component(model, "denoiser", height, width, size).total,
                          decode=count_component(model, "vae", height, width, size).total)
+
+
+@lru_cache(maxsize=None)
+def count_kernels(model: str, role: str, height: int, width: int, size: str = "full") -> int:
+    """ATen operators one forward pass dispatches (views and aliases excluded): a proxy for the kernels
+    launched on a GPU, i.e. for fixed per-kernel costs. Counted on the meta device."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            schema = getattr(func, "_schema", None)
+            if schema is None or not any(r.alias_info for r in schema.returns):
+                _Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    check_resolution(model, height, width)
+    module = _module(model, role, size)
+    kwargs = _inputs(model, role, height, width, size)
+    with torch.no_grad(), _Count():
+        module.decode(**kwargs) if role == "vae" else module(**kwargs)
+    return _Count.n

@@ -30,6 +30,10 @@ from .fit import J_PER_WH, ScalingLaw, default_law
 from .schema import DTYPES
 
 DAYS_PER_YEAR = 365.0
+#: Per-image energy is taken as E(N) / N at the N of the law's data (the paper's tables: N = 100).
+#: Prompts run one after another, so energy is linear in N; the paper's law has alpha < 1 and would
+#: make a lone image cost more than 1/N of a run of N (x 100^(1 - alpha): ~1.1 for Flux, ~1.9 for SD2).
+REFERENCE_PROMPTS = 100
 #: CodeCarbon's world-average grid intensity (carbon_intensity_per_source.json), used when none is given.
 WORLD_AVERAGE = "world"
 STANDARD_RESOLUTIONS = (256, 512, 768, 1024)
@@ -169,10 +173,11 @@ def _law_for(model: str, opts: Options) -> ScalingLaw:
 
 
 def per_image(config: Config, opts: Options) -> dict[str, Any]:
-    """Predicted energy of one image (Wh) with its prediction interval, from the law."""
+    """Predicted energy of one image (Wh) with its prediction interval: ``E(N) / N`` at
+    ``REFERENCE_PROMPTS``, from the law."""
     law = _law_for(config.model, opts)
     r = law.predict_one(config.model, config.height, config.width, config.steps, config.dtype, config.cfg,
-                        config.gpu, 1, alpha=opts.alpha, gpu_as=opts.gpu_as or None)
+                        config.gpu, REFERENCE_PROMPTS, alpha=opts.alpha, gpu_as=opts.gpu_as or None)
     return dict(wh=r["per_image_wh"], wh_low=r["per_image_wh_low"], wh_high=r["per_image_wh_high"], law=law.name)
 
 

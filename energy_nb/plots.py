@@ -130,7 +130,7 @@ def energy_surface(surface: pd.DataFrame, axes=None, title: str = ""):
     """Predicted Wh per image against steps, one line per resolution (with PI band), one panel per model."""
     models = list(dict.fromkeys(surface["model"]))
     if axes is None:
-        _, axes = grid(len(models), ncols=min(4, len(models)), size=3.4)
+        _, axes = grid(len(models), ncols=min(2, len(models)), size=4.2)
     for ax, m in zip(axes, models):
         part = surface[surface["model"] == m]
         for res, sub in part.groupby("resolution"):

@@ -96,3 +96,86 @@ def summarize(pred: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     if by is None:
         return pd.DataFrame([metrics(pred["energy_j"], pred["energy_pred_j"])])
     return pd.DataFrame({g: metrics(p["energy_j"], p["energy_pred_j"]) for g, p in pred.groupby(by)}).T
+
+
+# ---------------------------------------------------------------------------------------------------
+# Leave-one-model-out, and honest (nested) selection among candidate laws
+# ---------------------------------------------------------------------------------------------------
+#: (law, convention) pairs compared on the leave-one-model-out page.
+CANDIDATES: tuple[tuple[str, str], ...] = (
+    *((law, conv) for law in ("paper", "linear", "overhead", "roofline") for conv in ("paper", "bidirectional", "counted")),
+    ("roofline_ops", "counted"), ("roofline_tc", "counted"), ("roofline_tc_kernels", "counted"),
+    ("roofline_tc_attention", "counted"),
+)
+
+
+def lomo_predict(df: pd.DataFrame, law: str, convention: str, held_out: str,
+                 train_models: Iterable[str] | None = None) -> pd.DataFrame:
+    """Fit ``law`` on ``train_models`` (default: every other model) and predict ``held_out``'s rows.
+
+    Rows the law cannot predict (fp32 when its training data had none) are left out of the test.
+    """
+    from .laws import fit_law
+
+    data = ok_rows(df)
+    train = list(train_models) if train_models is not None else sorted(set(data["model"]) - {held_out})
+    tr, te = data[data["model"].isin(train)], data[data["model"] == held_out]
+    if tr.empty or te.empty:
+        raise ValueError(f"no rows to train on {train} or to test on {held_out!r}")
+    fitted = fit_law(law, tr, convention=convention)
+    if "fp32" not in fitted.dtypes or "I_fp32" in getattr(fitted, "dropped", {}):
+        te = te[te["dtype"] != "fp32"]
+    pred = fitted.predict(te)
+    out = pd.concat([te.reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
+    out["law"], out["convention"], out["held_out"] = law, convention, held_out
+    return out
+
+
+def lomo(df: pd.DataFrame, candidates: Sequence[tuple[str, str]] = CANDIDATES,
+         models: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every candidate, every held-out model: a metrics table and the stacked predictions."""
+    data = ok_rows(df)
+    models = list(models) if models is not None else sorted(data["model"].unique())
+    rows, preds = [], []
+    for law, conv in candidates:
+        for m in models:
+            p = lomo_predict(data, law, conv, m)
+            preds.append(p)
+            rows.append(dict(law=law, convention=conv, held_out=m, **metrics(p["energy_j"], p["energy_pred_j"])))
+    return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)
+
+
+SELECTION_RULES = ("mean", "max")
+
+
+def nested_lomo(df: pd.DataFrame, candidates: Sequence[tuple[str, str]] = CANDIDATES,
+                models: Sequence[str] | None = None, rule: str = "mean") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leave one model out, choosing the law inside the training models only.
+
+    For each held-out model: every candidate is scored by leave-one-model-out *within* the remaining
+    models (train on all but one of them, predict that one; mean MAPE over the inner folds); the best
+    candidate is refitted on all the remaining models and predicts the held-out one, which took no
+    part in the choice. ``rule`` scores a candidate by the ``mean`` or the ``max`` of its inner-fold
+    MAPEs (``max`` targets "every model within X%"). Returns one row per held-out model (the choice, its inner score, its outer
+    metrics) and the outer predictions.
+    """
+    if rule not in SELECTION_RULES:
+        raise ValueError(f"unknown selection rule {rule!r}; allowed: {', '.join(SELECTION_RULES)}")
+    data = ok_rows(df)
+    models = list(models) if models is not None else sorted(data["model"].unique())
+    rows, preds = [], []
+    for m in models:
+        train_models = [x for x in models if x != m]
+        scores = {}
+        for law, conv in candidates:
+            inner = []
+            for v in train_models:
+                p = lomo_predict(data, law, conv, v, train_models=[x for x in train_models if x != v])
+                inner.append(metrics(p["energy_j"], p["energy_pred_j"])["mape_pct"])
+            scores[(law, conv)] = float(np.mean(inner) if rule == "mean" else np.max(inner))
+        (law, conv), inner_mape = min(scores.items(), key=lambda kv: kv[1])
+        p = lomo_predict(data, law, conv, m, train_models=train_models)
+        preds.append(p)
+        rows.append(dict(held_out=m, selected_law=law, convention=conv, rule=rule, inner_score_pct=inner_mape,
+                         **metrics(p["energy_j"], p["energy_pred_j"])))
+    return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)

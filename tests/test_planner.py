@@ -25,7 +25,7 @@ def hand_law() -> ScalingLaw:
 
 
 def expected_wh(model, res, steps, cfg):
-    gflops = scaling_flops(model, res, res, steps, cfg, 1) / 1e9
+    gflops = scaling_flops(model, res, res, steps, cfg, 1) / 1e9  # alpha = 1: the same at any N
     return C_KWH_PER_GFLOP * gflops * 1000.0  # kWh -> Wh
 
 
@@ -111,8 +111,8 @@ def test_cli_plan_issue_example_and_errors():
     assert r1["t_co2e_per_year"] == pytest.approx(r1["mwh_per_year"] * 56 / 1000)
     assert r1["wh_per_image_low"] < r1["wh_per_image"] < r1["wh_per_image_high"]
     pred = json.loads(cli("predict", "--model", "flux", "--height", "1024", "--width", "1024", "--steps", "30",
-                          "--cfg", "--json").stdout)
-    assert r1["wh_per_image"] == pytest.approx(pred["per_image_wh"])  # the same law as `predict`
+                          "--cfg", "--prompts", "100", "--json").stdout)
+    assert r1["wh_per_image"] == pytest.approx(pred["per_image_wh"])  # `predict`'s law, per image of N = 100
     bad = cli(*args, "--country", "XYZ", check=False)
     assert bad.returncode == 2 and "unknown country code 'XYZ'" in bad.stderr
     bad = cli(*args[:-1], "-5", check=False)
