@@ -132,9 +132,15 @@ class Replica:
         if self.size != "full":
             raise ValueError("weights='pretrained' means the released checkpoint: use size='full'")
         source = path or self.spec.hf_id
+        # Tokenizers, safety checker and image encoders are never used (prompts arrive as embeddings).
+        unused = {n: None for n in ("tokenizer", "tokenizer_2", "tokenizer_3", "safety_checker", "feature_extractor",
+                                    "image_encoder") if n in _init_args(self.spec.pipeline)}
+        if self.model == "sd2":
+            unused["requires_safety_checker"] = False
+        diffusers.utils.logging.disable_progress_bar()
         try:
             pipe = getattr(diffusers, self.spec.pipeline).from_pretrained(
-                source, torch_dtype=self.torch_dtype, local_files_only=True)
+                source, torch_dtype=self.torch_dtype, local_files_only=True, **unused)
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot load pretrained {self.model} from {source!r} without the network "
                              f"(give --pretrained PATH to a local copy): {exc}") from exc

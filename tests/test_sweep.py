@@ -53,6 +53,19 @@ def test_cfg_doubles_the_denoiser_work():
     assert off == 3 and len(batch) == 6  # Flux true CFG: a second full pass per step
 
 
+@pytest.mark.parametrize("model", ["sd2", "flux"])
+def test_pretrained_weights_load_from_a_local_folder_without_tokenizers(model, tmp_path):
+    """The `pretrained` path: a checkpoint on disk (here our tiny random one, saved) loads offline,
+    with no tokenizer files, and generates the same image as the pipeline it was saved from."""
+    rep = Replica(model, size="tiny", device="cpu", dtype="fp32")
+    rep.pipe.save_pretrained(tmp_path)
+    loaded = Replica(model, size="full", device="cpu", dtype="fp32", weights="pretrained", pretrained=str(tmp_path))
+    assert type(loaded.pipe) is type(rep.pipe) and loaded.pipe.tokenizer is None
+    assert torch.allclose(rep(64, 64, 2, cfg=True, seed=3), loaded(64, 64, 2, cfg=True, seed=3), atol=1e-5)
+    with pytest.raises(ValueError, match="cannot load pretrained sd2 from"):
+        Replica("sd2", size="full", weights="pretrained", pretrained=str(tmp_path / "missing"))
+
+
 def test_replica_refuses_what_cannot_run_here():
     with pytest.raises(ValueError, match="full-size flux on the CPU"):
         Replica("flux", size="full", device="cpu")
