@@ -4,10 +4,17 @@ Modules, one hop from any number in the book:
 
 - :mod:`energy_nb.flops`          analytic FLOPs (paper Tables 3-5, Eq. 1-2)
 - :mod:`energy_nb.architectures`  registry of the four models' real diffusers configs (full and tiny)
-- :mod:`energy_nb.counting`       counted FLOPs on the meta device
+- :mod:`energy_nb.counting`       counted FLOPs (and kernels per call) on the meta device
 - :mod:`energy_nb.schema`         the one tidy CSV schema for energy records
 - :mod:`energy_nb.fit`            the scaling law (Eq. 3-4) and ``predict``
-- :mod:`energy_nb.validate`       cross-validation and metrics
+- :mod:`energy_nb.laws`           candidate laws beyond the paper (linear in energy, roofline-style)
+- :mod:`energy_nb.validate`       cross-validation, leave-one-model-out, nested selection, metrics
+- :mod:`energy_nb.pipelines`      runnable diffusers pipelines from the registry (random or pretrained weights)
+- :mod:`energy_nb.measure`        energy meters (CodeCarbon, NVML) and measurement windows
+- :mod:`energy_nb.sweep`          resumable, append-only measurement sweeps
+- :mod:`energy_nb.carbon`         grid carbon intensity from CodeCarbon's offline data
+- :mod:`energy_nb.planner`        energy, carbon and cost of a deployment, with intervals
+- :mod:`energy_nb.report`         tables the book shows
 - :mod:`energy_nb.plots`          figures
 """
 __version__ = "0.1.0"
