@@ -39,11 +39,6 @@ def country_codes() -> list[str]:
     return sorted(k for k, v in _global_mix().items() if v.get("carbon_intensity") is not None)
 
 
-def regions() -> list[str]:
-    """Every code :func:`intensity` accepts: countries, then ``USA/<state>``."""
-    return country_codes() + [f"USA/{s}" for s in sorted(_usa_states())]
-
-
 @dataclass(frozen=True)
 class Intensity:
     """A grid's carbon intensity (gCO2e/kWh) and where it comes from."""

@@ -48,7 +48,6 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -238,13 +237,8 @@ class PhysicalLaw:
         total = parts.sum(axis=1, keepdims=True)
         return pd.DataFrame(parts / np.where(total > 0, total, 1.0), columns=list(LAW_TERMS[self.name]), index=df.index)
 
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
+    to_dict = ScalingLaw.to_dict
+    save = ScalingLaw.save
 
 
 def fit_physical(name: str, df: pd.DataFrame, convention: str = "counted", baseline_gpu: str = "A100") -> PhysicalLaw:
@@ -315,19 +309,6 @@ def load_law(path: str | Path):
         except TypeError as exc:
             raise ValueError(f"cannot read a law from {path}: {exc}") from exc
     return ScalingLaw.load(path)
-
-
-def law_table(law) -> pd.DataFrame:
-    """Parameters of either kind of law, as a frame with ``value`` (and units where known)."""
-    return law.table()
-
-
-def describe(law) -> dict[str, Any]:
-    """JSON-friendly summary of a fitted law of either kind."""
-    return dict(law=getattr(law, "name", "paper"), convention=law.convention, n_obs=law.n_obs, r2=law.r2,
-                models=law.models, gpus=law.gpus, parameters=law.table().reset_index().to_dict(orient="records"),
-                dropped=law.dropped)
-
 
 
 #: Reference hardware numbers (NVIDIA A100 datasheet, SXM4 80 GB, dense, no sparsity). The paper does

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import torch
@@ -189,7 +189,6 @@ class DeviceState:
     power_limit_w: float | None = None
     sm_clock_mhz: float | None = None
     temp_c: float | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def device_state(device: torch.device) -> DeviceState:

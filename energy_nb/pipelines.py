@@ -15,7 +15,6 @@ Flux and Qwen-Image (``true_cfg_scale > 1``).
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -80,13 +79,6 @@ def synchronize(device: torch.device) -> None:
     """Wait for all queued work on ``device`` (the edges of every measurement window)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-@dataclass
-class Conditioning:
-    """Per-prompt embeddings in the keyword names the pipeline expects."""
-
-    kwargs: dict[str, torch.Tensor]
 
 
 class Replica:

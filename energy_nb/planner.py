@@ -26,7 +26,7 @@ import yaml
 
 from .architectures import check_resolution, check_steps, get_model
 from .carbon import Intensity, intensity
-from .fit import J_PER_WH, ScalingLaw, default_law
+from .fit import ScalingLaw, default_law
 from .schema import DTYPES
 
 DAYS_PER_YEAR = 365.0

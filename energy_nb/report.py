@@ -1,6 +1,7 @@
 """Tables the book shows: our refits beside the paper's published values, scenario metrics, case studies."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -77,7 +78,7 @@ def case_study(df: pd.DataFrame, model: str = "qwen") -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------
 # Our measurements (Sec. 4): files, coverage, meters
 # ---------------------------------------------------------------------------------------------------
-def measurement_files(pattern: str | None = None) -> list["Path"]:
+def measurement_files(pattern: str | None = None) -> list[Path]:
     """Measurement CSVs: ``pattern`` (glob relative to the repository root) or ``data/measurements/*.csv``."""
     from . import paths
 
@@ -85,10 +86,8 @@ def measurement_files(pattern: str | None = None) -> list["Path"]:
     return sorted(p for p in paths.ROOT.glob(pattern) if p.is_file())
 
 
-def measurements(files: Sequence["Path | str"]) -> pd.DataFrame:
+def measurements(files: Sequence[Path | str]) -> pd.DataFrame:
     """Every row (any status) of the given measurement files, validated, with a ``file`` column."""
-    from pathlib import Path
-
     from . import paths
     from .schema import read_energy_csv
 

@@ -176,11 +176,6 @@ class Grid:
             self.models, self.dtypes, self.resolutions, self.steps, self.cfg, self.prompts)]
         return list(dict.fromkeys(out))
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["resolutions"] = [h if h == w else f"{h}x{w}" for h, w in self.resolutions]
-        return d
-
 
 def parse_shard(text: str | None) -> tuple[int, int]:
     """'2/4' -> (2, 4): this process measures configurations 2, 6, 10, ... of 4 shards (1-based)."""

@@ -3,7 +3,6 @@ internal links resolve; a screenshot of the front page goes to _build/screenshot
 import functools
 import http.server
 import threading
-from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest

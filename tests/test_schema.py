@@ -1,5 +1,4 @@
 """The shared CSV schema and the transcription of Tables 6-9."""
-import pandas as pd
 import pytest
 
 from energy_nb import paper, paths
