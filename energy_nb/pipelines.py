@@ -132,7 +132,7 @@ class Replica:
         diffusers.utils.logging.disable_progress_bar()
         try:
             pipe = getattr(diffusers, self.spec.pipeline).from_pretrained(
-                source, torch_dtype=self.torch_dtype, local_files_only=True, **unused)
+                source, dtype=self.torch_dtype, local_files_only=True, **unused)
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot load pretrained {self.model} from {source!r} without the network "
                              f"(give --pretrained PATH to a local copy): {exc}") from exc
