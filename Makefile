@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test venv clean clean-cache lock-check
+.PHONY: book test bench venv clean clean-cache lock-check
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Speed of the command line: cold processes, median of several runs, against the targets (a table).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/cli_speed.py --runs 5
 
 clean-cache:
 	rm -rf _build/.jupyter_cache

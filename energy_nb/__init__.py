@@ -5,9 +5,14 @@ Modules, one hop from any number in the book:
 - :mod:`energy_nb.flops`          analytic FLOPs (paper Tables 3-5, Eq. 1-2)
 - :mod:`energy_nb.architectures`  registry of the four models' real diffusers configs (full and tiny)
 - :mod:`energy_nb.counting`       counted FLOPs (and kernels per call) on the meta device
+- :mod:`energy_nb.features`       counted FLOPs, kernels, parameters computed once (shipped table + disk cache)
 - :mod:`energy_nb.schema`         the one tidy CSV schema for energy records
-- :mod:`energy_nb.fit`            the scaling law (Eq. 3-4) and ``predict``
-- :mod:`energy_nb.laws`           candidate laws beyond the paper (linear in energy, roofline-style)
+- :mod:`energy_nb.data`           the shipped energy records and their sha256
+- :mod:`energy_nb.laws`           one law interface and the registry of named laws (fit, get, load)
+- :mod:`energy_nb.lawbase`        what every law shares: per-image energy, extrapolation flags, JSON
+- :mod:`energy_nb.fit`            the paper's scaling law (Eq. 3-4), OLS
+- :mod:`energy_nb.physical`       laws beyond the paper (linear in energy, roofline-style)
+- :mod:`energy_nb.units`          J, Wh, kWh
 - :mod:`energy_nb.validate`       cross-validation, leave-one-model-out, nested selection, metrics
 - :mod:`energy_nb.pipelines`      runnable diffusers pipelines from the registry (random or pretrained weights)
 - :mod:`energy_nb.measure`        energy meters (CodeCarbon, NVML) and measurement windows

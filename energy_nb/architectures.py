@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported only to build a module (a prediction needs none of it)
+    import torch
 
 SIZES = ("full", "tiny")
 
@@ -296,12 +297,15 @@ def _class(component: Component):
     return getattr(importlib.import_module(component.library), component.cls)
 
 
-def build(model: str, role: str, size: str = "full", device: str | torch.device = "meta",
-          dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+def build(model: str, role: str, size: str = "full", device: "str | torch.device" = "meta",
+          dtype: "torch.dtype | None" = None) -> "torch.nn.Module":
     """Build one component with random weights directly on ``device`` (default: meta, no memory).
 
     A full-size model is refused on a CPU device: it would need tens of GB.
     """
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     spec = get_model(model)
     comp = spec.component(role)
     if size == "full" and torch.device(device).type == "cpu":
@@ -329,8 +333,3 @@ def build(model: str, role: str, size: str = "full", device: str | torch.device 
     if dtype != torch.float32:
         module = module.to(dtype=dtype)
     return module.eval()
-
-
-def count_parameters(model: str, role: str = "denoiser", size: str = "full") -> int:
-    """Number of parameters of a component (built on meta)."""
-    return sum(p.numel() for p in build(model, role, size).parameters())

@@ -18,9 +18,20 @@ G_PER_LB = 453.592
 
 
 def _data_dir() -> Path:
-    import codecarbon
+    """CodeCarbon's shipped data, located without importing codecarbon (an import costs seconds)."""
+    import importlib.util
 
-    return Path(codecarbon.__file__).parent / "data" / "private_infra"
+    spec = importlib.util.find_spec("codecarbon")
+    if spec is None or spec.origin is None:  # pragma: no cover
+        raise ValueError("codecarbon is not installed: its offline grid data is needed for carbon intensities")
+    return Path(spec.origin).parent / "data" / "private_infra"
+
+
+@lru_cache(maxsize=1)
+def _codecarbon_version() -> str:
+    from importlib import metadata
+
+    return metadata.version("codecarbon")
 
 
 @lru_cache(maxsize=1)
@@ -52,8 +63,6 @@ class Intensity:
 
 def intensity(region: str) -> Intensity:
     """Carbon intensity of ``region`` (``FRA``, ``USA``, ``USA/california``); a clear error otherwise."""
-    import codecarbon
-
     key = region.strip()
     if "/" in key:
         country, state = key.split("/", 1)
@@ -63,7 +72,7 @@ def intensity(region: str) -> Intensity:
                              f"<state> one of {', '.join(sorted(states))}")
         rec = states[state.lower()]
         return Intensity(f"USA/{state.lower()}", f"{state.title()} (USA)", rec["emissions"] * G_PER_LB / 1000.0,
-                         2023, f"codecarbon {codecarbon.__version__} data/private_infra/2023/usa_emissions.json")
+                         2023, f"codecarbon {_codecarbon_version()} data/private_infra/2023/usa_emissions.json")
     mix = _global_mix()
     rec = mix.get(key.upper())
     if rec is None or rec.get("carbon_intensity") is None:
@@ -71,4 +80,12 @@ def intensity(region: str) -> Intensity:
                          f"energy-mix data, e.g. USA, FRA, DEU, IND, CHN ({len(country_codes())} in all), "
                          "or USA/<state>")
     return Intensity(key.upper(), rec.get("country_name", key), float(rec["carbon_intensity"]), rec.get("year"),
-                     f"codecarbon {codecarbon.__version__} data/private_infra/global_energy_mix.json")
+                     f"codecarbon {_codecarbon_version()} data/private_infra/global_energy_mix.json")
+
+
+def world_average() -> Intensity:
+    """CodeCarbon's world-average grid intensity (``carbon_intensity_per_source.json``)."""
+    data = json.loads((_data_dir() / "carbon_intensity_per_source.json").read_text())
+    return Intensity("world", "world average", float(data["world_average"]), None,
+                     f"codecarbon {_codecarbon_version()} carbon_intensity_per_source.json "
+                     f"({data.get('world_average_source', '')})")

@@ -1,8 +1,7 @@
-"""Command line: ``energy-nb {run,book,flops,fit,predict,plan,sweep,provenance}`` (also ``python -m energy_nb``)."""
+"""Command line: ``energy-nb {run,book,flops,fit,predict,plan,sweep,features,provenance}`` (also ``python -m energy_nb``)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -13,7 +12,10 @@ from .flops import CONVENTIONS
 
 
 def _json(obj) -> str:
-    return json.dumps(obj, indent=2, default=float)
+    """Strict JSON for jq and browsers: NaN and infinities are written as null."""
+    from .lawbase import to_json
+
+    return to_json(obj)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -51,7 +53,7 @@ def cmd_flops(a: argparse.Namespace) -> int:
 
 
 def _load_data(paths_: list[str] | None):
-    from .fit import shipped_data
+    from .data import shipped_data
     from .schema import ok_rows, read_many
 
     return ok_rows(read_many(paths_)) if paths_ else shipped_data()
@@ -59,13 +61,22 @@ def _load_data(paths_: list[str] | None):
 
 def _convention(a: argparse.Namespace) -> str:
     """--convention, defaulting to the paper's for its law and to counted FLOPs for the physical laws."""
-    from .laws import PHYSICAL_LAWS
+    from .laws import default_convention
 
-    return a.convention or ("counted" if getattr(a, "law", "paper") in PHYSICAL_LAWS else "paper")
+    return a.convention or default_convention(getattr(a, "law", "paper"))
+
+
+def _law(a: argparse.Namespace, model: str | None):
+    """The law that answers: --law-file, else the registry's --law fitted on the shipped data (cached)."""
+    from . import laws
+
+    if a.law_file:
+        return laws.load(a.law_file)
+    return laws.get(a.law, model, a.convention)
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
-    from .laws import fit_law
+    from . import laws
 
     a.convention = _convention(a)
     df = _load_data(a.data)
@@ -75,7 +86,8 @@ def cmd_fit(a: argparse.Namespace) -> int:
         df = df[df["gpu"].isin(a.gpus)]
     if df.empty:
         raise ValueError("no ok rows left after --models / --gpus filters")
-    law = fit_law(a.law, df, convention=a.convention)
+    law = laws.fit(a.law, df, convention=a.convention,
+                   provenance=dict(data_files=a.data or "shipped data", models=a.models, gpus=a.gpus))
     if a.out:
         law.save(a.out)
     table = law.table()
@@ -89,47 +101,50 @@ def cmd_fit(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(a: argparse.Namespace) -> int:
-    from .fit import default_law
-    from .laws import fit_law, load_law
+def _print_extrapolation(flags: list[str]) -> None:
+    if flags:
+        print("  EXTRAPOLATING, outside the law's data:")
+        for f in flags:
+            print(f"    - {f}")
 
+
+def cmd_predict(a: argparse.Namespace) -> int:
     a.convention = _convention(a)
-    if a.law_file:
-        law = load_law(a.law_file)
-    elif a.law != "paper":  # the physical laws are shared by all models: fitted on all shipped data
-        law = fit_law(a.law, _load_data(None), convention=a.convention)
-    else:
-        law = default_law(a.model, a.convention)
+    law = _law(a, a.model)
     gpu_as = {a.gpu: a.treat_gpu_as} if a.treat_gpu_as else None
-    res = law.predict_one(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.prompts, gpu_as=gpu_as)
+    res = law.predict_one(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.prompts, gpu_as=gpu_as,
+                          n_scaling=a.n_scaling)
     if a.json:
         print(_json(res))
-    else:
-        pct = int(round(100 * res["interval"]))
-        print(f"{a.model} {a.height}x{a.width}, {a.steps} steps, {a.dtype}, CFG {'on' if a.cfg else 'off'}, "
-              f"{res['gpu']}, law: {res['law']}")
-        print(f"  per image : {res['per_image_j']:,.1f} J = {res['per_image_wh']:.4f} Wh "
-              f"({pct}% PI {res['per_image_wh_low']:.4f}-{res['per_image_wh_high']:.4f} Wh)")
-        print(f"  {a.prompts} prompt(s): {res['total_j']:,.0f} J = {res['total_wh']:,.3f} Wh "
-              f"({pct}% PI {res['total_wh_low']:,.3f}-{res['total_wh_high']:,.3f} Wh)")
+        return 0
+    pct = int(round(100 * res["interval"]))
+    print(f"{a.model} {a.height}x{a.width}, {a.steps} steps, {a.dtype}, CFG {'on' if a.cfg else 'off'}, "
+          f"{res['gpu']}, law: {res['law']}")
+    how = (f"E({res['reference_prompts']}) / {res['reference_prompts']}, the N of the law's data"
+           if a.n_scaling == "linear" else f"E({a.prompts}) / {a.prompts}, the law extrapolated in N")
+    print(f"  per image : {res['per_image_j']:,.1f} J = {res['per_image_wh']:.4f} Wh "
+          f"({pct}% PI {res['per_image_wh_low']:.4f}-{res['per_image_wh_high']:.4f} Wh)  [{how}]")
+    print(f"  {a.prompts} prompt(s): {res['total_j']:,.0f} J = {res['total_wh']:,.3f} Wh "
+          f"({pct}% PI {res['total_wh_low']:,.3f}-{res['total_wh_high']:,.3f} Wh)")
+    _print_extrapolation(res["extrapolation"])
     return 0
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
     from . import planner
-    from .laws import fit_law, load_law
 
     if a.images_per_day is None or a.images_per_day < 0 or a.images_per_day != a.images_per_day:
         raise ValueError(f"--images-per-day {a.images_per_day!r} is not allowed: a number >= 0")
-    law = None
     a.convention = _convention(a)
+    law = None
     if a.law_file:
-        law = load_law(a.law_file)
-    elif a.law != "paper":
-        law = fit_law(a.law, _load_data(None), convention=a.convention)
+        from . import laws
+
+        law = laws.load(a.law_file)
     opts = planner.Options(pue=a.pue, region=a.country, carbon_intensity=a.carbon_intensity,
                            price_per_kwh=a.price_kwh, days_per_year=a.days_per_year, convention=a.convention,
-                           law=law, gpu_as={a.gpu: a.treat_gpu_as} if a.treat_gpu_as else {}).check()
+                           law=law, law_name=a.law,
+                           gpu_as={a.gpu: a.treat_gpu_as} if a.treat_gpu_as else {}).check()
     opts.grid()  # an unknown country fails here, before any fitting
     if a.mix:
         workload = planner.load_mix(a.mix, a.images_per_day, defaults=dict(gpu=a.gpu))
@@ -150,6 +165,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         out = dict(workload=df.to_dict(orient="records"), grid=dict(region=g.region, name=g.name,
                    g_per_kwh=g.g_per_kwh, year=g.year, source=g.source), pue=opts.pue, price_per_kwh=opts.price_per_kwh,
                    days_per_year=opts.days_per_year, interval=df.attrs["interval"], scope=planner.SCOPE,
+                   extrapolation=df.iloc[-1]["extrapolation"],
                    units=dict(wh_per_image="Wh", kwh_per_day="kWh", mwh_per_year="MWh", g_co2e_per_image="gCO2e",
                               t_co2e_per_year="tCO2e", cost_per_year="currency of --price-kwh"))
         if cmp is not None:
@@ -160,6 +176,29 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if cmp is not None:
         print()
         print(planner.format_compare(cmp))
+    return 0
+
+
+def cmd_features(a: argparse.Namespace) -> int:
+    from . import features, paths
+
+    if a.regenerate:
+        path = features.write_table(progress=not a.no_progress)
+        print(f"wrote {path.relative_to(paths.ROOT)} ({sum(1 for _ in path.open()) - 1} rows)")
+        return 0
+    stale = features.stale_rows()
+    if stale:
+        raise ValueError(f"{len(stale)} rows of {paths.FEATURES_CSV.name} were counted with another registry, "
+                         f"counting code or library versions (e.g. {stale[0]}): run `energy-nb features --regenerate`")
+    rows = [dict(model=f.model, size=f.size, role=f.role, height=f.height, width=f.width, gflops=f.flops / 1e9,
+                 kernels=f.kernels, params_m=f.params / 1e6)
+            for f in features.table(tuple(a.models) if a.models else None)]
+    if a.json:
+        print(_json(rows))
+    else:
+        import pandas as pd
+
+        print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     return 0
 
 
@@ -276,7 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--dtype", default="fp16")
     pr.add_argument("--cfg", action="store_true")
     pr.add_argument("--gpu", default="A100")
-    pr.add_argument("--prompts", type=_positive_int, default=1)
+    pr.add_argument("--prompts", type=_positive_int, default=1,
+                    help="N prompts run one after another: total = N x per-image energy")
+    pr.add_argument("--n-scaling", choices=("linear", "law"), default="linear",
+                    help="linear (default): per-image energy = E(N_data)/N_data, total = N x that; law: the "
+                         "paper's law evaluated at N = --prompts (alpha < 1 inflates small N; extrapolates)")
     pr.add_argument("--law", choices=LAW_NAMES, default="paper",
                     help="which law to fit on the shipped data (paper: that model's rows; others: all models)")
     pr.add_argument("--law-file", help="a law saved with `energy-nb fit --out` (overrides --law)")
@@ -340,6 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dry-run", action="store_true", help="list the configurations and stop")
     sw.add_argument("--no-progress", action="store_true")
     sw.set_defaults(func=cmd_sweep)
+
+    fe = sub.add_parser("features", help="counted FLOPs, kernels and parameters of every component (shipped table)",
+                        description="Show the architecture features the laws use, or recount them into "
+                                    "data/features/counted.csv (--regenerate). Fails if the table is stale.")
+    fe.add_argument("--models", nargs="+", choices=MODEL_KEYS)
+    fe.add_argument("--regenerate", action="store_true", help="recount everything and rewrite the shipped table")
+    fe.add_argument("--json", action="store_true")
+    fe.add_argument("--no-progress", action="store_true")
+    fe.set_defaults(func=cmd_features)
 
     pv = sub.add_parser("provenance", help="every data file with source, rows and sha256")
     pv.set_defaults(func=cmd_provenance)

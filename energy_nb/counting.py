@@ -78,51 +78,43 @@ def _module(model: str, role: str, size: str) -> torch.nn.Module:
 def count_component(model: str, role: str, height: int, width: int, size: str = "full") -> OpCounts:
     """Counted FLOPs of one forward pass of ``role`` of ``model`` at ``height`` x ``width`` (meta device)."""
     check_resolution(model, height, width)
-    return _count(model, role, height, width, size)
+    return _pass(model, role, height, width, size)[0]
 
 
 @lru_cache(maxsize=None)
-def _count(model: str, role: str, height: int, width: int, size: str) -> OpCounts:
-    module = _module(model, role, size)
-    kwargs = _inputs(model, role, height, width, size)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        if role == "vae":
-            module.decode(**kwargs)
-        else:
-            module(**kwargs)
-    ops = {str(k).replace("aten.", ""): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
-    return OpCounts(model, role, height, width, float(counter.get_total_flops()), ops)
-
-
-def counted_breakdown(model: str, height: int, width: int, size: str = "full"):
-    """:class:`~energy_nb.flops.FlopBreakdown` from counted FLOPs (all text encoders summed)."""
-    from .flops import FlopBreakdown
-
-    spec = get_model(model)
-    text = sum(count_component(model, c.role, height, width, size).total for c in spec.text_encoders)
-    return FlopBreakdown(model, height, width, "counted", text=text,
-                         denoise_per_step=count_component(model, "denoiser", height, width, size).total,
-                         decode=count_component(model, "vae", height, width, size).total)
-
-
-@lru_cache(maxsize=None)
-def count_kernels(model: str, role: str, height: int, width: int, size: str = "full") -> int:
-    """ATen operators one forward pass dispatches (views and aliases excluded): a proxy for the kernels
-    launched on a GPU, i.e. for fixed per-kernel costs. Counted on the meta device."""
+def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[OpCounts, int]:
+    """One forward pass on meta, counting FLOPs (FlopCounterMode) and ATen operators dispatched (views
+    and aliases excluded) at the same time."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    class _Count(TorchDispatchMode):
+    class _Kernels(TorchDispatchMode):
         n = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             schema = getattr(func, "_schema", None)
             if schema is None or not any(r.alias_info for r in schema.returns):
-                _Count.n += 1
+                _Kernels.n += 1
             return func(*args, **(kwargs or {}))
 
-    check_resolution(model, height, width)
     module = _module(model, role, size)
     kwargs = _inputs(model, role, height, width, size)
-    with torch.no_grad(), _Count():
-        module.decode(**kwargs) if role == "vae" else module(**kwargs)
-    return _Count.n
+    with torch.no_grad(), FlopCounterMode(display=False) as counter, _Kernels():
+        if role == "vae":
+            module.decode(**kwargs)
+        else:
+            module(**kwargs)
+    ops = {str(k).replace("aten.", ""): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
+    return OpCounts(model, role, height, width, float(counter.get_total_flops()), ops), _Kernels.n
+
+
+@lru_cache(maxsize=None)
+def count_parameters(model: str, role: str, size: str = "full") -> int:
+    """Parameters of one component (the meta module built for counting)."""
+    return sum(p.numel() for p in _module(model, role, size).parameters())
+
+
+def count_kernels(model: str, role: str, height: int, width: int, size: str = "full") -> int:
+    """ATen operators one forward pass dispatches (views and aliases excluded): a proxy for the kernels
+    launched on a GPU, i.e. for fixed per-kernel costs. Counted on the meta device."""
+    check_resolution(model, height, width)
+    return _pass(model, role, height, width, size)[1]

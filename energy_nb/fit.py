@@ -9,25 +9,18 @@ and reported: that is the paper's "beta = 0".
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
-from scipy import stats
 
-from . import paths
-from .architectures import MODEL_KEYS, get_model
+from .architectures import get_model
 from .flops import check_convention, scaling_flops
-from .schema import DTYPES, ok_rows, read_energy_csv
-
-J_PER_KWH = 3.6e6
-J_PER_WH = 3600.0
-HALF_DTYPES = ("fp16", "bf16")
+from .lawbase import LawMixin, data_domain, reference_prompts_of, t_quantile
+from .schema import DTYPES, ok_rows
+from .units import HALF_DTYPES, J_PER_KWH
 
 #: Readable names of the law's parameters (statsmodels term -> paper symbol).
 PARAM_NAMES = {"Intercept": "log_A", "log_F": "alpha", "I_fp32": "beta_dtype", "log_res": "beta_res"}
@@ -61,8 +54,8 @@ def features(df: pd.DataFrame, convention: str = "paper", gpus: Iterable[str] = 
 
 
 @dataclass
-class ScalingLaw:
-    """A fitted law: coefficients, their covariance, and what it was fitted on."""
+class ScalingLaw(LawMixin):
+    """The paper's law (Eq. 3) fitted: coefficients, their covariance, and what it was fitted on."""
 
     terms: list[str]  #: statsmodels term names, e.g. ["Intercept", "log_F", "I_fp32", "log_res"]
     params: dict[str, float]
@@ -78,11 +71,15 @@ class ScalingLaw:
     dtypes: list[str]
     dropped: dict[str, str] = field(default_factory=dict)  #: term -> why it was dropped (beta = 0)
     name: str = "paper"
+    kind: str = "paper"
+    domain: dict[str, Any] = field(default_factory=dict)  #: what the training rows cover (extrapolation checks)
+    reference_prompts: int = 100  #: the N of the data: per-image energy = E(N) / N at this N
+    provenance: dict[str, Any] = field(default_factory=dict)  #: data digest, files, code version
 
     # -- reporting ------------------------------------------------------------------------------------
     def table(self, alpha: float = 0.05) -> pd.DataFrame:
         """Parameters with standard errors and (1-alpha) confidence intervals; dropped terms as 0."""
-        t = stats.t.ppf(1 - alpha / 2, self.df_resid) if self.df_resid > 0 else float("nan")
+        t = t_quantile(1 - alpha / 2, self.df_resid)
         rows = []
         for i, term in enumerate(self.terms):
             se = math.sqrt(self.cov[i][i]) if self.cov[i][i] >= 0 else float("nan")
@@ -140,7 +137,7 @@ class ScalingLaw:
         cov = np.array(self.cov)
         mean = X @ beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", X, cov, X) + self.scale)
-        t = stats.t.ppf(1 - alpha / 2, self.df_resid) if self.df_resid > 0 else np.inf
+        t = t_quantile(1 - alpha / 2, self.df_resid)
         out = pd.DataFrame(index=df.index)
         out["log_pred"] = mean
         out["se_log"] = se
@@ -149,46 +146,12 @@ class ScalingLaw:
         out["pi_high_j"] = np.exp(mean + t * se) * J_PER_KWH
         return out
 
-    def predict_one(self, model: str, height: int, width: int, steps: int, dtype: str = "fp16",
-                    cfg: bool = False, gpu: str | None = None, n_prompts: int = 1, alpha: float = 0.05,
-                    gpu_as: dict[str, str] | None = None) -> dict:
-        """Energy of ``n_prompts`` images of one configuration: J and Wh, per image and in total, with PI."""
-        gpu = gpu or self.baseline_gpu
-        if n_prompts < 1:
-            raise ValueError(f"prompts {n_prompts!r} is not allowed: it must be an integer >= 1")
-        row = pd.DataFrame([dict(model=model, gpu=gpu, height=height, width=width, steps=steps, dtype=dtype,
-                                 cfg=int(bool(cfg)), n_prompts=n_prompts)])
-        p = self.predict(row, alpha=alpha, gpu_as=gpu_as).iloc[0]
-        n = float(n_prompts)
-        return dict(model=model, gpu=gpu, height=height, width=width, steps=steps, dtype=dtype, cfg=bool(cfg),
-                    n_prompts=n_prompts, law=self.name, convention=self.convention, interval=1 - alpha,
-                    total_j=p.energy_pred_j, total_j_low=p.pi_low_j, total_j_high=p.pi_high_j,
-                    per_image_j=p.energy_pred_j / n, per_image_j_low=p.pi_low_j / n,
-                    per_image_j_high=p.pi_high_j / n,
-                    per_image_wh=p.energy_pred_j / n / J_PER_WH, per_image_wh_low=p.pi_low_j / n / J_PER_WH,
-                    per_image_wh_high=p.pi_high_j / n / J_PER_WH, total_wh=p.energy_pred_j / J_PER_WH,
-                    total_wh_low=p.pi_low_j / J_PER_WH, total_wh_high=p.pi_high_j / J_PER_WH)
 
-    # -- persistence ----------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100", name: str = "paper",
+        provenance: dict[str, Any] | None = None) -> ScalingLaw:
+    """Fit Eq. 3 by OLS (statsmodels' formula API) on the ``ok`` rows of ``df`` (shared schema)."""
+    import statsmodels.formula.api as smf
 
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> "ScalingLaw":
-        try:
-            data = json.loads(Path(path).read_text())
-            return cls(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise ValueError(f"cannot read a scaling law from {path}: {exc}") from exc
-
-
-def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100", name: str = "paper") -> ScalingLaw:
-    """Fit Eq. 3 by OLS on the ``ok`` rows of ``df`` (shared schema)."""
     df = ok_rows(df)
     if len(df) < 3:
         raise ValueError(f"need at least 3 ok rows to fit the law, got {len(df)}")
@@ -209,21 +172,5 @@ def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100",
         cov=res.cov_params().loc[names, names].to_numpy().tolist(), scale=float(res.scale),
         df_resid=float(res.df_resid), r2=float(res.rsquared), n_obs=int(res.nobs), convention=convention,
         baseline_gpu=baseline_gpu, gpus=gpus, models=sorted(df["model"].astype(str).unique()),
-        dtypes=sorted(df["dtype"].astype(str).unique()), dropped=dropped, name=name)
-
-
-def shipped_data() -> pd.DataFrame:
-    """All shipped energy records: the paper's A100 tables plus every measured GPU file (``ok`` rows)."""
-    frames = [read_energy_csv(paths.A100_ENERGY_CSV)]
-    for p in sorted(paths.MEASUREMENTS.glob("*.csv")):
-        df = read_energy_csv(p)
-        frames.append(df[(df["size"].fillna("full") == "full") & (df["device"].fillna("cuda") != "cpu")])
-    return ok_rows(pd.concat(frames, ignore_index=True))
-
-
-def default_law(model: str, convention: str = "paper") -> ScalingLaw:
-    """The law ``predict`` uses when none is given: fitted on the shipped data of ``model`` alone."""
-    if model not in MODEL_KEYS:
-        get_model(model)
-    df = shipped_data()
-    return fit(df[df["model"] == model], convention=convention, name=f"default ({model}, shipped data)")
+        dtypes=sorted(df["dtype"].astype(str).unique()), dropped=dropped, name=name, domain=data_domain(df),
+        reference_prompts=reference_prompts_of(df), provenance=dict(provenance or {}, rows=int(len(df))))

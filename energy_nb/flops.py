@@ -297,12 +297,22 @@ def model_flops(model: str, height: int, width: int, convention: str = "paper") 
     check_convention(convention)
     check_resolution(model, height, width)
     if convention == "counted":
-        from .counting import counted_breakdown
-
         return counted_breakdown(model, height, width)
     return FlopBreakdown(model, height, width, convention, text=_text(model, convention),
                          denoise_per_step=_denoise(model, height, width, convention),
                          decode=_decode(model, height, width, convention))
+
+
+def counted_breakdown(model: str, height: int, width: int, size: str = "full") -> FlopBreakdown:
+    """:class:`FlopBreakdown` from counted FLOPs (all text encoders summed), via :mod:`energy_nb.features`
+    (shipped table or cache; counted on the meta device only when neither has it)."""
+    from . import features
+
+    spec = get_model(model)
+    text = sum(features.component(model, c.role, height, width, size).flops for c in spec.text_encoders)
+    return FlopBreakdown(model, height, width, "counted", text=text,
+                         denoise_per_step=features.component(model, "denoiser", height, width, size).flops,
+                         decode=features.component(model, "vae", height, width, size).flops)
 
 
 def scaling_flops(model: str, height: int, width: int, steps: int, cfg: bool | int, n_prompts: int,
@@ -316,8 +326,6 @@ def scaling_flops(model: str, height: int, width: int, steps: int, cfg: bool | i
     if n_prompts < 1:
         raise ValueError(f"n_prompts {n_prompts!r} is not allowed: it must be an integer >= 1")
     if size == "tiny":
-        from .counting import counted_breakdown
-
         per_step = counted_breakdown(model, height, width, size="tiny").denoise_per_step
     elif size == "full":
         per_step = model_flops(model, height, width, convention).denoise_per_step

@@ -1,339 +1,206 @@
-"""Named energy laws with one fit / predict API: the paper's Eq. 3 and physically motivated candidates.
+"""One interface for every energy law, and one registry of named laws.
 
-``paper``
-    Eq. 3, log-linear OLS on denoising FLOPs (:mod:`energy_nb.fit`).
+Every fitted law -- the paper's Eq. 3 (:class:`energy_nb.fit.ScalingLaw`) and the physically
+motivated candidates (:class:`energy_nb.physical.PhysicalLaw`) -- satisfies :class:`Law`: ``predict``
+a frame, ``per_image`` / ``predict_one`` a configuration (with the reasons it extrapolates), ``table``
+and ``describe`` itself, ``save`` with its provenance; :func:`load` reads any of them back.
 
-The others are **linear in energy** with non-negative coefficients shared by all models, fitted by
-least squares on log residuals (so they minimise relative error, like the paper's law). For ``N``
-prompts of ``T`` steps with CFG factor ``g = 2^cfg``, the building blocks (:func:`physical_features`) are
+Three entry points, for every name in :data:`LAW_NAMES`:
 
-- ``S = N T g`` denoiser passes, ``F_step`` TFLOPs per pass, ``F_fix`` TFLOPs per image outside the
-  loop (text encoders, ``g`` times for the negative prompt, plus the VAE decoder);
-- ``W_step`` GB of denoiser weights read per call (parameters x bytes per element of the dtype);
-- ``K_step`` kernels launched per call (thousands).
-
-``linear``
-    ``E = e[dtype] (S F_step + N F_fix)``: one energy per FLOP for half precision and one for fp32.
-``overhead``
-    ``linear`` plus a fixed energy per denoiser pass ``c_step S`` and per image ``c_img N``.
-``roofline``
-    ``overhead`` plus memory traffic ``e_byte S W_step``: a roofline-style sum of a compute and a
-    memory term, with the precision entering through the J/FLOP and the bytes per element.
-``roofline_ops``
-    ``roofline`` with the FLOPs split by kind (matrix products and attention vs convolutions), each
-    with its own J/FLOP per precision: on an A100, fp32 convolutions run on TF32 tensor cores by
-    PyTorch's default while fp32 matrix products do not. Needs the ``counted`` convention.
-
-``roofline_tc``
-    ``roofline`` with a hardware prior instead of free convolution coefficients: a convolution FLOP
-    costs what a matmul FLOP costs in half precision (same tensor cores), and twice that in fp32 (TF32
-    runs at half the fp16 peak on an A100); fp32 matmuls keep their own coefficient.
-``roofline_tc_kernels``
-    ``roofline_tc`` with the fixed cost per denoiser call replaced by a cost per kernel launched
-    (ATen operators of one call, counted on the meta device): a U-Net launches far fewer kernels per
-    call than a 60-layer transformer.
-``roofline_tc_attention``
-    ``roofline_tc_kernels`` with attention FLOPs (batched matmuls) priced separately.
-
-Denoiser calls: SD2 and SD3.5 run CFG as one call on a batch of two, Flux and Qwen-Image as a second
-call (registry flag ``cfg_batched``); FLOPs double with CFG either way, weights and kernels only with
-a second call.
-
-Units: energy in J; FLOPs in TFLOPs; bytes in GB; so ``e`` is J/TFLOP (= pJ/FLOP), ``e_byte`` J/GB
-(= nJ/byte), ``c_step`` and ``c_img`` J. A GPU other than the baseline gets a multiplicative factor.
+- :func:`fit` -- fit a law on a frame you give (e.g. the training folds of a validation);
+- :func:`get` -- the law fitted on the shipped data, as ``predict``, ``plan`` and the book use it
+  (``paper``: one law per model, on that model's rows; physical laws: one law shared by all models).
+  Fitted once and kept on disk, keyed by the data's sha256, the law, the FLOPs convention, the model
+  and the code version;
+- :func:`load` -- a law saved with ``save`` / ``energy-nb fit --out``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
 
-import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
-from .fit import J_PER_KWH, ScalingLaw, fit
-from .flops import check_convention, model_flops
-from .schema import DTYPES, ok_rows
+from . import __version__
+from .physical import LAW_TERMS, PHYSICAL_LAWS
 
-LAW_NAMES: tuple[str, ...] = ("paper", "linear", "overhead", "roofline", "roofline_ops", "roofline_tc",
-                               "roofline_tc_kernels", "roofline_tc_attention")
-#: A100 dense tensor-core peaks (TFLOP/s): fp16/bf16 312, TF32 156. PyTorch runs fp32 convolutions on
-#: TF32 by default (``torch.backends.cudnn.allow_tf32 = True``) but not fp32 matmuls.
-TF32_SLOWDOWN = 312.0 / 156.0
-PHYSICAL_LAWS: tuple[str, ...] = LAW_NAMES[1:]
-BYTES_PER_ELEMENT = {"fp16": 2, "bf16": 2, "fp32": 4}
-
-#: Terms of each physical law (coefficient names).
-LAW_TERMS: dict[str, tuple[str, ...]] = {
-    "linear": ("e_half", "e_fp32"),
-    "overhead": ("e_half", "e_fp32", "c_step", "c_img"),
-    "roofline": ("e_half", "e_fp32", "e_byte", "c_step", "c_img"),
-    "roofline_ops": ("e_mm_half", "e_mm_fp32", "e_conv_half", "e_conv_fp32", "e_byte", "c_step", "c_img"),
-    "roofline_tc": ("e_half", "e_mm_fp32", "e_byte", "c_step", "c_img"),
-    "roofline_tc_kernels": ("e_half", "e_mm_fp32", "e_byte", "e_kernel", "c_img"),
-    "roofline_tc_attention": ("e_half", "e_attn_half", "e_mm_fp32", "e_attn_fp32", "e_byte", "e_kernel", "c_img"),
-}
-UNITS = {"e_attn_half": "J/TFLOP", "e_attn_fp32": "J/TFLOP", "e_kernel": "J per 1000 kernels", "e_half": "J/TFLOP", "e_fp32": "J/TFLOP", "e_mm_half": "J/TFLOP", "e_mm_fp32": "J/TFLOP",
-         "e_conv_half": "J/TFLOP", "e_conv_fp32": "J/TFLOP", "e_byte": "J/GB", "c_step": "J per pass",
-         "c_img": "J per image"}
-MEANING = {"e_attn_half": "per attention FLOP, fp16/bf16", "e_attn_fp32": "per attention FLOP, fp32", "e_kernel": "fixed cost per kernel launched", "e_half": "energy per FLOP, fp16/bf16", "e_fp32": "energy per FLOP, fp32",
-           "e_mm_half": "per matmul/attention FLOP, fp16/bf16", "e_mm_fp32": "per matmul/attention FLOP, fp32",
-           "e_conv_half": "per convolution FLOP, fp16/bf16", "e_conv_fp32": "per convolution FLOP, fp32",
-           "e_byte": "per byte of weights read per denoiser pass", "c_step": "fixed cost of a denoiser pass",
-           "c_img": "fixed cost of an image"}
+LAW_NAMES: tuple[str, ...] = ("paper", *PHYSICAL_LAWS)
+#: Source files whose code shapes a fitted law: a change to any of them refits cached laws.
+CODE_FILES = ("fit.py", "physical.py", "lawbase.py", "flops.py", "architectures.py", "features.py", "counting.py",
+              "schema.py", "data.py")
 
 
-# ---------------------------------------------------------------------------------------------------
-# Features
-# ---------------------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
-def _geometry(model: str, height: int, width: int, convention: str) -> dict[str, float]:
-    """Per-pass and per-image FLOPs (TFLOPs), split by kind when counted, and denoiser parameters."""
-    from .architectures import get_model
-
-    b = model_flops(model, height, width, convention)
-    from .counting import count_kernels
-
-    out = dict(F_step=b.denoise_per_step / 1e12, F_text=b.text / 1e12, F_dec=b.decode / 1e12,
-               params_b=_params(model) / 1e9, kernels_k=count_kernels(model, "denoiser", height, width) / 1e3)
-    if convention == "counted":
-        from .counting import count_component
-
-        def split(role: str) -> tuple[float, float, float]:
-            """(matmul incl. attention, attention alone, convolution) TFLOPs of one call."""
-            ops = count_component(model, role, height, width).by_operator
-            conv = sum(v for k, v in ops.items() if "convolution" in k)
-            attn = sum(v for k, v in ops.items() if k.startswith("bmm") or "attention" in k)
-            return (sum(ops.values()) - conv) / 1e12, attn / 1e12, conv / 1e12
-
-        out["F_step_mm"], out["F_step_attn"], out["F_step_conv"] = split("denoiser")
-        out["F_dec_mm"], out["F_dec_attn"], out["F_dec_conv"] = split("vae")
-        for i, key in enumerate(("F_text_mm", "F_text_attn", "F_text_conv")):
-            out[key] = sum(split(c.role)[i] for c in get_model(model).text_encoders)
-    return out
-
-
-@lru_cache(maxsize=None)
-def _params(model: str) -> int:
-    from .architectures import count_parameters
-
-    return count_parameters(model, "denoiser")
-
-
-def physical_features(df: pd.DataFrame, convention: str = "counted") -> pd.DataFrame:
-    """Per row (all ``n_prompts`` images): denoiser calls ``S``, images ``N``, TFLOPs in and outside the
-    loop (by kind when counted), GB of weights read, kernels launched (thousands), fp32 indicator."""
-    from .architectures import get_model
-
-    check_convention(convention)
-    rows = []
-    for r in df.itertuples():
-        g = _geometry(str(r.model), int(r.height), int(r.width), convention)
-        n, cfgf = float(r.n_prompts), 2.0 if int(r.cfg) else 1.0
-        s = n * int(r.steps) * cfgf  # denoiser work units (FLOPs double with CFG)
-        calls = n * int(r.steps) * (1.0 if get_model(str(r.model)).cfg_batched else cfgf)  # denoiser calls
-        dtype = str(r.dtype)
-        if dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
-        row = dict(S=calls, N=n, F_loop=s * g["F_step"], F_fix=n * (cfgf * g["F_text"] + g["F_dec"]),
-                   W=calls * g["params_b"] * BYTES_PER_ELEMENT[dtype], K=calls * g["kernels_k"],
-                   fp32=float(dtype == "fp32"))
-        if convention == "counted":
-            row["F_mm"] = s * g["F_step_mm"] + n * (cfgf * g["F_text_mm"] + g["F_dec_mm"])
-            row["F_conv"] = s * g["F_step_conv"] + n * (cfgf * g["F_text_conv"] + g["F_dec_conv"])
-            row["F_attn"] = s * g["F_step_attn"] + n * (cfgf * g["F_text_attn"] + g["F_dec_attn"])
-        rows.append(row)
-    return pd.DataFrame(rows, index=df.index)
-
-
-def design(name: str, feats: pd.DataFrame) -> np.ndarray:
-    """The non-negative design matrix of law ``name`` (columns in ``LAW_TERMS[name]`` order)."""
-    half, f32 = 1.0 - feats["fp32"], feats["fp32"]
-    F = feats["F_loop"] + feats["F_fix"]
-    cols = {"e_half": F * half, "e_fp32": F * f32, "e_byte": feats["W"], "c_step": feats["S"], "c_img": feats["N"],
-            "e_kernel": feats["K"]}
-    if name.startswith("roofline_") :
-        if "F_mm" not in feats:
-            raise ValueError(f"law {name!r} splits counted FLOPs by kind: use convention 'counted'")
-        cols.update(e_mm_half=feats["F_mm"] * half, e_mm_fp32=feats["F_mm"] * f32,
-                    e_conv_half=feats["F_conv"] * half, e_conv_fp32=feats["F_conv"] * f32)
-        if name in ("roofline_tc", "roofline_tc_kernels"):  # convolutions tied to matmuls, TF32 in fp32
-            cols["e_half"] = (feats["F_mm"] + feats["F_conv"]) * half + TF32_SLOWDOWN * feats["F_conv"] * f32
-        if name == "roofline_tc_attention":
-            cols["e_half"] = ((feats["F_mm"] - feats["F_attn"] + feats["F_conv"]) * half
-                              + TF32_SLOWDOWN * feats["F_conv"] * f32)
-            cols["e_attn_half"] = feats["F_attn"] * half
-            cols["e_mm_fp32"] = (feats["F_mm"] - feats["F_attn"]) * f32
-            cols["e_attn_fp32"] = feats["F_attn"] * f32
-
-    return np.column_stack([np.asarray(cols[t], dtype=float) for t in LAW_TERMS[name]])
-
-
-# ---------------------------------------------------------------------------------------------------
-# The fitted physical law
-# ---------------------------------------------------------------------------------------------------
-@dataclass
-class PhysicalLaw:
-    """A fitted linear-in-energy law: non-negative coefficients, GPU factors, log-residual spread."""
+@runtime_checkable
+class Law(Protocol):
+    """What every fitted law offers (energies in J; intervals are (1-alpha) prediction intervals)."""
 
     name: str
-    convention: str
-    coef: dict[str, float]
-    gpu_factor: dict[str, float]  #: multiplicative factor per non-baseline GPU
-    sigma: float  #: s.d. of log residuals on the training data
-    df_resid: float
-    r2: float  #: R^2 in log space on the training data
+    kind: str  #: "paper" or "physical"
+    convention: str  #: FLOPs convention of its features
+    domain: dict[str, Any]  #: what its training rows cover
+    reference_prompts: int  #: per-image energy = E(N) / N at this N
+    provenance: dict[str, Any]
+    r2: float
     n_obs: int
-    baseline_gpu: str
-    gpus: list[str]
-    models: list[str]
-    dtypes: list[str]
-    dropped: dict[str, str] = field(default_factory=dict)
-    kind: str = "physical"
 
-    def table(self) -> pd.DataFrame:
-        rows = [dict(parameter=t, value=v, unit=UNITS[t], meaning=MEANING[t]) for t, v in self.coef.items()]
-        rows += [dict(parameter=f"factor_{g}", value=v, unit="x", meaning=f"energy on {g} / on {self.baseline_gpu}")
-                 for g, v in self.gpu_factor.items()]
-        return pd.DataFrame(rows).set_index("parameter")
+    def predict(self, df: pd.DataFrame, alpha: float = 0.05,
+                gpu_as: dict[str, str] | None = None) -> pd.DataFrame: ...
 
-    def value(self, parameter: str) -> float:
-        return float(self.coef.get(parameter, self.gpu_factor.get(parameter.removeprefix("factor_"), 0.0)))
+    def per_image(self, model: str, height: int, width: int, steps: int, dtype: str = "fp16", cfg: bool = False,
+                  gpu: str | None = None, alpha: float = 0.05, gpu_as: dict[str, str] | None = None) -> dict: ...
 
-    def predict(self, df: pd.DataFrame, alpha: float = 0.05, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
-        """Energy (J for each row's ``n_prompts``) with an approximate (1-alpha) interval from the log
-        residual spread (coefficient uncertainty not included)."""
-        gpu_as = gpu_as or {}
-        known = set(self.gpus) | {self.baseline_gpu}
-        gpus = df["gpu"].astype(str).map(lambda g: gpu_as.get(g, g))
-        for g in set(gpus):
-            if g not in known:
-                raise ValueError(f"GPU {g!r} is not in this law (fitted on: {', '.join(sorted(known))}). Say how to "
-                                 f"treat it, e.g. gpu_as={{'{g}': '{self.baseline_gpu}'}} (CLI: --treat-gpu-as "
-                                 f"{self.baseline_gpu}), or fit a law on data from that GPU.")
-        if (df["dtype"].astype(str) == "fp32").any() and "fp32" not in self.dtypes:
-            raise ValueError("dtype 'fp32' cannot be predicted by this law: its training data had no fp32 rows "
-                             "(allowed here: fp16, bf16)")
-        X = design(self.name, physical_features(df, self.convention))
-        e = X @ np.array([self.coef[t] for t in LAW_TERMS[self.name]])
-        e = e * gpus.map(lambda g: self.gpu_factor.get(g, 1.0)).to_numpy(float)
-        t = stats.t.ppf(1 - alpha / 2, self.df_resid) if self.df_resid > 0 else np.inf
-        out = pd.DataFrame(index=df.index)
-        out["energy_pred_j"] = e
-        out["pi_low_j"] = e * np.exp(-t * self.sigma)
-        out["pi_high_j"] = e * np.exp(t * self.sigma)
-        out["log_pred"] = np.log(e / J_PER_KWH)
-        out["se_log"] = self.sigma
-        return out
+    def predict_one(self, model: str, height: int, width: int, steps: int, dtype: str = "fp16",
+                    cfg: bool = False, gpu: str | None = None, n_prompts: int = 1, alpha: float = 0.05,
+                    gpu_as: dict[str, str] | None = None, n_scaling: str = "linear") -> dict: ...
 
-    predict_one = ScalingLaw.predict_one
+    def extrapolation(self, model: str, height: int, width: int, steps: int, dtype: str, cfg: bool,
+                      gpu: str, n_prompts: int = 1, n_scaling: str = "linear",
+                      gpu_as: dict[str, str] | None = None) -> list[str]: ...
 
-    def term_shares(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Fraction of each row's predicted energy that each term contributes (rows sum to 1)."""
-        X = design(self.name, physical_features(df, self.convention))
-        parts = X * np.array([self.coef[t] for t in LAW_TERMS[self.name]])
-        total = parts.sum(axis=1, keepdims=True)
-        return pd.DataFrame(parts / np.where(total > 0, total, 1.0), columns=list(LAW_TERMS[self.name]), index=df.index)
+    def table(self) -> pd.DataFrame: ...
 
-    to_dict = ScalingLaw.to_dict
-    save = ScalingLaw.save
+    def describe(self) -> dict: ...
+
+    def save(self, path: str | Path) -> Path: ...
 
 
-def fit_physical(name: str, df: pd.DataFrame, convention: str = "counted", baseline_gpu: str = "A100") -> PhysicalLaw:
-    """Fit a linear-in-energy law by least squares on log residuals, coefficients >= 0."""
-    if name not in PHYSICAL_LAWS:
-        raise ValueError(f"unknown physical law {name!r}; allowed: {', '.join(PHYSICAL_LAWS)}")
-    df = ok_rows(df)
-    if len(df) < len(LAW_TERMS[name]) + 2:
-        raise ValueError(f"need at least {len(LAW_TERMS[name]) + 2} ok rows to fit law {name!r}, got {len(df)}")
-    X = design(name, physical_features(df, convention))
-    y = np.log(df["energy_j"].to_numpy(float))
-    gpus = sorted(df["gpu"].astype(str).unique())
-    base = baseline_gpu if baseline_gpu in gpus else gpus[0]
-    others = [g for g in gpus if g != base]
-    G = np.column_stack([(df["gpu"].astype(str) == g).to_numpy(float) for g in others]) if others else np.zeros((len(df), 0))
-    # Terms with no support in the data (e.g. fp32 when all rows are half precision) are dropped (= 0).
-    active = [j for j in range(X.shape[1]) if np.any(X[:, j] > 0)]
-    dropped = {LAW_TERMS[name][j]: "no rows with this term in the training data" for j in range(X.shape[1])
-               if j not in active}
-    Xa = X[:, active]
-    scale = np.exp(y)
-    c0, _ = optimize.nnls(Xa / scale[:, None], np.ones(len(y)))  # relative least squares: a good start
-    c0 = np.maximum(c0, 1e-9 * np.maximum(1.0, c0.max()))
-    theta0 = np.concatenate([np.log(c0), np.zeros(len(others))])
+@dataclass(frozen=True)
+class LawSpec:
+    """A named law: how to fit it and how :func:`get` fits it on the shipped data."""
 
-    def resid(theta):
-        c = np.exp(np.clip(theta[:len(active)], -60.0, 60.0))
-        return np.log(Xa @ c) + (G @ theta[len(active):] if others else 0.0) - y
-
-    sol = optimize.least_squares(resid, theta0, method="lm" if len(y) > len(theta0) else "trf")
-    c = np.exp(np.clip(sol.x[:len(active)], -60.0, 60.0))
-    r = resid(sol.x)
-    coef = {t: 0.0 for t in LAW_TERMS[name]}
-    for j, v in zip(active, c):
-        coef[LAW_TERMS[name][j]] = float(v) if v > 1e-12 * c.max() else 0.0
-    k = len(active) + len(others)
-    dfr = max(len(y) - k, 1)
-    ss = float(np.sum((y - y.mean()) ** 2))
-    return PhysicalLaw(name=name, convention=convention, coef=coef,
-                       gpu_factor={g: float(np.exp(v)) for g, v in zip(others, sol.x[len(active):])},
-                       sigma=float(np.sqrt(np.sum(r ** 2) / dfr)), df_resid=float(dfr),
-                       r2=float(1 - np.sum(r ** 2) / ss) if ss > 0 else float("nan"), n_obs=int(len(y)),
-                       baseline_gpu=base, gpus=gpus, models=sorted(df["model"].astype(str).unique()),
-                       dtypes=sorted(df["dtype"].astype(str).unique()), dropped=dropped)
+    name: str
+    kind: str
+    default_convention: str
+    per_model: bool  #: True: :func:`get` fits one law per model (on that model's rows only)
+    summary: str
+    fitter: Callable[..., Law]
 
 
-# ---------------------------------------------------------------------------------------------------
-# One entry point
-# ---------------------------------------------------------------------------------------------------
-def fit_law(name: str, df: pd.DataFrame, convention: str = "paper"):
-    """Fit the law called ``name`` on ``df``; unknown names list the allowed ones."""
-    if name == "paper":
-        return fit(df, convention=convention, name="paper")
-    if name in PHYSICAL_LAWS:
-        return fit_physical(name, df, convention=convention)
-    raise ValueError(f"unknown law {name!r}; allowed: {', '.join(LAW_NAMES)}")
+def _fit_paper(name: str, df: pd.DataFrame, convention: str, provenance: dict | None, **options) -> Law:
+    from .fit import fit as fit_paper
+
+    return fit_paper(df, convention=convention, name=name, provenance=provenance, **options)
 
 
-def load_law(path: str | Path):
+def _fit_physical(name: str, df: pd.DataFrame, convention: str, provenance: dict | None, **options) -> Law:
+    from .physical import fit_physical
+
+    return fit_physical(name, df, convention=convention, provenance=provenance, **options)
+
+
+REGISTRY: dict[str, LawSpec] = {
+    "paper": LawSpec("paper", "paper", "paper", True,
+                     "Eq. 3: log E = log A + alpha log FLOPs + beta_dtype I_fp32 + beta_res log(HW/256), per model",
+                     _fit_paper),
+    **{n: LawSpec(n, "physical", "counted", False,
+                  "linear in energy, shared by all models: " + " + ".join(LAW_TERMS[n]), _fit_physical)
+       for n in PHYSICAL_LAWS},
+}
+
+
+def spec(name: str) -> LawSpec:
+    """The registry entry of ``name``; an unknown name lists the allowed ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown law {name!r}; allowed: {', '.join(LAW_NAMES)}") from None
+
+
+def default_convention(name: str) -> str:
+    """The FLOPs convention a law uses unless told otherwise (paper: printed formulas; others: counted)."""
+    return spec(name).default_convention
+
+
+def fit(name: str, df: pd.DataFrame, convention: str | None = None, provenance: dict | None = None,
+        baseline_gpu: str = "A100") -> Law:
+    """Fit the law called ``name`` on the ``ok`` rows of ``df`` (shared schema); GPUs other than
+    ``baseline_gpu`` get their own term (paper: an indicator; physical: a factor)."""
+    s = spec(name)
+    return s.fitter(name, df, convention or s.default_convention, provenance, baseline_gpu=baseline_gpu)
+
+
+def load(path: str | Path) -> Law:
     """A law saved with ``save`` / ``energy-nb fit --out``: the paper's or a physical one."""
+    from .fit import ScalingLaw
+    from .physical import PhysicalLaw
+
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        cls = PhysicalLaw if data.get("kind") == "physical" else ScalingLaw
+        return cls(**data)
+    except (OSError, json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise ValueError(f"cannot read a law from {path}: {exc}") from exc
-    if data.get("kind") == "physical":
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """energy_nb's version plus a digest of the source files a fitted law depends on."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for f in CODE_FILES:
+        h.update(f.encode() + b"\0" + (here / f).read_bytes())
+    return f"{__version__}+{h.hexdigest()[:12]}"
+
+
+def _cache_path(name: str, convention: str, model: str | None, data_sha: str) -> Path:
+    from .features import cache_dir
+
+    key = hashlib.sha256(json.dumps([name, convention, model, data_sha, code_version()]).encode()).hexdigest()[:20]
+    return cache_dir() / "laws" / f"{name}-{convention}-{model or 'all'}-{key}.json"
+
+
+_MEMORY: dict[tuple, Law] = {}
+
+
+def get(name: str = "paper", model: str | None = None, convention: str | None = None) -> Law:
+    """The law ``name`` fitted on the shipped data (:func:`energy_nb.data.shipped_data`), from the cache
+    when it is there. ``paper`` needs ``model`` (one law per model); the physical laws ignore it."""
+    from . import paths
+    from .architectures import get_model
+    from .data import shipped_data, shipped_files, shipped_sha256
+
+    s = spec(name)
+    convention = convention or s.default_convention
+    if s.per_model:
+        if model is None:
+            raise ValueError(f"law {name!r} is fitted per model: say which model")
+        get_model(model)
+    else:
+        model = None
+    data_sha = shipped_sha256()
+    mem_key = (name, convention, model, data_sha)
+    if mem_key in _MEMORY:
+        return _MEMORY[mem_key]
+    path = _cache_path(name, convention, model, data_sha)
+    law: Law | None = None
+    if path.exists():
         try:
-            return PhysicalLaw(**data)
-        except TypeError as exc:
-            raise ValueError(f"cannot read a law from {path}: {exc}") from exc
-    return ScalingLaw.load(path)
-
-
-#: Reference hardware numbers (NVIDIA A100 datasheet, SXM4 80 GB, dense, no sparsity). The paper does
-#: not say SXM or PCIe; the PCIe card has a 300 W limit and 1,935 GB/s.
-A100_SXM4_80GB: dict[str, float | str] = dict(
-    peak_fp16_tflops=312.0, peak_tf32_tflops=156.0, peak_fp32_tflops=19.5, bandwidth_gb_s=2039.0,
-    power_limit_w=400.0, source="NVIDIA A100 Tensor Core GPU datasheet (SXM4 80 GB)")
-
-
-def physical_reading(law: PhysicalLaw, spec: dict = A100_SXM4_80GB) -> pd.DataFrame:
-    """Fitted coefficients beside what the GPU would spend at its power limit and peak rate.
-
-    ``at_peak`` = power limit / peak throughput: J/TFLOP for FLOPs (fp16 tensor cores, fp32 CUDA
-    cores), J/GB for bytes at full bandwidth. ``implied_fraction`` = at_peak / fitted: the fraction of
-    peak the workload would reach if it drew the full power limit throughout (an upper-bound reading).
-    """
-    p = float(spec["power_limit_w"])
-    ref = {"e_half": p / float(spec["peak_fp16_tflops"]), "e_mm_half": p / float(spec["peak_fp16_tflops"]),
-           "e_conv_half": p / float(spec["peak_fp16_tflops"]), "e_fp32": p / float(spec["peak_fp32_tflops"]),
-           "e_mm_fp32": p / float(spec["peak_fp32_tflops"]), "e_conv_fp32": p / float(spec["peak_tf32_tflops"]),
-           "e_attn_half": p / float(spec["peak_fp16_tflops"]), "e_attn_fp32": p / float(spec["peak_fp32_tflops"]),
-           "e_byte": p / float(spec["bandwidth_gb_s"])}
-    rows = []
-    for t, v in law.coef.items():
-        at_peak = ref.get(t, float("nan"))
-        rows.append(dict(parameter=t, fitted=v, unit=UNITS[t], meaning=MEANING[t], at_power_limit_and_peak=at_peak,
-                         implied_fraction=at_peak / v if v > 0 and at_peak == at_peak else float("nan")))
-    return pd.DataFrame(rows)
+            law = load(path)
+        except ValueError:
+            law = None  # damaged entry: refit and rewrite
+    if law is None:
+        df = shipped_data()
+        if model is not None:
+            df = df[df["model"] == model]
+            if df.empty:
+                raise ValueError(f"law {name!r} is fitted per model and the shipped data has no rows of {model!r}; "
+                                 f"use a shared physical law (e.g. --law roofline_tc_kernels)")
+        prov = dict(data_sha256=data_sha, data_files=[str(p.relative_to(paths.ROOT)) for p in shipped_files()],
+                    code_version=code_version(), fitted_on=f"shipped data, {'model ' + model if model else 'all models'}")
+        law = fit(name, df, convention, provenance=prov)
+        if model is not None:
+            law.name = f"{name} ({model})"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            law.save(tmp)
+            os.replace(tmp, path)
+        except OSError:  # a read-only cache only costs speed
+            pass
+    _MEMORY[mem_key] = law
+    return law

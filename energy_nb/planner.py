@@ -24,18 +24,13 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 import yaml
 
+from . import laws
 from .architectures import check_resolution, check_steps, get_model
-from .carbon import Intensity, intensity
-from .fit import ScalingLaw, default_law
+from .carbon import Intensity, intensity, world_average
+from .laws import Law
 from .schema import DTYPES
 
 DAYS_PER_YEAR = 365.0
-#: Per-image energy is taken as E(N) / N at the N of the law's data (the paper's tables: N = 100).
-#: Prompts run one after another, so energy is linear in N; the paper's law has alpha < 1 and would
-#: make a lone image cost more than 1/N of a run of N (x 100^(1 - alpha): ~1.1 for Flux, ~1.9 for SD2).
-REFERENCE_PROMPTS = 100
-#: CodeCarbon's world-average grid intensity (carbon_intensity_per_source.json), used when none is given.
-WORLD_AVERAGE = "world"
 STANDARD_RESOLUTIONS = (256, 512, 768, 1024)
 
 
@@ -123,8 +118,9 @@ class Options:
     price_per_kwh: float | None = None
     days_per_year: float = DAYS_PER_YEAR
     alpha: float = 0.05
-    convention: str = "paper"
-    law: ScalingLaw | None = None  #: None: each model's default law (shipped data of that model)
+    convention: str | None = None  #: None: the law's default (paper: printed formulas; others: counted)
+    law: Law | None = None  #: a fitted law for every configuration; None: ``laws.get(law_name, model)``
+    law_name: str = "paper"  #: which registry law answers when ``law`` is None
     gpu_as: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> "Options":
@@ -138,6 +134,10 @@ class Options:
             raise ValueError(f"days per year {self.days_per_year!r} is not allowed: a number > 0")
         return self
 
+    def law_for(self, model: str) -> Law:
+        """The law that answers for ``model``: the given one, else the registry's (fitted once, cached)."""
+        return self.law if self.law is not None else laws.get(self.law_name, model, self.convention)
+
     def grid(self) -> Intensity:
         """The carbon intensity used: given value, region lookup, or CodeCarbon's world average."""
         if self.carbon_intensity is not None:
@@ -147,38 +147,16 @@ class Options:
         return world_average()
 
 
-def world_average() -> Intensity:
-    import json
-    from pathlib import Path
-
-    import codecarbon
-
-    f = Path(codecarbon.__file__).parent / "data" / "private_infra" / "carbon_intensity_per_source.json"
-    data = json.loads(f.read_text())
-    return Intensity(WORLD_AVERAGE, "world average", float(data["world_average"]), None,
-                     f"codecarbon {codecarbon.__version__} carbon_intensity_per_source.json "
-                     f"({data.get('world_average_source', '')})")
-
-
-_LAWS: dict[tuple[str, str], ScalingLaw] = {}
-
-
-def _law_for(model: str, opts: Options) -> ScalingLaw:
-    if opts.law is not None:
-        return opts.law
-    key = (model, opts.convention)
-    if key not in _LAWS:
-        _LAWS[key] = default_law(model, opts.convention)
-    return _LAWS[key]
-
-
 def per_image(config: Config, opts: Options) -> dict[str, Any]:
-    """Predicted energy of one image (Wh) with its prediction interval: ``E(N) / N`` at
-    ``REFERENCE_PROMPTS``, from the law."""
-    law = _law_for(config.model, opts)
-    r = law.predict_one(config.model, config.height, config.width, config.steps, config.dtype, config.cfg,
-                        config.gpu, REFERENCE_PROMPTS, alpha=opts.alpha, gpu_as=opts.gpu_as or None)
-    return dict(wh=r["per_image_wh"], wh_low=r["per_image_wh_low"], wh_high=r["per_image_wh_high"], law=law.name)
+    """Predicted energy of one image (Wh) with its prediction interval: the law's :meth:`per_image`
+    (``E(N) / N`` at the N of its data), the same number ``energy-nb predict`` gives."""
+    law = opts.law_for(config.model)
+    r = law.per_image(config.model, config.height, config.width, config.steps, config.dtype, config.cfg,
+                      config.gpu, alpha=opts.alpha, gpu_as=opts.gpu_as or None)
+    flags = law.extrapolation(config.model, config.height, config.width, config.steps, config.dtype, config.cfg,
+                              config.gpu, gpu_as=opts.gpu_as or None)
+    return dict(wh=r["per_image_wh"], wh_low=r["per_image_wh_low"], wh_high=r["per_image_wh_high"], law=law.name,
+                j=r["per_image_j"], extrapolation=flags)
 
 
 def plan(workload: Workload, opts: Options | None = None) -> pd.DataFrame:
@@ -195,7 +173,8 @@ def plan(workload: Workload, opts: Options | None = None) -> pd.DataFrame:
     for config, share in workload.mix:
         e = per_image(config, opts)
         n_day = workload.images_per_day * share
-        row: dict[str, Any] = dict(configuration=config.label(), share=share, images_per_day=n_day, law=e["law"])
+        row: dict[str, Any] = dict(configuration=config.label(), share=share, images_per_day=n_day, law=e["law"],
+                                   extrapolation=e["extrapolation"])
         for suffix in ("", "_low", "_high"):
             wh = e["wh" + suffix] * opts.pue
             kwh_day = wh * n_day / 1000.0
@@ -209,7 +188,8 @@ def plan(workload: Workload, opts: Options | None = None) -> pd.DataFrame:
         rows.append(row)
     df = pd.DataFrame(rows)
     total: dict[str, Any] = dict(configuration="total", share=df["share"].sum(),
-                                 images_per_day=workload.images_per_day, law="")
+                                 images_per_day=workload.images_per_day, law="",
+                                 extrapolation=sorted({f for fl in df["extrapolation"] for f in fl}))
     for col in df.columns:
         if col.startswith(("kwh_per_day", "mwh_per_year", "t_co2e_per_year", "cost_per_year")):
             total[col] = df[col].sum(min_count=1)
@@ -261,7 +241,8 @@ def compare(base: Config, images_per_day: float, opts: Options | None = None,
     variants = list(variants) if variants is not None else alternatives(base)
     bp = plan(Workload.single(base, images_per_day), opts)
     base_plan = bp.iloc[0]
-    rows = [dict(change="(base)", configuration=base.label(), **_summary(base_plan), saving_pct=0.0,
+    rows = [dict(change="(base)", configuration=base.label(), **_summary(base_plan),
+                 extrapolation=base_plan["extrapolation"], saving_pct=0.0,
                  saved_mwh_per_year=0.0, saved_t_co2e_per_year=0.0, note="")]
     for change, cfg in variants:
         try:
@@ -269,7 +250,7 @@ def compare(base: Config, images_per_day: float, opts: Options | None = None,
         except ValueError as exc:
             rows.append(dict(change=change, configuration=cfg.label(), note=f"not predicted: {exc}"))
             continue
-        rows.append(dict(change=change, configuration=cfg.label(), **_summary(p),
+        rows.append(dict(change=change, configuration=cfg.label(), **_summary(p), extrapolation=p["extrapolation"],
                          saving_pct=100.0 * (1 - p["mwh_per_year"] / base_plan["mwh_per_year"]),
                          saved_mwh_per_year=base_plan["mwh_per_year"] - p["mwh_per_year"],
                          saved_t_co2e_per_year=base_plan["t_co2e_per_year"] - p["t_co2e_per_year"], note=""))
@@ -332,6 +313,8 @@ def format_plan(df: pd.DataFrame) -> str:
         if a["price_per_kwh"] is not None:
             lines.append(f"  cost   : {r['cost_per_year']:,.0f} per year ({r['cost_per_year_low']:,.0f}-"
                          f"{r['cost_per_year_high']:,.0f}) at {a['price_per_kwh']:g} per kWh")
+        if r["configuration"] != "total" and r["extrapolation"]:
+            lines.append("  EXTRAPOLATING, outside the law's data: " + "; ".join(r["extrapolation"]))
     lines.append(f"grid: {g.name} ({g.region}) {g.g_per_kwh:.1f} gCO2e/kWh [{g.source}]; PUE {a['pue']:g}; "
                  f"{a['days_per_year']:g} days/year")
     lines.append(f"scope: {a['scope']}")
@@ -345,6 +328,7 @@ def format_compare(df: pd.DataFrame) -> str:
         if r.get("note"):
             lines.append(f"  {r['change']:<50} {r['note']}")
             continue
+        flag = "  (extrapolating)" if isinstance(r.get("extrapolation"), list) and r["extrapolation"] else ""
         lines.append(f"  {r['change']:<50} {r['wh_per_image']:8.4f} Wh/image  {r['mwh_per_year']:10,.1f} MWh/yr  "
-                     f"{r['t_co2e_per_year']:9,.1f} tCO2e/yr  saving {r['saving_pct']:+6.1f}%")
+                     f"{r['t_co2e_per_year']:9,.1f} tCO2e/yr  saving {r['saving_pct']:+6.1f}%{flag}")
     return "\n".join(lines)

@@ -7,9 +7,11 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .fit import J_PER_WH, fit, shipped_data
+from . import laws
+from .data import shipped_data
 from .paper import LLM_QUERY_WH, published_params
 from .schema import ok_rows, read_many
+from .units import J_PER_WH
 from .validate import cross_model, metrics, within_model_cv
 
 PARAM_ORDER = ["log_A", "alpha", "beta_dtype", "beta_res"]
@@ -27,7 +29,7 @@ def refit_vs_published(df: pd.DataFrame, models: Iterable[str], convention: str 
     pub = pub[pub["table"] == table]
     rows = []
     for m in models:
-        law = fit(df[df["model"] == m], convention=convention)
+        law = laws.fit("paper", df[df["model"] == m], convention=convention)
         t = law.table()
         for par in PARAM_ORDER + ["r2"]:
             ours = law.r2 if par == "r2" else float(t.loc[par, "value"])
@@ -58,6 +60,25 @@ def scenarios(df: pd.DataFrame, splits: Sequence[tuple[Sequence[str], Sequence[s
             rows.append(dict(scenario=name, part=part, alpha=law.value("alpha"), **metrics(p["energy_j"], p["energy_pred_j"])))
         preds.append((tr, te))
     return pd.DataFrame(rows), preds
+
+
+def n_inflation(df: pd.DataFrame, models: Iterable[str], height: int = 768, width: int = 768, steps: int = 25,
+                dtype: str = "fp16", cfg: bool = True) -> pd.DataFrame:
+    """How much the paper's law inflates one image when evaluated at ``N = 1`` instead of its data's ``N``.
+
+    Per model (law fitted on ``df``'s rows of that model): ``alpha``, the data's ``N``, per-image energy
+    (J) as E(N_data)/N_data -- the one definition ``predict``, ``plan`` and the book use -- and as the law
+    at N = 1 (``n_scaling='law'``), and their ratio, which is ``N_data^(1 - alpha)`` at any configuration.
+    """
+    rows = []
+    for m in models:
+        law = laws.fit("paper", df[df["model"] == m])
+        lin = law.predict_one(m, height, width, steps, dtype, cfg)
+        one = law.predict_one(m, height, width, steps, dtype, cfg, n_prompts=1, n_scaling="law")
+        rows.append(dict(model=m, alpha=law.value("alpha"), data_n=law.reference_prompts,
+                         per_image_j=lin["per_image_j"], at_n1_j=one["per_image_j"],
+                         inflation=one["per_image_j"] / lin["per_image_j"]))
+    return pd.DataFrame(rows)
 
 
 def case_study(df: pd.DataFrame, model: str = "qwen") -> pd.DataFrame:

@@ -46,7 +46,23 @@ def _dedupe_scripts(app, *args) -> None:
             _dedupe(getattr(builder, attr))
 
 
+def _root_favicon(app, exception) -> None:
+    """Write ``favicon.ico`` at the site root. A page without an icon link (Jupyter Book's root
+    ``index.html`` redirect) makes the browser ask for ``/favicon.ico``; without the file that request
+    is a 404 console error whenever it goes out before the redirect -- a race that made CI flaky."""
+    if exception is not None or getattr(app.builder, "format", "") != "html":
+        return
+    from pathlib import Path
+
+    from PIL import Image
+
+    src = Path(app.srcdir) / "book" / "_static" / "favicon.png"
+    if src.exists():
+        Image.open(src).save(Path(app.outdir) / "favicon.ico", sizes=[(32, 32)])
+
+
 def setup(app):
+    app.connect("build-finished", _root_favicon)
     app.connect("config-inited", _inject, priority=900)
     app.connect("env-get-outdated", _outdated)
     app.connect("html-page-context", _dedupe_scripts, priority=1)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .fit import ScalingLaw, fit
+from . import laws
+from .laws import Law
 from .schema import ok_rows
 
 
@@ -31,7 +32,7 @@ def metrics(actual_j: Sequence[float], predicted_j: Sequence[float]) -> dict[str
                 pearson=float(stats.pearsonr(a, p).statistic) if len(a) > 2 else float("nan"))
 
 
-def _attach(law: ScalingLaw, test: pd.DataFrame, **kw) -> pd.DataFrame:
+def _attach(law: Law, test: pd.DataFrame, **kw) -> pd.DataFrame:
     pred = law.predict(test, **kw)
     return pd.concat([test.reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
 
@@ -45,7 +46,7 @@ def within_model_cv(df: pd.DataFrame, model: str, k: int = 2, seed: int = 0, con
     fold = rng.permutation(np.arange(len(data)) % k)
     out = []
     for f in range(k):
-        law = fit(data[fold != f], convention=convention)
+        law = laws.fit("paper", data[fold != f], convention=convention)
         part = _attach(law, data[fold == f])
         part["fold"] = f
         out.append(part)
@@ -53,21 +54,21 @@ def within_model_cv(df: pd.DataFrame, model: str, k: int = 2, seed: int = 0, con
 
 
 def cross_model(df: pd.DataFrame, train: Iterable[str], test: Iterable[str], convention: str = "paper",
-                gpus: Iterable[str] | None = None) -> tuple[ScalingLaw, pd.DataFrame, pd.DataFrame]:
+                gpus: Iterable[str] | None = None) -> tuple[Law, pd.DataFrame, pd.DataFrame]:
     """Fit on the ``train`` models, predict the ``test`` models. Returns (law, train_pred, test_pred)."""
     data = ok_rows(df if gpus is None else df[df["gpu"].isin(list(gpus))])
     train, test = list(train), list(test)
     tr, te = data[data["model"].isin(train)], data[data["model"].isin(test)]
     if tr.empty or te.empty:
         raise ValueError(f"no rows for train={train} or test={test}; models present: {sorted(data['model'].unique())}")
-    law = fit(tr, convention=convention)
+    law = laws.fit("paper", tr, convention=convention)
     te = te[~((te["dtype"] == "fp32") & ("I_fp32" in law.dropped))]
     return law, _attach(law, tr), _attach(law, te)
 
 
 def cross_gpu(df: pd.DataFrame, train_gpus: Iterable[str], test_gpu: str, convention: str = "paper",
               models: Iterable[str] | None = None, calibration: pd.DataFrame | None = None
-              ) -> tuple[ScalingLaw, pd.DataFrame]:
+              ) -> tuple[Law, pd.DataFrame]:
     """Fit on ``train_gpus``, predict ``test_gpu`` (hardware the law has not seen).
 
     Without calibration the unseen GPU is treated as the baseline. With ``calibration`` (rows
@@ -80,7 +81,7 @@ def cross_gpu(df: pd.DataFrame, train_gpus: Iterable[str], test_gpu: str, conven
     if tr.empty or te.empty:
         raise ValueError(f"no rows for train GPUs {list(train_gpus)} or test GPU {test_gpu!r}; "
                          f"GPUs present: {sorted(data['gpu'].unique())}")
-    law = fit(tr, convention=convention)
+    law = laws.fit("paper", tr, convention=convention)
     pred = _attach(law, te, gpu_as={test_gpu: law.baseline_gpu})
     if calibration is not None and len(calibration):
         cal = law.predict(calibration, gpu_as={test_gpu: law.baseline_gpu})
@@ -115,14 +116,12 @@ def lomo_predict(df: pd.DataFrame, law: str, convention: str, held_out: str,
 
     Rows the law cannot predict (fp32 when its training data had none) are left out of the test.
     """
-    from .laws import fit_law
-
     data = ok_rows(df)
     train = list(train_models) if train_models is not None else sorted(set(data["model"]) - {held_out})
     tr, te = data[data["model"].isin(train)], data[data["model"] == held_out]
     if tr.empty or te.empty:
         raise ValueError(f"no rows to train on {train} or to test on {held_out!r}")
-    fitted = fit_law(law, tr, convention=convention)
+    fitted = laws.fit(law, tr, convention=convention)
     if "fp32" not in fitted.dtypes or "I_fp32" in getattr(fitted, "dropped", {}):
         te = te[te["dtype"] != "fp32"]
     pred = fitted.predict(te)

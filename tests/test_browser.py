@@ -49,10 +49,13 @@ def browser(chromium):
 
 
 def _visit(browser, url):
+    """Open ``url``; console errors, page errors and failed resources (with their URL) go to ``errors``."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("console", lambda m: errors.append(f"{m.text} [{m.location.get('url', '')}]") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: errors.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None)
+    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} ({r.failure})"))
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
     return page, errors
@@ -100,7 +103,7 @@ def test_math_typeset_on_methodology(browser, server):
     page, errors = _visit(browser, urljoin(server, "book/methodology.html"))
     page.wait_for_selector("mjx-container", timeout=15000)
     assert page.locator("mjx-container").count() >= 5
-    assert not errors
+    assert not errors, errors
     page.close()
 
 
@@ -113,8 +116,13 @@ def test_front_page_screenshot_and_build_info(browser, server):
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out / "front-page.png"), full_page=True)
     assert (out / "front-page.png").stat().st_size > 10_000
-    assert not errors
+    assert not errors, errors
     page.close()
+
+
+def test_root_favicon_exists(built_book):
+    """The root redirect page has no icon link: browsers ask for /favicon.ico (the cause of a flaky 404)."""
+    assert (built_book / "favicon.ico").stat().st_size > 0
 
 
 def test_opens_from_file_url(browser, built_book):

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import cli
 from energy_nb import fit as law_mod
-from energy_nb import paper, validate
+from energy_nb import laws, paper, validate
 from energy_nb.flops import scaling_flops
 
 
@@ -57,20 +57,21 @@ def test_table1_reproduced_close_to_published(model, alpha, beta_dtype, beta_res
 
 
 def test_predict_interval_save_load(tmp_path):
-    law = law_mod.default_law("flux")
+    law = laws.get("paper", "flux")
     r = law.predict_one("flux", 1024, 1024, 50, "fp16", False, "A100", n_prompts=100)
     assert r["total_j_low"] < r["total_j"] < r["total_j_high"]
     assert r["total_j"] == pytest.approx(7.65e5, rel=0.1)  # Table 6 cell, in-sample
     assert r["per_image_wh"] == pytest.approx(r["total_j"] / 100 / 3600)
     p = law.save(tmp_path / "law.json")
-    again = law_mod.ScalingLaw.load(p)
+    again = laws.load(p)
     assert again.predict_one("flux", 1024, 1024, 50, n_prompts=100)["total_j"] == pytest.approx(r["total_j"])
-    with pytest.raises(ValueError, match="cannot read a scaling law"):
-        law_mod.ScalingLaw.load(tmp_path / "missing.json")
+    assert again.provenance["data_sha256"] == law.provenance["data_sha256"] and again.domain == law.domain
+    with pytest.raises(ValueError, match="cannot read a law"):
+        laws.load(tmp_path / "missing.json")
 
 
 def test_unseen_gpu_refused_unless_told():
-    law = law_mod.default_law("flux")
+    law = laws.get("paper", "flux")
     with pytest.raises(ValueError, match="GPU 'H100' is not in this law.*--treat-gpu-as"):
         law.predict_one("flux", 512, 512, 10, gpu="H100")
     r = law.predict_one("flux", 512, 512, 10, gpu="H100", gpu_as={"H100": "A100"})

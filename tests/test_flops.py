@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT, cli
 from energy_nb import flops as F
-from energy_nb.architectures import count_parameters
+from energy_nb.features import parameters as count_parameters
 
 
 def test_primitives_hand_computed():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import cli
-from energy_nb import laws, validate
-from energy_nb.fit import shipped_data
+from energy_nb import laws, physical, validate
+from energy_nb.data import shipped_data
 
 SMALL = [("paper", "paper"), ("linear", "paper"), ("roofline_tc_kernels", "counted")]
 
@@ -18,10 +18,10 @@ def data():
 
 def test_physical_law_recovers_known_coefficients(data):
     truth = {"e_half": 2.0, "e_mm_fp32": 17.0, "e_byte": 0.2, "e_kernel": 2.5, "c_img": 12.0}
-    X = laws.design("roofline_tc_kernels", laws.physical_features(data, "counted"))
+    X = physical.design("roofline_tc_kernels", physical.physical_features(data, "counted"))
     rng = np.random.default_rng(0)
-    energy = X @ np.array([truth[t] for t in laws.LAW_TERMS["roofline_tc_kernels"]]) * np.exp(rng.normal(0, 0.005, len(X)))
-    law = laws.fit_physical("roofline_tc_kernels", data.assign(energy_j=energy), convention="counted")
+    energy = X @ np.array([truth[t] for t in physical.LAW_TERMS["roofline_tc_kernels"]]) * np.exp(rng.normal(0, 0.005, len(X)))
+    law = physical.fit_physical("roofline_tc_kernels", data.assign(energy_j=energy), convention="counted")
     for term, value in truth.items():
         assert law.coef[term] == pytest.approx(value, rel=0.05), term
     assert law.r2 > 0.999 and law.sigma < 0.01
@@ -29,15 +29,15 @@ def test_physical_law_recovers_known_coefficients(data):
 
 def test_coefficients_are_non_negative_and_unsupported_terms_dropped(data):
     half = data[data.dtype == "fp16"]
-    law = laws.fit_law("roofline", half, convention="paper")
+    law = laws.fit("roofline", half, convention="paper")
     assert all(v >= 0 for v in law.coef.values())
     assert law.coef["e_fp32"] == 0 and "e_fp32" in law.dropped
     with pytest.raises(ValueError, match="dtype 'fp32' cannot be predicted by this law"):
         law.predict(data[data.dtype == "fp32"].head(2))
     with pytest.raises(ValueError, match="use convention 'counted'"):
-        laws.fit_law("roofline_tc", data, convention="paper")
+        laws.fit("roofline_tc", data, convention="paper")
     with pytest.raises(ValueError, match="unknown law 'magic'; allowed: paper, linear"):
-        laws.fit_law("magic", data)
+        laws.fit("magic", data)
 
 
 def test_physical_laws_transfer_better_than_the_papers(data):
@@ -65,8 +65,8 @@ def test_nested_selection_never_looks_at_the_held_out_model(data):
 
 
 def test_physical_reading_against_the_datasheet(data):
-    law = laws.fit_law("roofline_tc_kernels", data, convention="counted")
-    r = laws.physical_reading(law).set_index("parameter")
+    law = laws.fit("roofline_tc_kernels", data, convention="counted")
+    r = physical.physical_reading(law).set_index("parameter")
     assert r.loc["e_half", "at_power_limit_and_peak"] == pytest.approx(400 / 312)
     assert r.loc["e_mm_fp32", "at_power_limit_and_peak"] == pytest.approx(400 / 19.5)
     assert r.loc["e_half", "implied_fraction"] == pytest.approx(400 / 312 / law.coef["e_half"])
