@@ -8,6 +8,11 @@ Modules, one hop from any number in the book:
 - :mod:`energy_nb.features`       counted FLOPs, kernels, parameters computed once (shipped table + disk cache)
 - :mod:`energy_nb.schema`         the one tidy CSV schema for energy records
 - :mod:`energy_nb.data`           the shipped energy records and their sha256
+- :mod:`energy_nb.mlenergy`       ML.ENERGY leaderboard files (v2, v3) read into the schema
+- :mod:`energy_nb.gpus`           GPU part and family names
+- :mod:`energy_nb.power`          static and idle power; gross vs net energy
+- :mod:`energy_nb.timing`         time per image where measured, and gross energy
+- :mod:`energy_nb.crosscheck`     the independent check against ML.ENERGY
 - :mod:`energy_nb.laws`           one law interface and the registry of named laws (fit, get, load)
 - :mod:`energy_nb.lawbase`        what every law shares: per-image energy, extrapolation flags, JSON
 - :mod:`energy_nb.fit`            the paper's scaling law (Eq. 3-4), OLS

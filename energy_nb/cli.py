@@ -112,21 +112,30 @@ def cmd_predict(a: argparse.Namespace) -> int:
     a.convention = _convention(a)
     law = _law(a, a.model)
     gpu_as = {a.gpu: a.treat_gpu_as} if a.treat_gpu_as else None
+    from .timing import time_and_gross
+
     res = law.predict_one(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.prompts, gpu_as=gpu_as,
-                          n_scaling=a.n_scaling)
+                          n_scaling=a.n_scaling, batch_size=a.batch_size)
+    res.update(time_and_gross(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.batch_size,
+                              res["per_image_j"]))
+    res["energy_scope"] = "per_image_j: net of idle power (the paper's footing); per_image_gross_j: + idle power x time"
     if a.json:
         print(_json(res))
         return 0
     pct = int(round(100 * res["interval"]))
     print(f"{a.model} {a.height}x{a.width}, {a.steps} steps, {a.dtype}, CFG {'on' if a.cfg else 'off'}, "
-          f"{res['gpu']}, law: {res['law']}")
+          f"{res['gpu']}, batch {a.batch_size}, law: {res['law']}")
     how = (f"E({res['reference_prompts']}) / {res['reference_prompts']}, the N of the law's data"
            if a.n_scaling == "linear" else f"E({a.prompts}) / {a.prompts}, the law extrapolated in N")
     print(f"  per image : {res['per_image_j']:,.1f} J = {res['per_image_wh']:.4f} Wh "
           f"({pct}% PI {res['per_image_wh_low']:.4f}-{res['per_image_wh_high']:.4f} Wh)  [{how}]")
     print(f"  {a.prompts} prompt(s): {res['total_j']:,.0f} J = {res['total_wh']:,.3f} Wh "
           f"({pct}% PI {res['total_wh_low']:,.3f}-{res['total_wh_high']:,.3f} Wh)")
-    _print_extrapolation(res["extrapolation"])
+    if res["per_image_s"] is not None:
+        print(f"  time      : {res['per_image_s']:.3f} s per image ({pct}% PI {res['per_image_s_low']:.3f}-"
+              f"{res['per_image_s_high']:.3f}); gross of idle: {res['per_image_gross_j']:,.1f} J per image "
+              f"(+ {res['idle_w']:g} W idle x time)" if res["per_image_gross_j"] is not None else "")
+    _print_extrapolation(res["extrapolation"] + res["time_extrapolation"] * (res["per_image_s"] is not None))
     return 0
 
 
@@ -143,6 +152,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         law = laws.load(a.law_file)
     opts = planner.Options(pue=a.pue, region=a.country, carbon_intensity=a.carbon_intensity,
                            price_per_kwh=a.price_kwh, days_per_year=a.days_per_year, convention=a.convention,
+                           utilisation=a.utilisation,
                            law=law, law_name=a.law,
                            gpu_as={a.gpu: a.treat_gpu_as} if a.treat_gpu_as else {}).check()
     opts.grid()  # an unknown country fails here, before any fitting
@@ -152,7 +162,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         missing = [f"--{k}" for k in ("model", "height", "width", "steps") if getattr(a, k) is None]
         if missing:
             raise ValueError(f"{', '.join(missing)} required (or --mix FILE.yml)")
-        base = planner.Config(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu).check()
+        base = planner.Config(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.batch_size).check()
         workload = planner.Workload.single(base, a.images_per_day)
     df = planner.plan(workload, opts)
     cmp = None
@@ -165,7 +175,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
         out = dict(workload=df.to_dict(orient="records"), grid=dict(region=g.region, name=g.name,
                    g_per_kwh=g.g_per_kwh, year=g.year, source=g.source), pue=opts.pue, price_per_kwh=opts.price_per_kwh,
                    days_per_year=opts.days_per_year, interval=df.attrs["interval"], scope=planner.SCOPE,
-                   extrapolation=df.iloc[-1]["extrapolation"],
+                   extrapolation=df.iloc[-1]["extrapolation"], utilisation=opts.utilisation,
                    units=dict(wh_per_image="Wh", kwh_per_day="kWh", mwh_per_year="MWh", g_co2e_per_image="gCO2e",
                               t_co2e_per_year="tCO2e", cost_per_year="currency of --price-kwh"))
         if cmp is not None:
@@ -176,6 +186,27 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if cmp is not None:
         print()
         print(planner.format_compare(cmp))
+    return 0
+
+
+def cmd_import(a: argparse.Namespace) -> int:
+    from . import mlenergy
+
+    df = mlenergy.read(a.path)
+    if a.out:
+        out = Path(a.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out, index=False)
+    summary = (df.groupby(["model", "gpu_part"], dropna=False).agg(rows=("energy_j", "size"),
+               batch_sizes=("batch_size", lambda s: ",".join(str(v) for v in sorted(set(s)))),
+               gpus=("num_gpus", lambda s: ",".join(str(v) for v in sorted(set(s))))).reset_index())
+    if a.json:
+        print(_json(dict(rows=len(df), files_or_records=len(df), out=a.out,
+                         summary=summary.to_dict(orient="records"))))
+    else:
+        print(summary.to_string(index=False))
+        print(f"{len(df)} rows (energy_scope gross: GPU energy without idle subtraction)"
+              + (f" written to {a.out}" if a.out else ""))
     return 0
 
 
@@ -317,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--gpu", default="A100")
     pr.add_argument("--prompts", type=_positive_int, default=1,
                     help="N prompts run one after another: total = N x per-image energy")
+    pr.add_argument("--batch-size", type=_positive_int, default=1, help="images per pipeline call (default 1)")
     pr.add_argument("--n-scaling", choices=("linear", "law"), default="linear",
                     help="linear (default): per-image energy = E(N_data)/N_data, total = N x that; law: the "
                          "paper's law evaluated at N = --prompts (alpha < 1 inflates small N; extrapolates)")
@@ -338,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--dtype", default="fp16")
     pl.add_argument("--cfg", action="store_true")
     pl.add_argument("--gpu", default="A100")
+    pl.add_argument("--batch-size", type=_positive_int, default=1, help="images per pipeline call (default 1)")
+    pl.add_argument("--utilisation", type=float, default=0.5,
+                    help="busy fraction of each GPU, for the number of GPUs needed (default 0.5)")
     pl.add_argument("--mix", help="YAML list of configurations with a share each (instead of one configuration)")
     pl.add_argument("--images-per-day", required=True, type=_nonnegative, help="e.g. 1e6")
     grid_group = pl.add_mutually_exclusive_group()
@@ -383,6 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dry-run", action="store_true", help="list the configurations and stop")
     sw.add_argument("--no-progress", action="store_true")
     sw.set_defaults(func=cmd_sweep)
+
+    im = sub.add_parser("import", help="convert published measurements to the shared schema",
+                        description="Read ML.ENERGY leaderboard data (a v2 folder with models.json, or a v3 "
+                                    "text-to-image.json) into rows of the shared schema (energy_scope gross).")
+    im.add_argument("source", choices=["mlenergy"])
+    im.add_argument("path", help="e.g. ../shared/external/mlenergy-leaderboard-v2")
+    im.add_argument("--out", help="write the rows as CSV")
+    im.add_argument("--json", action="store_true")
+    im.set_defaults(func=cmd_import)
 
     fe = sub.add_parser("features", help="counted FLOPs, kernels and parameters of every component (shipped table)",
                         description="Show the architecture features the laws use, or recount them into "

@@ -1,5 +1,11 @@
 """The energy scaling law (paper Eq. 3-4), fitted by OLS with statsmodels' formula API.
 
+Two forms. ``per_image=False`` is Eq. 3 as printed (energy of ``N`` prompts against ``N`` x the
+per-prompt FLOPs): the 5.x pages use it to compare with the published tables. ``per_image=True``
+regresses the energy of one image on the FLOPs of one image and adds ``beta_batch log(batch size)``;
+on data whose N is constant (the paper's tables) it gives the same per-image predictions, and it
+can also take batched rows from other sources. :func:`energy_nb.laws.get` fits this form.
+
 ``log E = log A + alpha log(FLOPs_cfg) + beta_dtype I_fp32 + sum_g beta_g I_g + beta_res log(H W / 256)``
 
 Units, as in the paper: ``E`` in kWh for all ``N`` prompts, ``FLOPs_cfg = N x T x FLOPs_denoise x
@@ -23,7 +29,8 @@ from .schema import DTYPES, ok_rows
 from .units import HALF_DTYPES, J_PER_KWH
 
 #: Readable names of the law's parameters (statsmodels term -> paper symbol).
-PARAM_NAMES = {"Intercept": "log_A", "log_F": "alpha", "I_fp32": "beta_dtype", "log_res": "beta_res"}
+PARAM_NAMES = {"Intercept": "log_A", "log_F": "alpha", "I_fp32": "beta_dtype", "log_res": "beta_res",
+               "log_B": "beta_batch"}
 
 
 def gpu_term(gpu: str) -> str:
@@ -31,25 +38,31 @@ def gpu_term(gpu: str) -> str:
 
 
 def features(df: pd.DataFrame, convention: str = "paper", gpus: Iterable[str] = (),
-             baseline_gpu: str = "A100") -> pd.DataFrame:
+             baseline_gpu: str = "A100", per_image: bool = False) -> pd.DataFrame:
     """Eq. 4's feature vector for each row (plus ``log_E`` when ``energy_j`` is there).
 
     Columns: ``log_F`` (ln GFLOPs_cfg), ``I_fp32``, one ``I_<gpu>`` per GPU in ``gpus`` other than
-    the baseline, ``log_res`` (ln(H W / 256)), ``log_E`` (ln kWh).
+    the baseline, ``log_res`` (ln(H W / 256)), ``log_E`` (ln kWh). With ``per_image``: ``log_F`` and
+    ``log_E`` of one image (N = 1 in the FLOPs, energy / N) and ``log_B`` (ln batch size).
     """
     check_convention(convention)
     out = pd.DataFrame(index=df.index)
     sizes = df["size"].astype(object).where(df["size"].notna(), "full") if "size" in df else ["full"] * len(df)
     flops = [scaling_flops(str(r.model), int(r.height), int(r.width), int(r.steps), int(r.cfg),
-                           int(r.n_prompts), convention, str(sz)) for r, sz in zip(df.itertuples(), sizes)]
+                           1 if per_image else int(r.n_prompts), convention, str(sz))
+             for r, sz in zip(df.itertuples(), sizes)]
     out["log_F"] = np.log(np.asarray(flops) / 1e9)
     out["I_fp32"] = (df["dtype"].astype(str) == "fp32").astype(float)
     for g in gpus:
         if g != baseline_gpu:
             out[gpu_term(g)] = (df["gpu"].astype(str) == g).astype(float)
     out["log_res"] = np.log(df["height"].astype(float) * df["width"].astype(float) / 256.0)
+    if per_image:
+        batch = df["batch_size"].astype(float).fillna(1.0) if "batch_size" in df else pd.Series(1.0, index=df.index)
+        out["log_B"] = np.log(batch.to_numpy(float))
     if "energy_j" in df and df["energy_j"].notna().all():
-        out["log_E"] = np.log(df["energy_j"].astype(float) / J_PER_KWH)
+        n = df["n_prompts"].astype(float) if per_image else 1.0
+        out["log_E"] = np.log(df["energy_j"].astype(float) / n / J_PER_KWH)
     return out
 
 
@@ -75,6 +88,7 @@ class ScalingLaw(LawMixin):
     domain: dict[str, Any] = field(default_factory=dict)  #: what the training rows cover (extrapolation checks)
     reference_prompts: int = 100  #: the N of the data: per-image energy = E(N) / N at this N
     provenance: dict[str, Any] = field(default_factory=dict)  #: data digest, files, code version
+    per_image_form: bool = False  #: True: energy and FLOPs of one image, with a batch-size term
 
     # -- reporting ------------------------------------------------------------------------------------
     def table(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -111,7 +125,7 @@ class ScalingLaw(LawMixin):
             raise ValueError("dtype 'fp32' cannot be predicted by this law: its training data had no fp32 "
                              f"rows (allowed here: {', '.join(HALF_DTYPES)})")
         X = features(df.drop(columns=["energy_j"], errors="ignore"), self.convention, gpus=self.gpus,
-                     baseline_gpu=self.baseline_gpu)
+                     baseline_gpu=self.baseline_gpu, per_image=self.per_image_form)
         X["Intercept"] = 1.0
         for term in self.terms:
             if term not in X:
@@ -138,26 +152,37 @@ class ScalingLaw(LawMixin):
         mean = X @ beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", X, cov, X) + self.scale)
         t = t_quantile(1 - alpha / 2, self.df_resid)
+        # per-image form: the row's N images cost N times one image (sequential prompts)
+        n = df["n_prompts"].astype(float).to_numpy() if self.per_image_form else 1.0
         out = pd.DataFrame(index=df.index)
-        out["log_pred"] = mean
+        out["log_pred"] = mean + np.log(n)
         out["se_log"] = se
-        out["energy_pred_j"] = np.exp(mean) * J_PER_KWH
-        out["pi_low_j"] = np.exp(mean - t * se) * J_PER_KWH
-        out["pi_high_j"] = np.exp(mean + t * se) * J_PER_KWH
+        out["energy_pred_j"] = n * np.exp(mean) * J_PER_KWH
+        out["pi_low_j"] = n * np.exp(mean - t * se) * J_PER_KWH
+        out["pi_high_j"] = n * np.exp(mean + t * se) * J_PER_KWH
         return out
+
+    def _n_law_factor(self, n: int) -> float:
+        """Energy of N prompts under the paper's N reading, over N x per-image energy: the per-image
+        form reproduces Eq. 3's ``(N / N_data)^(alpha - 1)``; the printed form has it built in."""
+        if not self.per_image_form:
+            return 1.0
+        return float((n / self.reference_prompts) ** (self.params["log_F"] - 1.0)) if "log_F" in self.params else 1.0
 
 
 def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100", name: str = "paper",
-        provenance: dict[str, Any] | None = None) -> ScalingLaw:
-    """Fit Eq. 3 by OLS (statsmodels' formula API) on the ``ok`` rows of ``df`` (shared schema)."""
+        provenance: dict[str, Any] | None = None, per_image: bool = False) -> ScalingLaw:
+    """Fit Eq. 3 by OLS (statsmodels' formula API) on the ``ok`` rows of ``df`` (shared schema);
+    ``per_image``: in the per-image form with a batch-size term (see the module docstring)."""
     import statsmodels.formula.api as smf
 
     df = ok_rows(df)
     if len(df) < 3:
         raise ValueError(f"need at least 3 ok rows to fit the law, got {len(df)}")
     gpus = sorted(df["gpu"].astype(str).unique())
-    X = features(df, convention, gpus=gpus, baseline_gpu=baseline_gpu)
-    candidates = ["log_F", "I_fp32"] + [gpu_term(g) for g in gpus if g != baseline_gpu] + ["log_res"]
+    X = features(df, convention, gpus=gpus, baseline_gpu=baseline_gpu, per_image=per_image)
+    candidates = (["log_F", "I_fp32"] + [gpu_term(g) for g in gpus if g != baseline_gpu] + ["log_res"]
+                  + (["log_B"] if per_image else []))
     dropped: dict[str, str] = {}
     terms = []
     for term in candidates:
@@ -173,4 +198,5 @@ def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100",
         df_resid=float(res.df_resid), r2=float(res.rsquared), n_obs=int(res.nobs), convention=convention,
         baseline_gpu=baseline_gpu, gpus=gpus, models=sorted(df["model"].astype(str).unique()),
         dtypes=sorted(df["dtype"].astype(str).unique()), dropped=dropped, name=name, domain=data_domain(df),
-        reference_prompts=reference_prompts_of(df), provenance=dict(provenance or {}, rows=int(len(df))))
+        reference_prompts=reference_prompts_of(df), provenance=dict(provenance or {}, rows=int(len(df))),
+        per_image_form=per_image)

@@ -34,15 +34,22 @@ def t_quantile(q: float, df: float) -> float:
     return float(stdtrit(df, q)) if df > 0 else float("inf")
 
 
-def data_domain(df: pd.DataFrame) -> dict[str, Any]:
-    """What a law's training rows cover: models, GPUs, dtypes, CFG, ranges of height, width, steps, N."""
-    def span(col: str) -> list[int]:
-        return [int(df[col].min()), int(df[col].max())]
+def data_domain(df: pd.DataFrame, by_gpu: bool = True) -> dict[str, Any]:
+    """What a law's training rows cover: models, GPUs, dtypes, CFG, ranges of height, width, steps, N,
+    batch size; and the same per GPU (``by_gpu``) when there are several GPUs."""
+    def span(col: str, default: int = 1) -> list[int]:
+        if col not in df:
+            return [default, default]
+        v = df[col].astype(float).fillna(default)
+        return [int(v.min()), int(v.max())]
 
-    return dict(models=sorted(df["model"].astype(str).unique()), gpus=sorted(df["gpu"].astype(str).unique()),
-                dtypes=sorted(df["dtype"].astype(str).unique()), cfg=sorted(int(v) for v in df["cfg"].unique()),
-                height=span("height"), width=span("width"), steps=span("steps"), n_prompts=span("n_prompts"),
-                square_only=bool((df["height"] == df["width"]).all()))
+    out = dict(models=sorted(df["model"].astype(str).unique()), gpus=sorted(df["gpu"].astype(str).unique()),
+               dtypes=sorted(df["dtype"].astype(str).unique()), cfg=sorted(int(v) for v in df["cfg"].unique()),
+               height=span("height"), width=span("width"), steps=span("steps"), n_prompts=span("n_prompts"),
+               batch_size=span("batch_size"), square_only=bool((df["height"] == df["width"]).all()))
+    if by_gpu and len(out["gpus"]) > 1:
+        out["by_gpu"] = {g: data_domain(part, by_gpu=False) for g, part in df.groupby(df["gpu"].astype(str))}
+    return out
 
 
 def reference_prompts_of(df: pd.DataFrame) -> int:
@@ -78,7 +85,7 @@ class LawMixin:
     # -- extrapolation ----------------------------------------------------------------------------------
     def extrapolation(self, model: str, height: int, width: int, steps: int, dtype: str, cfg: bool,
                       gpu: str, n_prompts: int = 1, n_scaling: str = "linear",
-                      gpu_as: dict[str, str] | None = None) -> list[str]:
+                      gpu_as: dict[str, str] | None = None, batch_size: int = 1) -> list[str]:
         """Reasons why this configuration lies outside the law's training data (empty: inside)."""
         d = self.domain or {}
         out: list[str] = []
@@ -105,6 +112,24 @@ class LawMixin:
         lo, hi = d["steps"]
         if not lo <= steps <= hi:
             out.append(f"{steps} steps is outside the law's data ({lo}-{hi} steps)")
+        lo, hi = d.get("batch_size", [1, 1])
+        if not lo <= batch_size <= hi:
+            out.append(f"batch size {batch_size} is outside the law's data ({lo}-{hi})"
+                       + ("; the law has no batch term: predicted as batch 1" if hi == 1 else ""))
+        g = d.get("by_gpu", {}).get(gpu)
+        if g is not None:
+            gaps = []
+            for name, v in (("height", height), ("steps", steps), ("batch size", batch_size)):
+                lo, hi = g[name.replace(" ", "_")]
+                if not lo <= v <= hi:
+                    gaps.append(f"{name} {lo}-{hi}" if lo != hi else f"{name} {lo}")
+            if dtype not in g["dtypes"]:
+                gaps.append("dtype " + "/".join(g["dtypes"]))
+            if int(bool(cfg)) not in g["cfg"]:
+                gaps.append("CFG " + ("on" if g["cfg"] == [1] else "off"))
+            if gaps:
+                out.append(f"the {gpu} data cover only {', '.join(gaps)}: elsewhere the {gpu} term is assumed "
+                           "to hold as fitted")
         if n_scaling == "law":
             lo, hi = d["n_prompts"]
             if not lo <= n_prompts <= hi:
@@ -112,17 +137,25 @@ class LawMixin:
         return out
 
     # -- prediction of one configuration ---------------------------------------------------------------
-    def _frame(self, model, height, width, steps, dtype, cfg, gpu, n_prompts) -> pd.DataFrame:
+    def _frame(self, model, height, width, steps, dtype, cfg, gpu, n_prompts, batch_size=1) -> pd.DataFrame:
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch size {batch_size!r} is not allowed: it must be an integer >= 1")
         return pd.DataFrame([dict(model=model, gpu=gpu, height=int(height), width=int(width), steps=int(steps),
-                                  dtype=dtype, cfg=int(bool(cfg)), n_prompts=int(n_prompts))])
+                                  dtype=dtype, cfg=int(bool(cfg)), n_prompts=int(n_prompts),
+                                  batch_size=int(batch_size))])
+
+    def _n_law_factor(self, n: int) -> float:
+        """E(N) under the law's own N reading over N x per-image energy (1 for laws linear in N)."""
+        return 1.0
 
     def per_image(self, model: str, height: int, width: int, steps: int, dtype: str = "fp16", cfg: bool = False,
-                  gpu: str | None = None, alpha: float = 0.05, gpu_as: dict[str, str] | None = None) -> dict:
+                  gpu: str | None = None, alpha: float = 0.05, gpu_as: dict[str, str] | None = None,
+                  batch_size: int = 1) -> dict:
         """Energy of one image (J and Wh, with the (1-alpha) interval): the law at ``reference_prompts``
         divided by it. This is the one per-image number of ``predict``, ``plan`` and the book."""
         gpu = gpu or self.baseline_gpu
         n = int(self.reference_prompts)
-        p = self.predict(self._frame(model, height, width, steps, dtype, cfg, gpu, n), alpha=alpha,
+        p = self.predict(self._frame(model, height, width, steps, dtype, cfg, gpu, n, batch_size), alpha=alpha,
                          gpu_as=gpu_as).iloc[0]
         j, lo, hi = p.energy_pred_j / n, p.pi_low_j / n, p.pi_high_j / n
         return dict(per_image_j=float(j), per_image_j_low=float(lo), per_image_j_high=float(hi),
@@ -131,7 +164,7 @@ class LawMixin:
 
     def predict_one(self, model: str, height: int, width: int, steps: int, dtype: str = "fp16",
                     cfg: bool = False, gpu: str | None = None, n_prompts: int = 1, alpha: float = 0.05,
-                    gpu_as: dict[str, str] | None = None, n_scaling: str = "linear") -> dict:
+                    gpu_as: dict[str, str] | None = None, n_scaling: str = "linear", batch_size: int = 1) -> dict:
         """Energy of ``n_prompts`` images of one configuration, per image and in total, with intervals
         and the reasons the configuration is an extrapolation (``extrapolation``, empty inside the data).
 
@@ -146,21 +179,23 @@ class LawMixin:
         gpu = gpu or self.baseline_gpu
         n = int(n_prompts)
         if n_scaling == "linear":
-            e = self.per_image(model, height, width, steps, dtype, cfg, gpu, alpha=alpha, gpu_as=gpu_as)
+            e = self.per_image(model, height, width, steps, dtype, cfg, gpu, alpha=alpha, gpu_as=gpu_as,
+                               batch_size=batch_size)
             total, lo, hi = n * e["per_image_j"], n * e["per_image_j_low"], n * e["per_image_j_high"]
         else:
-            p = self.predict(self._frame(model, height, width, steps, dtype, cfg, gpu, n), alpha=alpha,
+            p = self.predict(self._frame(model, height, width, steps, dtype, cfg, gpu, n, batch_size), alpha=alpha,
                              gpu_as=gpu_as).iloc[0]
-            total, lo, hi = float(p.energy_pred_j), float(p.pi_low_j), float(p.pi_high_j)
+            k = self._n_law_factor(n)
+            total, lo, hi = float(p.energy_pred_j) * k, float(p.pi_low_j) * k, float(p.pi_high_j) * k
         return dict(model=model, gpu=gpu, height=int(height), width=int(width), steps=int(steps), dtype=dtype,
-                    cfg=bool(cfg), n_prompts=n, law=self.name, kind=self.kind, convention=self.convention,
+                    cfg=bool(cfg), n_prompts=n, batch_size=int(batch_size), law=self.name, kind=self.kind, convention=self.convention,
                     n_scaling=n_scaling, reference_prompts=int(self.reference_prompts), interval=1 - alpha,
                     per_image_j=total / n, per_image_j_low=lo / n, per_image_j_high=hi / n,
                     per_image_wh=total / n / J_PER_WH, per_image_wh_low=lo / n / J_PER_WH,
                     per_image_wh_high=hi / n / J_PER_WH, total_j=total, total_j_low=lo, total_j_high=hi,
                     total_wh=total / J_PER_WH, total_wh_low=lo / J_PER_WH, total_wh_high=hi / J_PER_WH,
                     extrapolation=self.extrapolation(model, height, width, steps, dtype, cfg, gpu, n, n_scaling,
-                                                     gpu_as))
+                                                     gpu_as, batch_size))
 
     # -- description and persistence -------------------------------------------------------------------
     def describe(self) -> dict:

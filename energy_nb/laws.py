@@ -32,7 +32,7 @@ from .physical import LAW_TERMS, PHYSICAL_LAWS
 LAW_NAMES: tuple[str, ...] = ("paper", *PHYSICAL_LAWS)
 #: Source files whose code shapes a fitted law: a change to any of them refits cached laws.
 CODE_FILES = ("fit.py", "physical.py", "lawbase.py", "flops.py", "architectures.py", "features.py", "counting.py",
-              "schema.py", "data.py")
+              "schema.py", "data.py", "mlenergy.py", "power.py", "gpus.py")
 
 
 @runtime_checkable
@@ -95,8 +95,8 @@ def _fit_physical(name: str, df: pd.DataFrame, convention: str, provenance: dict
 
 REGISTRY: dict[str, LawSpec] = {
     "paper": LawSpec("paper", "paper", "paper", True,
-                     "Eq. 3: log E = log A + alpha log FLOPs + beta_dtype I_fp32 + beta_res log(HW/256), per model",
-                     _fit_paper),
+                     "Eq. 3 per image: log e = log a + alpha log FLOPs + beta_dtype I_fp32 + sum beta_gpu I_gpu "
+                     "+ beta_res log(HW/256) + beta_batch log B, per model", _fit_paper),
     **{n: LawSpec(n, "physical", "counted", False,
                   "linear in energy, shared by all models: " + " + ".join(LAW_TERMS[n]), _fit_physical)
        for n in PHYSICAL_LAWS},
@@ -117,11 +117,12 @@ def default_convention(name: str) -> str:
 
 
 def fit(name: str, df: pd.DataFrame, convention: str | None = None, provenance: dict | None = None,
-        baseline_gpu: str = "A100") -> Law:
+        baseline_gpu: str = "A100", **options) -> Law:
     """Fit the law called ``name`` on the ``ok`` rows of ``df`` (shared schema); GPUs other than
-    ``baseline_gpu`` get their own term (paper: an indicator; physical: a factor)."""
+    ``baseline_gpu`` get their own term (paper: an indicator; physical: a factor). ``options`` go to
+    the law's fitter (``per_image=True`` for the paper's law in its per-image form)."""
     s = spec(name)
-    return s.fitter(name, df, convention or s.default_convention, provenance, baseline_gpu=baseline_gpu)
+    return s.fitter(name, df, convention or s.default_convention, provenance, baseline_gpu=baseline_gpu, **options)
 
 
 def load(path: str | Path) -> Law:
@@ -158,11 +159,14 @@ _MEMORY: dict[tuple, Law] = {}
 
 
 def get(name: str = "paper", model: str | None = None, convention: str | None = None) -> Law:
-    """The law ``name`` fitted on the shipped data (:func:`energy_nb.data.shipped_data`), from the cache
-    when it is there. ``paper`` needs ``model`` (one law per model); the physical laws ignore it."""
+    """The law ``name`` fitted on the shipped data, from the cache when it is there. ``paper`` needs
+    ``model``: one law per model, in its per-image form, on that model's rows of
+    :func:`energy_nb.data.law_data` (the paper's tables, our GPU measurements and ML.ENERGY's rows made
+    net of idle power: hence its GPU and batch terms). The physical laws ignore ``model`` and are
+    fitted on :func:`energy_nb.data.shipped_data` (no batch term)."""
     from . import paths
     from .architectures import get_model
-    from .data import shipped_data, shipped_files, shipped_sha256
+    from .data import law_data, shipped_data, shipped_files, shipped_sha256
 
     s = spec(name)
     convention = convention or s.default_convention
@@ -184,7 +188,7 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
         except ValueError:
             law = None  # damaged entry: refit and rewrite
     if law is None:
-        df = shipped_data()
+        df = law_data() if model is not None else shipped_data()
         if model is not None:
             df = df[df["model"] == model]
             if df.empty:
@@ -192,7 +196,7 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
                                  f"use a shared physical law (e.g. --law roofline_tc_kernels)")
         prov = dict(data_sha256=data_sha, data_files=[str(p.relative_to(paths.ROOT)) for p in shipped_files()],
                     code_version=code_version(), fitted_on=f"shipped data, {'model ' + model if model else 'all models'}")
-        law = fit(name, df, convention, provenance=prov)
+        law = fit(name, df, convention, provenance=prov, **({"per_image": True} if s.per_model else {}))
         if model is not None:
             law.name = f"{name} ({model})"
         try:

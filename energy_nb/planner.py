@@ -18,6 +18,7 @@ year; cost in the currency of ``price_per_kwh`` per year.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
@@ -36,7 +37,7 @@ STANDARD_RESOLUTIONS = (256, 512, 768, 1024)
 
 @dataclass(frozen=True)
 class Config:
-    """One inference configuration (batch size 1)."""
+    """One inference configuration (images per pipeline call: ``batch_size``)."""
 
     model: str
     height: int
@@ -45,6 +46,7 @@ class Config:
     dtype: str = "fp16"
     cfg: bool = False
     gpu: str = "A100"
+    batch_size: int = 1
 
     def check(self) -> "Config":
         get_model(self.model)
@@ -52,11 +54,13 @@ class Config:
         check_steps(self.steps)
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch size {self.batch_size!r} is not allowed: it must be an integer >= 1")
         return self
 
     def label(self) -> str:
         return (f"{self.model} {self.height}x{self.width} T={self.steps} {self.dtype} "
-                f"CFG {'on' if self.cfg else 'off'} {self.gpu}")
+                f"CFG {'on' if self.cfg else 'off'} {self.gpu}" + (f" batch {self.batch_size}" if self.batch_size != 1 else ""))
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class Options:
     carbon_intensity: float | None = None  #: gCO2e/kWh, overrides ``region``
     price_per_kwh: float | None = None
     days_per_year: float = DAYS_PER_YEAR
+    utilisation: float = 0.5  #: busy fraction of each GPU, for the GPU count
     alpha: float = 0.05
     convention: str | None = None  #: None: the law's default (paper: printed formulas; others: counted)
     law: Law | None = None  #: a fitted law for every configuration; None: ``laws.get(law_name, model)``
@@ -132,6 +137,8 @@ class Options:
             raise ValueError(f"price per kWh {self.price_per_kwh!r} is not allowed: a number >= 0")
         if not (self.days_per_year > 0):
             raise ValueError(f"days per year {self.days_per_year!r} is not allowed: a number > 0")
+        if not (0 < self.utilisation <= 1):
+            raise ValueError(f"utilisation {self.utilisation!r} is not allowed: a fraction in (0, 1]")
         return self
 
     def law_for(self, model: str) -> Law:
@@ -150,13 +157,17 @@ class Options:
 def per_image(config: Config, opts: Options) -> dict[str, Any]:
     """Predicted energy of one image (Wh) with its prediction interval: the law's :meth:`per_image`
     (``E(N) / N`` at the N of its data), the same number ``energy-nb predict`` gives."""
+    from .timing import time_and_gross
+
     law = opts.law_for(config.model)
     r = law.per_image(config.model, config.height, config.width, config.steps, config.dtype, config.cfg,
-                      config.gpu, alpha=opts.alpha, gpu_as=opts.gpu_as or None)
+                      config.gpu, alpha=opts.alpha, gpu_as=opts.gpu_as or None, batch_size=config.batch_size)
     flags = law.extrapolation(config.model, config.height, config.width, config.steps, config.dtype, config.cfg,
-                              config.gpu, gpu_as=opts.gpu_as or None)
+                              config.gpu, gpu_as=opts.gpu_as or None, batch_size=config.batch_size)
+    t = time_and_gross(config.model, config.height, config.width, config.steps, config.dtype, config.cfg, config.gpu,
+                       config.batch_size, r["per_image_j"], opts.alpha)
     return dict(wh=r["per_image_wh"], wh_low=r["per_image_wh_low"], wh_high=r["per_image_wh_high"], law=law.name,
-                j=r["per_image_j"], extrapolation=flags)
+                j=r["per_image_j"], extrapolation=flags, seconds=t["per_image_s"])
 
 
 def plan(workload: Workload, opts: Options | None = None) -> pd.DataFrame:
@@ -174,7 +185,11 @@ def plan(workload: Workload, opts: Options | None = None) -> pd.DataFrame:
         e = per_image(config, opts)
         n_day = workload.images_per_day * share
         row: dict[str, Any] = dict(configuration=config.label(), share=share, images_per_day=n_day, law=e["law"],
-                                   extrapolation=e["extrapolation"])
+                                   extrapolation=e["extrapolation"], seconds_per_image=e["seconds"],
+                                   gpu_hours_per_day=(e["seconds"] * n_day / 3600.0 if e["seconds"] is not None
+                                                      else None))
+        row["gpus_needed"] = (math.ceil(row["gpu_hours_per_day"] / (24.0 * opts.utilisation))
+                              if row["gpu_hours_per_day"] is not None else None)
         for suffix in ("", "_low", "_high"):
             wh = e["wh" + suffix] * opts.pue
             kwh_day = wh * n_day / 1000.0
@@ -195,21 +210,26 @@ def plan(workload: Workload, opts: Options | None = None) -> pd.DataFrame:
             total[col] = df[col].sum(min_count=1)
         elif col.startswith(("wh_per_image", "g_co2e_per_image")):  # image-weighted mean
             total[col] = (df[col] * df["share"]).sum()
+    known = df["gpu_hours_per_day"].notna().all()
+    total["gpu_hours_per_day"] = float(df["gpu_hours_per_day"].sum()) if known else None
+    total["gpus_needed"] = int(df["gpus_needed"].sum()) if known else None
     df = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
     df.attrs.update(pue=opts.pue, grid=grid, price_per_kwh=opts.price_per_kwh, days_per_year=opts.days_per_year,
-                    interval=1 - opts.alpha, scope=SCOPE)
+                    interval=1 - opts.alpha, scope=SCOPE, utilisation=opts.utilisation)
     return df
 
 
-SCOPE = ("dynamic GPU energy of inference at batch size 1 (net of idle power, as the law's data), times PUE; "
+SCOPE = ("GPU energy of inference net of idle power (the paper's footing; other sources made net), times PUE; "
          "idle capacity, CPU, memory, network and embodied carbon not included")
 
 
 # ---------------------------------------------------------------------------------------------------
 # Alternatives
 # ---------------------------------------------------------------------------------------------------
-def alternatives(base: Config, models: Iterable[str] | None = None, gpus: Iterable[str] = ()) -> list[tuple[str, Config]]:
-    """Cheaper-looking variants of ``base``: fewer steps, lower resolution, fp16, CFG off, other models/GPUs."""
+def alternatives(base: Config, models: Iterable[str] | None = None, gpus: Iterable[str] = (),
+                 batch_sizes: Iterable[int] = ()) -> list[tuple[str, Config]]:
+    """Cheaper-looking variants of ``base``: fewer steps, lower resolution, fp16, CFG off, other models,
+    GPUs and batch sizes."""
     out: list[tuple[str, Config]] = []
     for s in sorted({max(1, base.steps // 2), max(1, round(base.steps * 2 / 3))} - {base.steps}):
         out.append((f"{s} steps instead of {base.steps}", replace(base, steps=s)))
@@ -227,6 +247,9 @@ def alternatives(base: Config, models: Iterable[str] | None = None, gpus: Iterab
     for g in gpus:
         if g != base.gpu:
             out.append((f"{g} instead of {base.gpu}", replace(base, gpu=g)))
+    for b in batch_sizes:
+        if b != base.batch_size:
+            out.append((f"batch {b} instead of {base.batch_size}", replace(base, batch_size=b)))
     return out
 
 
@@ -238,7 +261,11 @@ def compare(base: Config, images_per_day: float, opts: Options | None = None,
     the reason instead of numbers. ``saving_pct`` > 0 means less energy and carbon than the base.
     """
     opts = (opts or Options()).check()
-    variants = list(variants) if variants is not None else alternatives(base)
+    if variants is None:  # other GPUs and batch sizes where the model's law has data for them
+        dom = getattr(opts.law_for(base.model), "domain", None) or {}
+        batches = [8] if dom.get("batch_size", [1, 1])[1] >= 8 else []
+        variants = alternatives(base, gpus=[g for g in dom.get("gpus", []) if g != base.gpu], batch_sizes=batches)
+    variants = list(variants)
     bp = plan(Workload.single(base, images_per_day), opts)
     base_plan = bp.iloc[0]
     rows = [dict(change="(base)", configuration=base.label(), **_summary(base_plan),
@@ -313,6 +340,10 @@ def format_plan(df: pd.DataFrame) -> str:
         if a["price_per_kwh"] is not None:
             lines.append(f"  cost   : {r['cost_per_year']:,.0f} per year ({r['cost_per_year_low']:,.0f}-"
                          f"{r['cost_per_year_high']:,.0f}) at {a['price_per_kwh']:g} per kWh")
+        if r.get("gpu_hours_per_day") is not None and not pd.isna(r["gpu_hours_per_day"]):
+            lines.append(f"  time   : {r['gpu_hours_per_day']:,.1f} GPU-hours/day; {int(r['gpus_needed']):,} GPU(s) at "
+                         f"{a.get('utilisation', 0.5):.0%} utilisation"
+                         + (f" ({r['seconds_per_image']:.3f} s/image)" if r.get("seconds_per_image") else ""))
         if r["configuration"] != "total" and r["extrapolation"]:
             lines.append("  EXTRAPOLATING, outside the law's data: " + "; ".join(r["extrapolation"]))
     lines.append(f"grid: {g.name} ({g.region}) {g.g_per_kwh:.1f} gCO2e/kWh [{g.source}]; PUE {a['pue']:g}; "

@@ -33,17 +33,40 @@ def rows(path: Path) -> int | None:
     return None
 
 
+def _entry_for(rel: str, man: dict[str, dict]) -> str | None:
+    """The manifest key that covers ``rel``: the file itself, or a folder entry (key ending in '/')."""
+    if rel in man:
+        return rel
+    folders = [k for k in man if k.endswith("/") and rel.startswith(k)]
+    return max(folders, key=len) if folders else None
+
+
 def table() -> pd.DataFrame:
-    """One row per data file: path, source, description, rows, bytes, sha256. Missing manifest entries raise."""
+    """One row per data file (or per folder listed in the manifest with a trailing '/', e.g. a copied
+    external data set kept verbatim): path, files, source, description, rows, bytes, sha256 (of a
+    folder: over its files' relative paths and sha256s). Missing manifest entries raise."""
     man = manifest()
-    out = []
+    groups: dict[str, list[Path]] = {}
     for p in data_files():
         rel = p.relative_to(paths.DATA).as_posix()
-        if rel not in man:
+        key = _entry_for(rel, man)
+        if key is None:
             raise ValueError(f"data/{rel} has no entry in data/MANIFEST.yml: add its source and description")
-        out.append(dict(file=f"data/{rel}", source=man[rel]["source"], description=man[rel].get("description", ""),
-                        rows=rows(p), bytes=p.stat().st_size, sha256=sha256(p)))
-    stale = sorted(set(man) - {p.relative_to(paths.DATA).as_posix() for p in data_files()})
+        groups.setdefault(key, []).append(p)
+    out = []
+    for key in sorted(groups):
+        files = sorted(groups[key])
+        if key.endswith("/"):
+            h = hashlib.sha256()
+            for p in files:
+                h.update(p.relative_to(paths.DATA).as_posix().encode() + sha256(p).encode())
+            digest, n_rows = h.hexdigest(), None
+        else:
+            digest, n_rows = sha256(files[0]), rows(files[0])
+        out.append(dict(file=f"data/{key}", files=len(files), source=man[key]["source"],
+                        description=man[key].get("description", ""), rows=n_rows,
+                        bytes=sum(p.stat().st_size for p in files), sha256=digest))
+    stale = sorted(set(man) - set(groups))
     if stale:
         raise ValueError(f"data/MANIFEST.yml lists files that do not exist: {', '.join(stale)}")
     return pd.DataFrame(out)

@@ -1,8 +1,15 @@
 """One tidy schema for every energy record: paper transcriptions and our own measurements alike.
 
-A row is one configuration run over ``n_prompts`` prompts. ``energy_j`` is the *net* GPU energy in
-joules for all ``n_prompts`` images (raw energy minus idle power x duration where we measured it; the
-paper's tables are already net). Measurement columns are empty for transcribed rows.
+A row is one configuration run over ``n_prompts`` prompts. ``energy_j`` is the GPU energy in joules
+for all ``n_prompts`` images: *net* of idle power (``energy_scope = net``: the paper's tables, our
+sweeps: raw energy minus idle power x duration) or the counter's total (``gross``: ML.ENERGY's
+leaderboard). Measurement columns are empty for transcribed rows.
+
+Record columns added for independent data (every record has them once read; files written before
+they existed get the defaults): ``batch_size`` (images per pipeline call, 1), ``num_gpus`` (1),
+``time_s`` (seconds per image, empty when unknown), ``energy_scope`` (``net``), ``gpu_part`` (the exact
+part, e.g. ``A100-SXM4-40GB``; empty when unknown). ``model`` is a registry key, or the Hugging Face
+id of a model the registry does not have yet (kept, but not fitted).
 """
 from __future__ import annotations
 
@@ -56,8 +63,22 @@ MEASUREMENT_COLUMNS: dict[str, type] = {
     "note": str,
 }
 
-COLUMNS: dict[str, type] = {**CORE_COLUMNS, **MEASUREMENT_COLUMNS}
+#: Columns for batched, multi-GPU and gross (not idle-subtracted) records, with their defaults.
+RECORD_COLUMNS: dict[str, type] = {
+    "batch_size": int,
+    "num_gpus": int,
+    "time_s": float,
+    "energy_scope": str,
+    "gpu_part": str,
+}
+RECORD_DEFAULTS: dict[str, object] = {"batch_size": 1, "num_gpus": 1, "energy_scope": "net"}
+ENERGY_SCOPES: tuple[str, ...] = ("net", "gross")
+
+COLUMNS: dict[str, type] = {**CORE_COLUMNS, **MEASUREMENT_COLUMNS, **RECORD_COLUMNS}
 COLUMN_NAMES: list[str] = list(COLUMNS)
+#: The header files had before ``RECORD_COLUMNS`` (still read, and appended to, as they are).
+LEGACY_COLUMN_NAMES: list[str] = list(CORE_COLUMNS) + list(MEASUREMENT_COLUMNS)
+_HF_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 
 _GPU_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -98,22 +119,30 @@ def validate_row(row: dict[str, object], path: str = "<row>", line: int = 0) -> 
     for col in CORE_COLUMNS:
         if row.get(col) is None and col != "energy_j":
             _fail(path, line, col, "", "a value (required column)")
-    if row["model"] not in MODELS:
-        _fail(path, line, "model", row["model"], ", ".join(MODELS))
+    registry = row["model"] in MODELS
+    if not registry and not _HF_ID_RE.match(str(row["model"])):
+        _fail(path, line, "model", row["model"], ", ".join(MODELS) + ", or a Hugging Face id (org/name)")
     if not _GPU_RE.match(str(row["gpu"])):
         _fail(path, line, "gpu", row["gpu"], "a GPU name of letters, digits, '.', '_' or '-' (e.g. A100, H100)")
     if row["dtype"] not in DTYPES:
         _fail(path, line, "dtype", row["dtype"], ", ".join(DTYPES))
     if row["cfg"] not in (0, 1):
         _fail(path, line, "cfg", row["cfg"], "0 (off) or 1 (on)")
-    for col in ("steps", "n_prompts"):
-        if int(row[col]) < 1:  # type: ignore[arg-type]
+    for col in ("steps", "n_prompts", "batch_size", "num_gpus"):
+        if row.get(col) is not None and int(row[col]) < 1:  # type: ignore[arg-type]
             _fail(path, line, col, row[col], "an integer >= 1")
     for col in ("height", "width"):
         try:
-            check_resolution(str(row["model"]), int(row["height"]), int(row["width"]), size=row.get("size") or "full")  # type: ignore[arg-type]
+            if registry:
+                check_resolution(str(row["model"]), int(row["height"]), int(row["width"]), size=row.get("size") or "full")  # type: ignore[arg-type]
+            elif int(row[col]) < 1:  # type: ignore[arg-type]
+                raise ValueError("a positive number of pixels")
         except ValueError as exc:
             _fail(path, line, col, row[col], str(exc))
+    if row.get("energy_scope") not in (None, *ENERGY_SCOPES):
+        _fail(path, line, "energy_scope", row.get("energy_scope"), "net (idle subtracted) or gross (counter total)")
+    if row.get("time_s") is not None and not float(row["time_s"]) > 0:  # type: ignore[arg-type]
+        _fail(path, line, "time_s", row["time_s"], "a positive number of seconds per image, or empty")
     status = row.get("status") or "ok"
     if not (status in ("ok", "oom") or str(status).startswith("error")):
         _fail(path, line, "status", status, ", ".join(STATUSES))
@@ -148,9 +177,26 @@ def read_energy_csv(path: str | Path) -> pd.DataFrame:
             row = {c: _parse(str(path), i, c, raw.get(c)) for c in COLUMNS}
             if row["status"] is None:
                 row["status"] = "ok"
+            fill_defaults(row)
             validate_row(row, str(path), i)
             rows.append(row)
     return to_frame(rows)
+
+
+def fill_defaults(row: dict[str, object]) -> dict[str, object]:
+    """Record columns a row leaves empty get their defaults (batch 1, one GPU, net energy); ``time_s``
+    is derived from a measured window (``duration_s / n_prompts``) when there is one."""
+    for col, default in RECORD_DEFAULTS.items():
+        if row.get(col) is None:
+            row[col] = default
+    if row.get("time_s") is None and row.get("duration_s") and row.get("n_prompts"):
+        row["time_s"] = float(row["duration_s"]) / int(row["n_prompts"])  # type: ignore[arg-type]
+    return row
+
+
+def registry_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of models the registry has (the others are kept in the data but cannot be fitted yet)."""
+    return df[df["model"].isin(MODELS)].reset_index(drop=True)
 
 
 def to_frame(rows: Iterable[dict[str, object]]) -> pd.DataFrame:

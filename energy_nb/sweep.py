@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from .architectures import SIZES, check_resolution, get_model
-from .schema import COLUMN_NAMES, DTYPES, read_energy_csv, validate_row
+from .gpus import gpu_part
+from .schema import COLUMN_NAMES, DTYPES, LEGACY_COLUMN_NAMES, fill_defaults, read_energy_csv, validate_row
 
 #: The grid of the paper's Sec. 4.5 (A100 tables: N = 100 only).
 PAPER_GRID: dict[str, Any] = dict(models=["sd2", "sd35", "flux", "qwen"], steps=[10, 20, 30, 40, 50],
@@ -205,14 +206,16 @@ class RowLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair_torn_tail()
+        self.header = list(COLUMN_NAMES)
         if not self.path.exists() or self.path.stat().st_size == 0:
             self._write_line(COLUMN_NAMES)
         else:
             with self.path.open(newline="") as fh:
                 header = next(csv.reader(fh), [])
-            if header != COLUMN_NAMES:
+            if header not in (COLUMN_NAMES, LEGACY_COLUMN_NAMES):
                 raise ValueError(f"{self.path} exists but is not a sweep file of this schema (its header differs); "
                                  "give another --out")
+            self.header = header  # a file started before the record columns keeps its header
 
     def _repair_torn_tail(self) -> None:
         """A line cut by a kill mid-write (no final newline) is moved to ``<out>.torn`` and removed."""
@@ -238,8 +241,9 @@ class RowLog:
             os.fsync(fh.fileno())
 
     def append(self, row: dict[str, Any]) -> None:
+        fill_defaults(row)
         validate_row(row, str(self.path), 0)
-        self._write_line(["" if row.get(c) is None else row[c] for c in COLUMN_NAMES])
+        self._write_line(["" if row.get(c) is None else row[c] for c in self.header])
 
     def done(self, retry_errors: bool = False) -> set[tuple]:
         """Keys (``KEY_COLUMNS``) of rows already in the file."""
@@ -315,6 +319,8 @@ def run_sweep(grid: Grid, out: str | Path, meters: list[str] | None = None, shar
     state0 = measure.device_state(device)
     gpu = gpu_label_override or measure.gpu_label(state0.gpu_name, device)
     base = dict(gpu=gpu, size=grid.size, device=device.type, weights=grid.weights, seed=grid.seed, gpu_name=state0.gpu_name,
+                gpu_part=gpu_part(state0.gpu_name) if device.type == "cuda" else None, batch_size=1, num_gpus=1,
+                energy_scope="net",
                 driver=state0.driver, power_limit_w=state0.power_limit_w, source="energy-nb sweep", **_versions())
 
     def key_of(c: Config, meter: str) -> tuple:

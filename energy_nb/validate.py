@@ -67,8 +67,8 @@ def cross_model(df: pd.DataFrame, train: Iterable[str], test: Iterable[str], con
 
 
 def cross_gpu(df: pd.DataFrame, train_gpus: Iterable[str], test_gpu: str, convention: str = "paper",
-              models: Iterable[str] | None = None, calibration: pd.DataFrame | None = None
-              ) -> tuple[Law, pd.DataFrame]:
+              models: Iterable[str] | None = None, calibration: pd.DataFrame | None = None,
+              per_image: bool = False) -> tuple[Law, pd.DataFrame]:
     """Fit on ``train_gpus``, predict ``test_gpu`` (hardware the law has not seen).
 
     Without calibration the unseen GPU is treated as the baseline. With ``calibration`` (rows
@@ -81,7 +81,7 @@ def cross_gpu(df: pd.DataFrame, train_gpus: Iterable[str], test_gpu: str, conven
     if tr.empty or te.empty:
         raise ValueError(f"no rows for train GPUs {list(train_gpus)} or test GPU {test_gpu!r}; "
                          f"GPUs present: {sorted(data['gpu'].unique())}")
-    law = laws.fit("paper", tr, convention=convention)
+    law = laws.fit("paper", tr, convention=convention, per_image=per_image)
     pred = _attach(law, te, gpu_as={test_gpu: law.baseline_gpu})
     if calibration is not None and len(calibration):
         cal = law.predict(calibration, gpu_as={test_gpu: law.baseline_gpu})

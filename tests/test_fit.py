@@ -72,9 +72,9 @@ def test_predict_interval_save_load(tmp_path):
 
 def test_unseen_gpu_refused_unless_told():
     law = laws.get("paper", "flux")
-    with pytest.raises(ValueError, match="GPU 'H100' is not in this law.*--treat-gpu-as"):
-        law.predict_one("flux", 512, 512, 10, gpu="H100")
-    r = law.predict_one("flux", 512, 512, 10, gpu="H100", gpu_as={"H100": "A100"})
+    with pytest.raises(ValueError, match="GPU 'L40S' is not in this law.*--treat-gpu-as"):
+        law.predict_one("flux", 512, 512, 10, gpu="L40S")
+    r = law.predict_one("flux", 512, 512, 10, gpu="L40S", gpu_as={"L40S": "A100"})
     assert r["total_j"] == pytest.approx(law.predict_one("flux", 512, 512, 10)["total_j"])
 
 
@@ -113,7 +113,7 @@ def test_cli_fit_and_predict(tmp_path):
     txt = cli("predict", "--model", "flux", "--height", "1024", "--width", "1024", "--steps", "30",
               "--law-file", str(tmp_path / "l.json")).stdout
     assert "Wh" in txt and "95% PI" in txt
-    for args, msg in [(("--gpu", "H100"), "GPU 'H100' is not in this law"),
+    for args, msg in [(("--gpu", "L40S"), "GPU 'L40S' is not in this law"),
                       (("--dtype", "fp8"), "unknown dtype 'fp8'; allowed: fp16, fp32, bf16")]:
         bad = cli("predict", "--model", "flux", "--height", "512", "--width", "512", "--steps", "10", *args, check=False)
         assert bad.returncode == 2 and msg in bad.stderr

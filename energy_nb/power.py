@@ -1,0 +1,139 @@
+"""Static power and the scope of an energy record: ``gross`` (the counter's total, ML.ENERGY) versus
+``net`` (idle power subtracted, as the paper and our sweeps do).
+
+``gross = net + P x time``. Two values of ``P`` are used:
+
+- **published idle power** (``data/gpus.csv``): what an idle GPU draws; subtracting it puts a gross
+  record on the paper's footing (the paper subtracted the GPU's idle draw);
+- **fitted static power** (:func:`fit_static_power`): the part of the energy proportional to time,
+  estimated from records that change batch size at a fixed configuration (so the FLOPs per image do
+  not change while the time per image does). It is larger than idle power: clocks, leakage and
+  memory stay up while the GPU works, and the paper's "idle subtracted" energy still contains that.
+
+Units: W, s, J.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from . import paths
+
+GPUS_CSV = paths.DATA / "gpus.csv"
+FOOTINGS: tuple[str, ...] = ("idle", "static")
+
+
+@lru_cache(maxsize=1)
+def gpu_specs() -> pd.DataFrame:
+    """``data/gpus.csv``: one row per GPU part (datasheet figures, published idle power, sources)."""
+    return pd.read_csv(GPUS_CSV)
+
+
+def idle_power(family: str) -> float:
+    """Published bare idle power (W) of a GPU family: the first part of that family with a figure."""
+    specs = gpu_specs()
+    rows = specs[(specs["family"] == family) & specs["idle_w"].notna()]
+    if rows.empty:
+        known = sorted(specs.loc[specs["idle_w"].notna(), "family"].unique())
+        raise ValueError(f"no published idle power for GPU {family!r} in {GPUS_CSV.name}; known: {', '.join(known)}")
+    return float(rows["idle_w"].iloc[0])
+
+
+def _per_image(df: pd.DataFrame) -> pd.DataFrame:
+    d = df[(df["energy_scope"] == "gross") & df["time_s"].notna() & (df["num_gpus"] == 1)].copy()
+    d["e_img"] = d["energy_j"] / d["n_prompts"].astype(float)
+    d["t_img"] = d["time_s"].astype(float)
+    d["config"] = (d["model"].astype(str) + " " + d["height"].astype(str) + "x" + d["width"].astype(str) + " T="
+                   + d["steps"].astype(str) + " " + d["dtype"].astype(str) + " cfg=" + d["cfg"].astype(str))
+    return d
+
+
+def _wls(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Weighted least squares: coefficients, their covariance, residual degrees of freedom."""
+    sw = np.sqrt(w)
+    Xw, yw = X * sw[:, None], y * sw
+    beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
+    r = yw - Xw @ beta
+    dof = len(y) - X.shape[1]
+    s2 = float(r @ r / dof) if dof > 0 else float("nan")
+    return beta, s2 * np.linalg.pinv(Xw.T @ Xw), dof
+
+
+def fit_static_power(df: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Static power per GPU family from gross single-GPU records with time:
+    ``E_image = P_static x t_image + c_config`` (one free energy per configuration), weighted by
+    ``1 / E^2`` (relative errors). Columns: ``gpu``, ``p_static_w``, ``ci_low_w``, ``ci_high_w``,
+    ``rows``, ``configs``, ``idle_w`` (published), ``idle_context_w``, ``power_limit_w``."""
+    from .lawbase import t_quantile
+
+    d = _per_image(df)
+    specs = gpu_specs()
+    out = []
+    for gpu, part in d.groupby("gpu"):
+        configs = sorted(part["config"].unique())
+        X = np.column_stack([part["t_img"].to_numpy(float)]
+                            + [(part["config"] == c).to_numpy(float) for c in configs])
+        y = part["e_img"].to_numpy(float)
+        beta, cov, dof = _wls(y, X, 1.0 / y ** 2)
+        se = float(np.sqrt(cov[0, 0]))
+        t = t_quantile(1 - alpha / 2, dof)
+        fam = specs[specs["family"] == gpu]
+        out.append(dict(gpu=gpu, p_static_w=float(beta[0]), ci_low_w=float(beta[0] - t * se),
+                        ci_high_w=float(beta[0] + t * se), rows=int(len(part)), configs=len(configs),
+                        idle_w=float(fam["idle_w"].dropna().iloc[0]) if fam["idle_w"].notna().any() else float("nan"),
+                        idle_context_w=(float(fam["idle_context_w"].dropna().iloc[0])
+                                        if fam["idle_context_w"].notna().any() else float("nan")),
+                        power_limit_w=float(fam["power_limit_w"].max()) if len(fam) else float("nan")))
+    return pd.DataFrame(out)
+
+
+def slopes_by_config(df: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """The same slope fitted per configuration (>= 3 batch sizes): how much the estimate varies."""
+    from .lawbase import t_quantile
+
+    d = _per_image(df)
+    rows = []
+    for (gpu, config), part in d.groupby(["gpu", "config"]):
+        if len(part) < 3:
+            continue
+        X = np.column_stack([part["t_img"].to_numpy(float), np.ones(len(part))])
+        y = part["e_img"].to_numpy(float)
+        beta, cov, dof = _wls(y, X, np.ones(len(y)))
+        t = t_quantile(1 - alpha / 2, dof)
+        se = float(np.sqrt(cov[0, 0]))
+        rows.append(dict(gpu=gpu, config=config, rows=len(part), slope_w=float(beta[0]),
+                         ci_low_w=float(beta[0] - t * se), ci_high_w=float(beta[0] + t * se),
+                         mean_power_w=float((part["e_img"] / part["t_img"]).mean())))
+    return pd.DataFrame(rows)
+
+
+def to_net(df: pd.DataFrame, watts: dict[str, float], label: str) -> pd.DataFrame:
+    """Gross rows with time made net: ``energy_j -= watts[gpu] x num_gpus x time_s x n_prompts``; net rows
+    pass unchanged; gross rows without time, or of a GPU without a wattage, are refused."""
+    out = df.copy()
+    gross = out["energy_scope"] == "gross"
+    if gross.any():
+        g = out[gross]
+        missing = sorted(set(g["gpu"].astype(str)) - set(watts))
+        if missing:
+            raise ValueError(f"no power given for GPU(s) {', '.join(missing)} to make gross rows net")
+        if g["time_s"].isna().any():
+            raise ValueError("gross rows without time_s cannot be made net")
+        p = g["gpu"].astype(str).map(watts).astype(float) * g["num_gpus"].astype(float)
+        out.loc[gross, "energy_j"] = g["energy_j"] - p * g["time_s"].astype(float) * g["n_prompts"].astype(float)
+        out.loc[gross, "energy_scope"] = "net"
+        out.loc[gross, "note"] = g["note"].fillna("").astype(str) + f"; made net: minus {label} x time"
+    return out
+
+
+def footing_watts(df: pd.DataFrame, footing: str = "idle") -> dict[str, float]:
+    """Power per GPU family to subtract: published idle power (``idle``) or the fitted static power."""
+    if footing not in FOOTINGS:
+        raise ValueError(f"unknown footing {footing!r}; allowed: {', '.join(FOOTINGS)}")
+    gpus = sorted(df.loc[df["energy_scope"] == "gross", "gpu"].astype(str).unique())
+    if footing == "idle":
+        return {g: idle_power(g) for g in gpus}
+    fitted = fit_static_power(df).set_index("gpu")["p_static_w"]
+    return {g: float(fitted[g]) for g in gpus}
