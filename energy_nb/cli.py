@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plan", help="energy, carbon and cost of a workload per image and per year, with intervals",
                         description="Plan a deployment: energy (with the law's 95%% interval), carbon and cost of "
-                                    "a workload. Scope: dynamic GPU energy only, times --pue.")
+                                    "a workload. Scope: GPU energy net of idle power, times --pue.")
     pl.add_argument("--model", choices=MODEL_KEYS)
     pl.add_argument("--height", type=int)
     pl.add_argument("--width", type=int)

@@ -12,10 +12,7 @@ import pandas as pd
 
 from . import laws
 from .power import fit_static_power, idle_power
-
-
-def _per_image(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(e_img=df["energy_j"] / df["n_prompts"].astype(float), t_img=df["time_s"].astype(float))
+from .schema import with_per_image as _per_image
 
 
 def paper_law_vs_measured(paper_rows: pd.DataFrame, measured: pd.DataFrame, model: str = "sd2", gpu: str = "A100",

@@ -189,7 +189,3 @@ def shipped() -> pd.DataFrame:
     """The ML.ENERGY rows shipped in ``data/external/`` (v2 and v3), converted at load time."""
     return _shipped().copy()
 
-
-def per_image(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows with ``energy_per_image_j`` (energy_j / n_prompts, J) beside them, for tables and figures."""
-    return df.assign(energy_per_image_j=df["energy_j"] / df["n_prompts"].astype(float))

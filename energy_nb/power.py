@@ -42,9 +42,9 @@ def idle_power(family: str) -> float:
 
 
 def _per_image(df: pd.DataFrame) -> pd.DataFrame:
-    d = df[(df["energy_scope"] == "gross") & df["time_s"].notna() & (df["num_gpus"] == 1)].copy()
-    d["e_img"] = d["energy_j"] / d["n_prompts"].astype(float)
-    d["t_img"] = d["time_s"].astype(float)
+    from .schema import with_per_image
+
+    d = with_per_image(df[(df["energy_scope"] == "gross") & df["time_s"].notna() & (df["num_gpus"] == 1)])
     d["config"] = (d["model"].astype(str) + " " + d["height"].astype(str) + "x" + d["width"].astype(str) + " T="
                    + d["steps"].astype(str) + " " + d["dtype"].astype(str) + " cfg=" + d["cfg"].astype(str))
     return d

@@ -194,6 +194,11 @@ def fill_defaults(row: dict[str, object]) -> dict[str, object]:
     return row
 
 
+def with_per_image(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``e_img`` (energy per image, J: energy_j / n_prompts) and ``t_img`` (time_s, s)."""
+    return df.assign(e_img=df["energy_j"] / df["n_prompts"].astype(float), t_img=df["time_s"].astype(float))
+
+
 def registry_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of models the registry has (the others are kept in the data but cannot be fitted yet)."""
     return df[df["model"].isin(MODELS)].reset_index(drop=True)
