@@ -197,11 +197,9 @@ def cmd_import(a: argparse.Namespace) -> int:
         out = Path(a.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False)
-    summary = (df.groupby(["model", "gpu_part"], dropna=False).agg(rows=("energy_j", "size"),
-               batch_sizes=("batch_size", lambda s: ",".join(str(v) for v in sorted(set(s)))),
-               gpus=("num_gpus", lambda s: ",".join(str(v) for v in sorted(set(s))))).reset_index())
+    summary = mlenergy.summary(df).reset_index()
     if a.json:
-        print(_json(dict(rows=len(df), files_or_records=len(df), out=a.out,
+        print(_json(dict(rows=len(df), out=a.out,
                          summary=summary.to_dict(orient="records"))))
     else:
         print(summary.to_string(index=False))

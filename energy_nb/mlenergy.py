@@ -95,7 +95,7 @@ def read_v2(path: str | Path) -> pd.DataFrame:
     if not files:
         raise MLEnergyInputError(f"{root}: no bs<B>+steps<S>.json files under <GPU>/<org>/<model>/")
     for f in files:
-        where = str(f.relative_to(root.parent.parent.parent) if len(root.parents) > 2 else f)
+        where = f.relative_to(root.parent.parent.parent).as_posix()  # data/diffusion/text-to-image/...
         try:
             rec = json.loads(f.read_text())
         except json.JSONDecodeError as exc:
@@ -189,3 +189,12 @@ def shipped() -> pd.DataFrame:
     """The ML.ENERGY rows shipped in ``data/external/`` (v2 and v3), converted at load time."""
     return _shipped().copy()
 
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows per model and GPU part, with the batch sizes, GPU counts, resolution and steps they cover."""
+    def joined(s: pd.Series) -> str:
+        return ", ".join(str(v) for v in sorted(set(int(x) for x in s)))
+
+    return (df.groupby(["model", "gpu_part"], dropna=False)
+            .agg(rows=("energy_j", "size"), batch_sizes=("batch_size", joined), gpus=("num_gpus", joined),
+                 resolution=("height", lambda s: f"{s.iloc[0]}²"), steps=("steps", "first")))
