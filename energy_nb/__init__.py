@@ -3,7 +3,7 @@
 Modules, one hop from any number in the book:
 
 - :mod:`energy_nb.flops`          analytic FLOPs (paper Tables 3-5, Eq. 1-2)
-- :mod:`energy_nb.architectures`  registry of the four models' real diffusers configs (full and tiny)
+- :mod:`energy_nb.architectures`  the model registry as data (data/models: 15 models, 9 pipeline classes; --model-config DIR)
 - :mod:`energy_nb.counting`       counted FLOPs (and kernels per call) on the meta device
 - :mod:`energy_nb.features`       counted FLOPs, kernels, parameters computed once (shipped table + disk cache)
 - :mod:`energy_nb.schema`         the one tidy CSV schema for energy records
@@ -24,6 +24,7 @@ Modules, one hop from any number in the book:
 - :mod:`energy_nb.sweep`          resumable, append-only measurement sweeps
 - :mod:`energy_nb.carbon`         grid carbon intensity from CodeCarbon's offline data
 - :mod:`energy_nb.planner`        energy, carbon and cost of a deployment, with intervals
+- :mod:`energy_nb.registry_report` registry models: parameters vs published, FLOPs, defaults, leave-one-model-out
 - :mod:`energy_nb.report`         tables the book shows
 - :mod:`energy_nb.plots`          figures
 """

@@ -1,24 +1,41 @@
-"""Registry of the four models: the real diffusers / transformers classes with their public configs.
+"""The model registry: every text-to-image model the project can count, predict and replicate.
 
-Energy depends on the architecture, not on the weights, so every model here can be built from its
-config dict with random weights: **full size** (the public ``config.json`` values of the released
-checkpoints) or **tiny** (same classes, minute widths, for CPU tests and smoke sweeps). Full-size
-models are only ever built on the ``meta`` device on a CPU machine (no memory is allocated).
+The registry is **data**: one file per model under ``data/models/`` (``<key>.yml``) and one table of
+pipeline classes (``data/models/pipelines.yml``: which argument is the denoiser, text tokens, how CFG
+runs, how prompts are conditioned, tiny configs of the CPU replicas). A model file either holds its
+component configs inline (the paper's four models: ``sd2``, ``sd35``, ``flux``, ``qwen``) or points
+to a folder in the Hugging Face layout (``model_index.json`` plus each component's ``config.json``, no
+weights) under ``data/external/model-configs/``. :func:`from_directory` reads such a folder of your
+own (CLI: ``--model-config DIR``) the same way.
 
-Sources of the full-size configs (Hugging Face model repos, ``*/config.json``):
-``stabilityai/stable-diffusion-2``, ``stabilityai/stable-diffusion-3.5-large``,
-``black-forest-labs/FLUX.1-dev``, ``Qwen/Qwen-Image`` (text encoder: ``Qwen/Qwen2.5-VL-7B-Instruct``).
+Energy depends on the architecture, not on the weights, so every model is built from its configs with
+random weights: **full size** (the released configs) or **tiny** (same classes, minute widths, for CPU
+tests and smoke sweeps). Full-size models are only built on the ``meta`` device on a CPU machine.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
-from dataclasses import dataclass, field
+import json
+import re
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from . import paths
 
 if TYPE_CHECKING:  # torch is imported only to build a module (a prediction needs none of it)
     import torch
 
 SIZES = ("full", "tiny")
+#: Parameter counts agree with the published ones when within this many billions or this fraction
+#: (published counts are rounded to one decimal in billions, or to a headline figure).
+PARAMS_TOLERANCE_B, PARAMS_TOLERANCE_REL = 0.05, 0.03
+MODELS_DIR: Path = paths.DATA / "models"
+PIPELINES_YML: Path = MODELS_DIR / "pipelines.yml"
+#: The paper's four models (printed FLOP formulas, A100 energy tables).
+PAPER_MODELS: tuple[str, ...] = ("sd2", "sd35", "flux", "qwen")
 
 
 @dataclass(frozen=True)
@@ -32,8 +49,10 @@ class Component:
     tiny: dict[str, Any]
     config_cls: str | None = None  #: transformers config class (None for diffusers)
     tokens: int = 0  #: for text encoders: token ids fed per prompt
-    #: Which ``CORE_DIMS`` hold for this component (used by the analytic FLOPs).
+    #: Which ``CORE_DIMS`` hold for this component (used by the analytic FLOPs; paper models only).
     dims: dict[str, Any] = field(default_factory=dict)
+    pipe: str = ""  #: the pipeline's argument name for it ("unet", "transformer", "movq", ...)
+    source: str = ""  #: where its full config comes from (a file under data/, or "inline")
 
     def config(self, size: str = "full") -> dict[str, Any]:
         if size not in SIZES:
@@ -43,27 +62,39 @@ class Component:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A text-to-image model: its pipeline, components and geometry."""
+    """A text-to-image model: its pipeline, components and geometry (one file of ``data/models``)."""
 
     key: str
     name: str
-    hf_id: str
+    hf_id: str  #: its main Hugging Face id
     pipeline: str  #: diffusers pipeline class
     components: tuple[Component, ...]
     text_tokens: int  #: context tokens the denoiser attends to (paper: Flux 512, SD3.5 333, Qwen 12, SD2 77)
     latent_factor: int  #: VAE spatial down-sampling factor
     patch: int  #: denoiser patch size on the latent grid
     latent_channels: int
-    denoiser_params_b: float  #: parameters of the denoiser, billions (paper Sec. 4.3)
-    true_cfg: str  #: how true CFG doubles the work in the pipeline
+    denoiser_params_b: float | None  #: published parameters of the denoiser, billions (None: not published)
+    true_cfg: str  #: how CFG doubles the work in the pipeline
     #: True when the pipeline runs CFG as one denoiser call on a batch of 2 (weights read and kernels
     #: launched once per step); False when it makes a second call (Flux, Qwen-Image: true CFG).
     cfg_batched: bool = False
+    hf_ids: tuple[str, ...] = ()  #: every Hugging Face id it answers to
+    paper: bool = False  #: one of the paper's four models (printed FLOP formulas exist)
+    total_params_b: float | None = None  #: published parameters of the whole pipeline, billions
+    published_source: str = ""
+    published_gap: str = ""  #: a known disagreement between our count and the published one, explained
+    defaults: dict[str, Any] = field(default_factory=dict)  #: steps, height, width, guidance (published defaults)
+    scheduler: tuple[str, dict[str, Any]] = ("", {})  #: class and config
+    sources: str = ""
+    notes: tuple[str, ...] = ()
+    resolution_multiple: int = 0  #: where the pipeline needs more than latent factor x patch
+    origin: str = ""  #: the registry file or the folder it was read from
+    guidance_arg: str = "guidance_scale"
 
     @property
     def multiple(self) -> int:
-        """Height and width must be multiples of this (latent factor x patch size)."""
-        return self.latent_factor * self.patch
+        """Height and width must be multiples of this (latent factor x patch size, or the pipeline's)."""
+        return self.resolution_multiple or self.latent_factor * self.patch
 
     def component(self, role: str) -> Component:
         for c in self.components:
@@ -76,193 +107,267 @@ class ModelSpec:
     def text_encoders(self) -> tuple[Component, ...]:
         return tuple(c for c in self.components if c.role.startswith("text_encoder"))
 
-
-# ---------------------------------------------------------------------------------------------------
-# Text encoders (transformers)
-# ---------------------------------------------------------------------------------------------------
-_CLIP_TINY = dict(vocab_size=1000, bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=2, max_position_embeddings=77, projection_dim=32)
-
-CLIP_L = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-              num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
-              projection_dim=768)
-OPENCLIP_BIGG = dict(vocab_size=49408, hidden_size=1280, intermediate_size=5120, num_hidden_layers=32,
-                     num_attention_heads=20, max_position_embeddings=77, hidden_act="gelu",
-                     projection_dim=1280)
-OPENCLIP_H = dict(vocab_size=49408, hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
-                  num_attention_heads=16, max_position_embeddings=77, hidden_act="gelu",
-                  projection_dim=512)
-T5_XXL = dict(vocab_size=32128, d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24,
-              feed_forward_proj="gated-gelu", relative_attention_num_buckets=32,
-              relative_attention_max_distance=128, is_encoder_decoder=False, use_cache=False)
-_T5_TINY = dict(vocab_size=1000, d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=2,
-                feed_forward_proj="gated-gelu", is_encoder_decoder=False, use_cache=False)
-QWEN25_VL_7B = dict(
-    text_config=dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                     num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=128000,
-                     rms_norm_eps=1e-6, rope_theta=1000000.0,
-                     rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]}),
-    vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16,
-                       out_hidden_size=3584, patch_size=14, spatial_merge_size=2, temporal_patch_size=2,
-                       window_size=112, fullatt_block_indexes=[7, 15, 23, 31], in_chans=3),
-)
-_QWEN_TINY = dict(
-    text_config=dict(vocab_size=1000, bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                     rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]}),
-    vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
-                       fullatt_block_indexes=[0]),
-)
-
-
-def _clip(role: str, full: dict, with_projection: bool, dims: dict) -> Component:
-    return Component(role, "transformers", "CLIPTextModelWithProjection" if with_projection else "CLIPTextModel",
-                     full, _CLIP_TINY, config_cls="CLIPTextConfig", tokens=77, dims=dims)
-
-
-def _t5(tokens: int, tiny_width: int = 32) -> Component:
-    tiny = dict(_T5_TINY, d_model=tiny_width)
-    return Component("text_encoder_t5", "transformers", "T5EncoderModel", T5_XXL, tiny,
-                     config_cls="T5Config", tokens=tokens,
-                     dims=dict(d_model=4096, d_ff=10240, d_attn=4096, n_layer=24, glu=True))
+    @property
+    def default_cfg(self) -> bool:
+        """Whether the published default configuration runs classifier-free guidance."""
+        return float(self.defaults.get("guidance", 1.0) or 0.0) > 1.0
 
 
 # ---------------------------------------------------------------------------------------------------
-# VAEs (diffusers)
+# Reading the registry files
 # ---------------------------------------------------------------------------------------------------
-_KL_BLOCKS = dict(down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                  in_channels=3, out_channels=3, layers_per_block=2, norm_num_groups=32, act_fn="silu")
-_KL_TINY = dict(down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
-                in_channels=3, out_channels=3, layers_per_block=1, norm_num_groups=4,
-                block_out_channels=[8, 8, 16, 16])
+def _yaml(path: Path) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(path.read_text(), Loader=loader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read registry file {path}: {exc}") from exc
 
 
-def _kl_vae(latent_channels: int, quant: bool, **extra) -> Component:
-    full = dict(_KL_BLOCKS, block_out_channels=[128, 256, 512, 512], latent_channels=latent_channels,
-                use_quant_conv=quant, use_post_quant_conv=quant, **extra)
-    # Tiny denoisers all work on 4 latent channels.
-    tiny = dict(_KL_TINY, latent_channels=4, use_quant_conv=quant, use_post_quant_conv=quant, **extra)
-    return Component("vae", "diffusers", "AutoencoderKL", full, tiny,
-                     dims=dict(kind="kl", block_out_channels=[128, 256, 512, 512], layers_per_block=2,
-                               latent_channels=latent_channels, quant=quant))
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"missing config file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON in {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return data
 
 
-# ---------------------------------------------------------------------------------------------------
-# The four models
-# ---------------------------------------------------------------------------------------------------
-SD2 = ModelSpec(
-    key="sd2", name="Stable Diffusion 2", hf_id="stabilityai/stable-diffusion-2",
-    pipeline="StableDiffusionPipeline",
-    components=(
-        Component("denoiser", "diffusers", "UNet2DConditionModel", dict(
-            sample_size=96, in_channels=4, out_channels=4, layers_per_block=2,
-            block_out_channels=[320, 640, 1280, 1280], attention_head_dim=[5, 10, 20, 20],
-            cross_attention_dim=1024, use_linear_projection=True, norm_num_groups=32,
-            down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
-            up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
-        ), dict(
-            sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-            block_out_channels=[8, 16, 16, 16], attention_head_dim=[2, 2, 2, 2],
-            cross_attention_dim=32, use_linear_projection=True, norm_num_groups=4,
-            down_block_types=["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
-            up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
-        ), dims=dict(kind="unet")),
-        _kl_vae(4, quant=True, scaling_factor=0.18215),
-        _clip("text_encoder", OPENCLIP_H, False,
-              dict(d_model=1024, d_ff=4096, d_attn=1024, n_layer=23)),
-    ),
-    text_tokens=77, latent_factor=8, patch=1, latent_channels=4, denoiser_params_b=0.865,
-    true_cfg="batch of 2 (negative + positive embeddings) through the U-Net", cfg_batched=True,
-)
+@lru_cache(maxsize=1)
+def pipeline_table() -> dict[str, dict[str, Any]]:
+    """``data/models/pipelines.yml``: per diffusers pipeline class, how it is built and conditioned."""
+    return _yaml(PIPELINES_YML)
 
-SD35 = ModelSpec(
-    key="sd35", name="Stable Diffusion 3.5 Large", hf_id="stabilityai/stable-diffusion-3.5-large",
-    pipeline="StableDiffusion3Pipeline",
-    components=(
-        Component("denoiser", "diffusers", "SD3Transformer2DModel", dict(
-            sample_size=128, patch_size=2, in_channels=16, out_channels=16, num_layers=38,
-            attention_head_dim=64, num_attention_heads=38, joint_attention_dim=4096,
-            caption_projection_dim=2432, pooled_projection_dim=2048, pos_embed_max_size=192,
-            qk_norm="rms_norm", dual_attention_layers=(),
-        ), dict(
-            sample_size=8, patch_size=2, in_channels=4, out_channels=4, num_layers=2,
-            attention_head_dim=8, num_attention_heads=2, joint_attention_dim=64,
-            caption_projection_dim=16, pooled_projection_dim=64, pos_embed_max_size=96,
-            qk_norm="rms_norm", dual_attention_layers=(),
-        ), dims=dict(kind="mmdit", d_model=2432, d_ff=4 * 2432, d_attn=2432, n_layer=38)),
-        _kl_vae(16, quant=False, scaling_factor=1.5305, shift_factor=0.0609),
-        _clip("text_encoder", CLIP_L, True, dict(d_model=768, d_ff=3072, d_attn=768, n_layer=12)),
-        _clip("text_encoder_2", OPENCLIP_BIGG, True, dict(d_model=1280, d_ff=5120, d_attn=1280, n_layer=32)),
-        # Tiny: the two CLIP widths (2 x 32) are zero-padded to the T5 width, as in the pipeline.
-        _t5(256, tiny_width=64),
-    ),
-    text_tokens=333, latent_factor=8, patch=2, latent_channels=16, denoiser_params_b=8.0,
-    true_cfg="batch of 2 (negative + positive embeddings) through the MMDiT", cfg_batched=True,
-)
 
-FLUX = ModelSpec(
-    key="flux", name="Flux.1-dev", hf_id="black-forest-labs/FLUX.1-dev",
-    pipeline="FluxPipeline",
-    components=(
-        Component("denoiser", "diffusers", "FluxTransformer2DModel", dict(
-            patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
-            num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768,
-            guidance_embeds=True, axes_dims_rope=(16, 56, 56),
-        ), dict(
-            patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
-            num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
-            guidance_embeds=True, axes_dims_rope=(4, 6, 6),
-        ), dims=dict(kind="flux", d_model=3072, d_ff=12288, d_attn=3072, n_layer=19, n_single=38)),
-        _kl_vae(16, quant=False, scaling_factor=0.3611, shift_factor=0.1159),
-        _clip("text_encoder", CLIP_L, False, dict(d_model=768, d_ff=3072, d_attn=768, n_layer=12)),
-        _t5(512),
-    ),
-    # Flux packs 2x2 latent patches into tokens: the transformer's patch_size is 1 on the packed grid.
-    text_tokens=512, latent_factor=8, patch=2, latent_channels=16, denoiser_params_b=12.0,
-    true_cfg="a second full forward pass with negative embeddings (true_cfg_scale > 1)",
-)
+def supported_pipelines() -> tuple[str, ...]:
+    return tuple(k for k in pipeline_table() if not k.startswith("_"))
 
-QWEN = ModelSpec(
-    key="qwen", name="Qwen-Image", hf_id="Qwen/Qwen-Image",
-    pipeline="QwenImagePipeline",
-    components=(
-        Component("denoiser", "diffusers", "QwenImageTransformer2DModel", dict(
-            patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,
-            num_attention_heads=24, joint_attention_dim=3584, guidance_embeds=False,
-            axes_dims_rope=(16, 56, 56),
-        ), dict(
-            patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
-            num_attention_heads=2, joint_attention_dim=32, guidance_embeds=False, axes_dims_rope=(4, 6, 6),
-        ), dims=dict(kind="mmdit", d_model=3072, d_ff=12288, d_attn=3072, n_layer=60)),
-        Component("vae", "diffusers", "AutoencoderKLQwenImage", dict(
-            base_dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
-            temperal_downsample=[False, True, True], dropout=0.0,
-        ), dict(
-            base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2], num_res_blocks=1, attn_scales=[],
-            temperal_downsample=[False, True, True], dropout=0.0,
-            latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
-        ), dims=dict(kind="wan")),
-        Component("text_encoder", "transformers", "Qwen2_5_VLForConditionalGeneration", QWEN25_VL_7B,
-                  _QWEN_TINY, config_cls="Qwen2_5_VLConfig", tokens=12 + 34,
-                  dims=dict(d_model=3584, d_ff=18944, d_attn=3584, n_layer=28, kv_dim=512, glu=True,
-                            vocab=152064)),
-    ),
-    # The pipeline wraps each prompt in a 34-token chat template and drops those tokens afterwards:
-    # the encoder sees 34 + 12 tokens, the denoiser 12.
-    text_tokens=12, latent_factor=8, patch=2, latent_channels=16, denoiser_params_b=20.0,
-    true_cfg="a second full forward pass with negative embeddings (true_cfg_scale > 1)",
-)
 
-REGISTRY: dict[str, ModelSpec] = {m.key: m for m in (SD2, SD35, FLUX, QWEN)}
+def _pipeline_entry(pipeline: str, where: str) -> dict[str, Any]:
+    table = pipeline_table()
+    if pipeline not in table or pipeline.startswith("_"):
+        raise ValueError(f"pipeline {pipeline!r} ({where}) is not supported; supported: "
+                         f"{', '.join(supported_pipelines())} (add it to {PIPELINES_YML})")
+    return table[pipeline]
+
+
+#: Keys of a saved config that say who saved it, not what it is.
+_META_KEYS = ("architectures", "transformers_version", "torch_dtype", "dtype", "quantization_config")
+
+
+def _clean(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg.items() if not k.startswith("_") and k not in _META_KEYS}
+
+
+def _tiny(pipeline: str, pipe: str, cls: str, full: dict[str, Any]) -> dict[str, Any]:
+    """The tiny config of ``pipe`` for ``pipeline`` plus the behaviour keys it inherits from ``full``."""
+    tiny = dict(_pipeline_entry(pipeline, pipe).get("tiny", {}).get(pipe, {}))
+    for k in pipeline_table().get("_tiny_inherits", {}).get(cls, ()):
+        if k in full:
+            tiny[k] = full[k]
+    return tiny
+
+
+def _latent(vae: Component) -> tuple[int, int]:
+    """(spatial down-sampling factor, latent channels) of a decoder config."""
+    cfg = vae.full
+    blocks = cfg.get("encoder_block_out_channels") or cfg.get("block_out_channels")
+    if vae.cls == "AutoencoderKLQwenImage":
+        return 2 ** (len(cfg["dim_mult"]) - 1), int(cfg["z_dim"])
+    if not blocks:
+        raise ValueError(f"cannot tell the latent factor of {vae.cls} (no block_out_channels in its config)")
+    return 2 ** (len(blocks) - 1), int(cfg.get("latent_channels", 4))
+
+
+def _component(folder: Path, pipeline: str, pipe: str, index: dict[str, Any], override: dict[str, Any]) -> Component:
+    entry = _pipeline_entry(pipeline, str(folder))
+    where = paths.DATA / override["dir"] if "dir" in override else folder
+    cfg_path = where / override.get("file", f"{pipe}/config.json")
+    raw = _json(cfg_path)
+    listed = index.get(pipe) or [None, None]
+    if "model_type" in raw or (listed[0] == "transformers"):
+        library = "transformers"
+        cls = override.get("class") or listed[1] or (raw.get("architectures") or [None])[0]
+    else:
+        library = "diffusers"
+        cls = override.get("class") or raw.get("_class_name") or listed[1]
+    if not cls:
+        raise ValueError(f"{cfg_path}: cannot tell the class of {pipe!r} (no _class_name, architectures or "
+                         "model_index.json entry)")
+    full = _clean(raw)
+    role = ("denoiser" if pipe == entry["denoiser"] else "vae" if pipe == entry["vae"] else pipe)
+    try:
+        src = cfg_path.resolve().relative_to(paths.ROOT.resolve()).as_posix()
+    except ValueError:
+        src = str(cfg_path)
+    return Component(role=role, library=library, cls=cls, full=full, tiny=_tiny(pipeline, pipe, cls, full),
+                     tokens=int(entry.get("text_encoders", {}).get(pipe, 0)), pipe=pipe, source=src)
+
+
+def _scheduler(entry: dict[str, Any], folder: Path | None, index: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if folder is not None and (folder / "scheduler" / "scheduler_config.json").exists():
+        raw = _json(folder / "scheduler" / "scheduler_config.json")
+        return raw.get("_class_name") or entry["scheduler"], _clean(raw)
+    listed = index.get("scheduler") or [None, None]
+    return listed[1] or entry["scheduler"], {}
+
+
+def _spec(data: dict[str, Any], origin: Path) -> ModelSpec:
+    """A :class:`ModelSpec` from one registry file's contents (inline configs or a config folder)."""
+    key = data.get("key") or origin.stem
+    folder = paths.DATA / data["config_dir"] if data.get("config_dir") else None
+    index = _json(folder / "model_index.json") if folder and (folder / "model_index.json").exists() else {}
+    pipeline = data.get("pipeline") or index.get("_class_name")
+    if not pipeline:
+        raise ValueError(f"{origin}: no pipeline class (neither 'pipeline' nor a model_index.json)")
+    entry = _pipeline_entry(pipeline, str(origin))
+    if folder is not None:
+        overrides = data.get("components") or {}
+        pipes = [entry["denoiser"], entry["vae"], *entry.get("text_encoders", {})]
+        comps = tuple(_component(folder, pipeline, p, index, overrides.get(p, {})) for p in pipes)
+    else:
+        comps = tuple(Component(role=c["role"], library=c["library"], cls=c["class"], full=c["config"],
+                                tiny=_tiny(pipeline, c["pipe"], c["class"], c["config"]),
+                                config_cls=c.get("config_class"), tokens=int(c.get("tokens", 0)),
+                                dims=c.get("dims", {}), pipe=c["pipe"], source="inline")
+                      for c in data["components"])
+    vae = next(c for c in comps if c.role == "vae")
+    den = next(c for c in comps if c.role == "denoiser")
+    factor, channels = _latent(vae)
+    patch = int(data.get("patch") or entry.get("patch") or den.full.get("patch_size") or 1)
+    sched_dir = paths.DATA / data["scheduler_dir"] if data.get("scheduler_dir") else folder
+    if "scheduler" in data:
+        scheduler = (data["scheduler"]["class"], dict(data["scheduler"].get("config", {})))
+    else:
+        scheduler = _scheduler(entry, sched_dir, index)
+    cfg_mode = entry.get("cfg", "batched")
+    defaults = dict(entry.get("defaults", {}))
+    sample = den.full.get("sample_size")
+    native = int(sample) * factor if isinstance(sample, int) else 1024
+    defaults.setdefault("height", native)
+    defaults.setdefault("width", native)
+    defaults.update(data.get("defaults") or {})
+    published = data.get("published") or {}
+    hf_ids = tuple(data.get("hf_ids") or ())
+    return ModelSpec(
+        key=key, name=data.get("name", key), hf_id=hf_ids[0] if hf_ids else "", pipeline=pipeline, components=comps,
+        text_tokens=int(data.get("text_tokens") or entry["context_tokens"]),
+        latent_factor=int(data.get("latent_factor") or factor), patch=patch,
+        latent_channels=int(data.get("latent_channels") or channels),
+        denoiser_params_b=published.get("denoiser_params_b"),
+        true_cfg=data.get("true_cfg") or {
+            "batched": "batch of 2 (negative + positive embeddings) through the denoiser",
+            "second_call": "a second full forward pass with negative embeddings (true_cfg_scale > 1)",
+        }.get(cfg_mode, cfg_mode),
+        cfg_batched=bool(data.get("cfg_batched", cfg_mode == "batched")), hf_ids=hf_ids,
+        paper=bool(data.get("paper", False)), total_params_b=published.get("total_params_b"),
+        published_source=published.get("source", ""), published_gap=published.get("known_gap", ""), defaults=defaults, scheduler=scheduler,
+        sources=data.get("sources", ""), notes=tuple(data.get("notes") or ()),
+        resolution_multiple=int(data.get("multiple") or 0), origin=_relative(origin),
+        guidance_arg=entry.get("guidance_arg", "guidance_scale"))
+
+
+def _relative(p: Path) -> str:
+    try:
+        return p.resolve().relative_to(paths.ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _load_registry() -> dict[str, ModelSpec]:
+    out = {}
+    for f in sorted(MODELS_DIR.glob("*.yml")):
+        if f.name == PIPELINES_YML.name:
+            continue
+        spec = _spec(_yaml(f), f)
+        if spec.key in out:
+            raise ValueError(f"{f}: model key {spec.key!r} is defined twice")
+        out[spec.key] = spec
+    # paper models first, in the paper's order; then the others by key
+    return {k: out[k] for k in (*[m for m in PAPER_MODELS if m in out], *sorted(set(out) - set(PAPER_MODELS)))}
+
+
+REGISTRY: dict[str, ModelSpec] = _load_registry()
+#: Every model of the shipped registry (the paper's four first).
 MODEL_KEYS: tuple[str, ...] = tuple(REGISTRY)
+#: The registry models that are not the paper's.
+NEW_MODELS: tuple[str, ...] = tuple(k for k in MODEL_KEYS if k not in PAPER_MODELS)
+
+
+def from_directory(path: str | Path, key: str | None = None) -> ModelSpec:
+    """A model read from a local folder in the Hugging Face layout (``model_index.json`` and each
+    component's ``config.json``; no weights needed). Its key is ``local:<folder name>`` unless given."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"--model-config {str(path)!r} is not a folder; give a folder in the Hugging Face "
+                         "layout (model_index.json and <component>/config.json)")
+    if not (folder / "model_index.json").exists():
+        raise ValueError(f"{folder} has no model_index.json (it names the pipeline class and its components)")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.resolve().name).strip("-").lower() or "model"
+    data = dict(key=key or f"local:{name}", name=f"{folder.resolve().name} (local config)")
+    # config_dir is relative to data/ in registry files; an absolute path works the same way
+    data["config_dir"] = str(folder.resolve())
+    spec = _spec(data, folder / "model_index.json")
+    return replace(spec, sources=f"local configs in {folder.resolve()}")
+
+
+def register(spec: ModelSpec) -> str:
+    """Make ``spec`` known to every function that takes a model key (this process only); returns its key."""
+    REGISTRY[spec.key] = spec
+    _aliases.cache_clear()
+    return spec.key
+
+
+@lru_cache(maxsize=1)
+def _aliases() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, s in REGISTRY.items():
+        for hf in s.hf_ids:
+            out[hf.lower()] = k
+    return out
+
+
+def resolve(model: str) -> str:
+    """The registry key of ``model``: a key (``sdxl``) or any Hugging Face id it answers to."""
+    if model in REGISTRY:
+        return model
+    hit = _aliases().get(str(model).lower())
+    if hit is not None:
+        return hit
+    raise ValueError(f"unknown model {model!r}; allowed: {', '.join(REGISTRY)} or one of their Hugging Face ids "
+                     f"(energy-nb models lists them), or --model-config DIR for a local config folder")
 
 
 def get_model(key: str) -> ModelSpec:
-    """The registry entry for ``key``; a clear error lists the allowed keys."""
-    try:
-        return REGISTRY[key]
-    except KeyError:
-        raise ValueError(f"unknown model {key!r}; allowed: {', '.join(MODEL_KEYS)}") from None
+    """The registry entry for ``key`` (a key or a Hugging Face id); a clear error lists the allowed keys."""
+    return REGISTRY[resolve(key)]
+
+
+def params_agree(ours: int, published_b: float) -> bool:
+    """Whether a counted parameter number agrees with a published count in billions (see the tolerance)."""
+    diff = abs(ours / 1e9 - published_b)
+    return diff <= max(PARAMS_TOLERANCE_B, PARAMS_TOLERANCE_REL * published_b)
+
+
+#: What counted features depend on: the networks and the geometry (not names, defaults or notes).
+ARCHITECTURE_FIELDS = ("pipeline", "components", "text_tokens", "latent_factor", "patch", "latent_channels")
+
+
+def spec_digest(model: str) -> str:
+    """sha256 of a model's architecture as built (component classes and configs, tokens, geometry): what its
+    counted features depend on. Names, defaults, published counts and notes do not enter it."""
+    import dataclasses
+
+    spec = get_model(model)
+    arch = {f: getattr(spec, f) for f in ARCHITECTURE_FIELDS}
+    arch["components"] = [{k: v for k, v in dataclasses.asdict(c).items() if k not in ("source", "dims")}
+                          for c in spec.components]
+    return hashlib.sha256(json.dumps(arch, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def check_resolution(model: str, height: int, width: int, size: str = "full") -> None:
@@ -271,8 +376,10 @@ def check_resolution(model: str, height: int, width: int, size: str = "full") ->
     m = spec.multiple
     for name, v in (("height", height), ("width", width)):
         if not isinstance(v, (int,)) or isinstance(v, bool) or v < m or v % m:
-            raise ValueError(f"{name} {v!r} is impossible for {model}: it must be a positive multiple of "
-                             f"{m} (latent factor {spec.latent_factor} x patch {spec.patch}), e.g. 256, 512, 1024")
+            why = (f"latent factor {spec.latent_factor} x patch {spec.patch}" if not spec.resolution_multiple
+                   else f"the {spec.pipeline} rounds to multiples of {m}")
+            raise ValueError(f"{name} {v!r} is impossible for {spec.key}: it must be a positive multiple of "
+                             f"{m} ({why}), e.g. {m * max(1, 512 // m)}, {m * max(1, 1024 // m)}")
 
 
 def check_steps(steps: int) -> None:
@@ -297,6 +404,18 @@ def _class(component: Component):
     return getattr(importlib.import_module(component.library), component.cls)
 
 
+def _transformers_config(comp: Component, cfg: dict[str, Any]):
+    import transformers
+
+    cfg = dict(cfg)
+    model_type = cfg.pop("model_type", None)
+    if comp.config_cls:
+        return getattr(transformers, comp.config_cls)(**cfg)
+    if model_type:
+        return transformers.AutoConfig.for_model(model_type, **cfg)
+    return _class(comp).config_class(**cfg)
+
+
 def build(model: str, role: str, size: str = "full", device: "str | torch.device" = "meta",
           dtype: "torch.dtype | None" = None) -> "torch.nn.Module":
     """Build one component with random weights directly on ``device`` (default: meta, no memory).
@@ -309,7 +428,7 @@ def build(model: str, role: str, size: str = "full", device: "str | torch.device
     spec = get_model(model)
     comp = spec.component(role)
     if size == "full" and torch.device(device).type == "cpu":
-        raise ValueError(f"refusing to allocate full-size {model} {role} on the CPU; use device='meta' "
+        raise ValueError(f"refusing to allocate full-size {spec.key} {role} on the CPU; use device='meta' "
                          "(FLOP counting) or a GPU, or size='tiny'")
     cfg = comp.config(size)
     _quiet_libraries()
@@ -320,14 +439,14 @@ def build(model: str, role: str, size: str = "full", device: "str | torch.device
     try:
         with torch.device(device):
             if comp.library == "transformers":
-                import transformers
-
-                config = getattr(transformers, comp.config_cls)(**cfg)
+                config = _transformers_config(comp, cfg)
+                # PyTorch's fused attention where the class has it (as the pipelines run), else eager
+                # (Gemma-2's soft-capped attention)
                 if hasattr(config, "_attn_implementation"):
-                    config._attn_implementation = "sdpa"
+                    config._attn_implementation = "sdpa" if getattr(_class(comp), "_supports_sdpa", True) else "eager"
                 module = _class(comp)(config)
             else:
-                module = _class(comp)(**cfg)
+                module = _class(comp).from_config(cfg)
     finally:
         torch.set_default_dtype(previous)
     if dtype != torch.float32:

@@ -37,9 +37,45 @@ def cmd_book(a: argparse.Namespace) -> int:
     return build(strict=not a.no_strict)
 
 
+def _model(a: argparse.Namespace, required: bool = True) -> str | None:
+    """--model (a registry key or a Hugging Face id) or --model-config DIR, as a registry key."""
+    from .architectures import from_directory, register, resolve
+
+    if getattr(a, "model_config", None):
+        if a.model:
+            raise ValueError("give --model or --model-config, not both")
+        a.model = register(from_directory(a.model_config))
+    elif a.model:
+        a.model = resolve(a.model)
+    elif required:
+        raise ValueError("--model or --model-config DIR is required")
+    return a.model
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from .architectures import REGISTRY
+
+    rows = [dict(key=k, name=s.name, pipeline=s.pipeline, paper=s.paper, hf_ids=list(s.hf_ids),
+                 denoiser=s.component("denoiser").cls, multiple=s.multiple, defaults=s.defaults, origin=s.origin)
+            for k, s in REGISTRY.items()]
+    if a.json:
+        print(_json(rows))
+    else:
+        for r in rows:
+            d = r["defaults"]
+            print(f"{r['key']:<13} {r['name']:<48} {r['pipeline']:<26} default {d.get('height')}x{d.get('width')}, "
+                  f"{d.get('steps')} steps, guidance {d.get('guidance')}")
+            print(f"{'':<13} answers to: {', '.join(r['hf_ids'])}")
+    return 0
+
+
 def cmd_flops(a: argparse.Namespace) -> int:
+    from .architectures import get_model
     from .flops import model_flops
 
+    _model(a)
+    if a.convention is None:  # the printed formulas where the paper has them, counted FLOPs elsewhere
+        a.convention = "paper" if get_model(a.model).paper else "counted"
     b = model_flops(a.model, a.height, a.width, a.convention)
     out = dict(model=a.model, height=a.height, width=a.width, steps=a.steps, cfg=a.cfg, convention=a.convention,
                text=b.text, denoise_per_step=b.denoise_per_step, decode=b.decode, total=b.total(a.steps, a.cfg),
@@ -81,6 +117,9 @@ def cmd_fit(a: argparse.Namespace) -> int:
     a.convention = _convention(a)
     df = _load_data(a.data)
     if a.models:
+        from .architectures import resolve
+
+        a.models = [resolve(m) for m in a.models]
         df = df[df["model"].isin(a.models)]
     if a.gpus:
         df = df[df["gpu"].isin(a.gpus)]
@@ -109,6 +148,7 @@ def _print_extrapolation(flags: list[str]) -> None:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
+    _model(a)
     a.convention = _convention(a)
     law = _law(a, a.model)
     gpu_as = {a.gpu: a.treat_gpu_as} if a.treat_gpu_as else None
@@ -144,6 +184,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
     if a.images_per_day is None or a.images_per_day < 0 or a.images_per_day != a.images_per_day:
         raise ValueError(f"--images-per-day {a.images_per_day!r} is not allowed: a number >= 0")
+    _model(a, required=False)
     a.convention = _convention(a)
     law = None
     if a.law_file:
@@ -210,6 +251,7 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 def cmd_features(a: argparse.Namespace) -> int:
     from . import features, paths
+    from .architectures import resolve
 
     if a.regenerate:
         path = features.write_table(progress=not a.no_progress)
@@ -221,7 +263,7 @@ def cmd_features(a: argparse.Namespace) -> int:
                          f"counting code or library versions (e.g. {stale[0]}): run `energy-nb features --regenerate`")
     rows = [dict(model=f.model, size=f.size, role=f.role, height=f.height, width=f.width, gflops=f.flops / 1e9,
                  kernels=f.kernels, params_m=f.params / 1e6)
-            for f in features.table(tuple(a.models) if a.models else None)]
+            for f in features.table(tuple(resolve(m) for m in a.models) if a.models else None)]
     if a.json:
         print(_json(rows))
     else:
@@ -316,18 +358,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_book)
 
     f = sub.add_parser("flops", help="analytic or counted FLOPs of one prompt")
-    f.add_argument("--model", required=True, choices=MODEL_KEYS)
+    f.add_argument("--model", help="a registry key (energy-nb models) or a Hugging Face id it answers to, e.g. sdxl or PixArt-alpha/PixArt-Sigma-XL-2-1024-MS")
+    f.add_argument("--model-config", metavar="DIR", help="a local folder in the Hugging Face layout (model_index.json, <component>/config.json; no weights)")
     f.add_argument("--height", required=True, type=int)
     f.add_argument("--width", required=True, type=int)
     f.add_argument("--steps", type=_positive_int, default=1)
     f.add_argument("--cfg", action="store_true")
-    f.add_argument("--convention", choices=CONVENTIONS, default="paper")
+    f.add_argument("--convention", choices=CONVENTIONS,
+                   help="default: paper for the paper's four models (printed formulas), counted for the others")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_flops)
 
     fi = sub.add_parser("fit", help="fit a scaling law on energy CSVs (default: the shipped data)")
     fi.add_argument("--data", nargs="+", help="CSV files in the shared schema")
-    fi.add_argument("--models", nargs="+", choices=MODEL_KEYS)
+    fi.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)} (or their Hugging Face ids)")
     fi.add_argument("--gpus", nargs="+")
     fi.add_argument("--convention", choices=CONVENTIONS, help="FLOPs convention (default: paper for the paper's "
                     "law, counted for the others)")
@@ -337,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     fi.set_defaults(func=cmd_fit)
 
     pr = sub.add_parser("predict", help="predicted energy of one configuration, with a 95%% prediction interval")
-    pr.add_argument("--model", required=True, choices=MODEL_KEYS)
+    pr.add_argument("--model", help="a registry key (energy-nb models) or a Hugging Face id it answers to, e.g. sdxl or PixArt-alpha/PixArt-Sigma-XL-2-1024-MS")
+    pr.add_argument("--model-config", metavar="DIR", help="a local folder in the Hugging Face layout (model_index.json, <component>/config.json; no weights)")
     pr.add_argument("--height", required=True, type=int)
     pr.add_argument("--width", required=True, type=int)
     pr.add_argument("--steps", required=True, type=_positive_int)
@@ -361,7 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="energy, carbon and cost of a workload per image and per year, with intervals",
                         description="Plan a deployment: energy (with the law's 95%% interval), carbon and cost of "
                                     "a workload. Scope: GPU energy net of idle power, times --pue.")
-    pl.add_argument("--model", choices=MODEL_KEYS)
+    pl.add_argument("--model", help="a registry key (energy-nb models) or a Hugging Face id it answers to, e.g. sdxl or PixArt-alpha/PixArt-Sigma-XL-2-1024-MS")
+    pl.add_argument("--model-config", metavar="DIR", help="a local folder in the Hugging Face layout (model_index.json, <component>/config.json; no weights)")
     pl.add_argument("--height", type=int)
     pl.add_argument("--width", type=int)
     pl.add_argument("--steps", type=_positive_int)
@@ -429,11 +475,15 @@ def build_parser() -> argparse.ArgumentParser:
     fe = sub.add_parser("features", help="counted FLOPs, kernels and parameters of every component (shipped table)",
                         description="Show the architecture features the laws use, or recount them into "
                                     "data/features/counted.csv (--regenerate). Fails if the table is stale.")
-    fe.add_argument("--models", nargs="+", choices=MODEL_KEYS)
+    fe.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)} (or their Hugging Face ids)")
     fe.add_argument("--regenerate", action="store_true", help="recount everything and rewrite the shipped table")
     fe.add_argument("--json", action="store_true")
     fe.add_argument("--no-progress", action="store_true")
     fe.set_defaults(func=cmd_features)
+
+    mo = sub.add_parser("models", help="the model registry (data/models): keys, Hugging Face ids, defaults")
+    mo.add_argument("--json", action="store_true")
+    mo.set_defaults(func=cmd_models)
 
     pv = sub.add_parser("provenance", help="every data file with source, rows and sha256")
     pv.set_defaults(func=cmd_provenance)

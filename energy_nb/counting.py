@@ -29,45 +29,89 @@ class OpCounts:
     by_operator: dict[str, float]
 
 
-def _inputs(model: str, role: str, height: int, width: int, size: str) -> dict:
-    """Keyword inputs of one forward pass, as meta tensors (batch 1)."""
+def _inputs(model: str, role: str, height: int, width: int, size: str) -> tuple[str, dict]:
+    """The method to call and its keyword inputs for one forward pass, as meta tensors (batch 1).
+
+    One entry per network class (the registry's classes; a new class needs its inputs here)."""
     spec = get_model(model)
     comp = spec.component(role)
     cfg = comp.config(size)
     h, w = height // spec.latent_factor, width // spec.latent_factor
     meta = dict(device="meta")
+    rand = lambda *shape: torch.randn(*shape, **meta)  # noqa: E731
+    cls = comp.cls
     if role == "vae":
-        c = cfg.get("latent_channels", cfg.get("z_dim"))
-        shape = (1, c, 1, h, w) if comp.cls == "AutoencoderKLQwenImage" else (1, c, h, w)
-        return dict(z=torch.randn(shape, **meta))
+        c = cfg.get("latent_channels", cfg.get("z_dim", 4))
+        if cls == "AutoencoderKLQwenImage":
+            return "decode", dict(z=rand(1, c, 1, h, w))
+        if cls == "VQModel":  # MoVQ: the pipelines decode without re-quantising
+            return "decode", dict(h=rand(1, c, h, w), force_not_quantize=True)
+        return "decode", dict(z=rand(1, c, h, w))
     if role.startswith("text_encoder"):
         n = comp.tokens
         ids = torch.zeros(1, n, dtype=torch.long, **meta)
-        if comp.cls.startswith("Qwen2_5_VL"):
+        if cls.startswith("Qwen2_5_VL"):
             pos = torch.zeros(3, 1, n, dtype=torch.long, **meta)
-            return dict(input_ids=ids, position_ids=pos)  # no mask: all tokens valid
-        return dict(input_ids=ids)
+            return "forward", dict(input_ids=ids, position_ids=pos)  # no mask: all tokens valid
+        return "forward", dict(input_ids=ids)
     # denoisers
     ts = torch.ones(1, **meta)
-    if comp.cls == "UNet2DConditionModel":
-        return dict(sample=torch.randn(1, cfg["in_channels"], h, w, **meta), timestep=ts,
-                    encoder_hidden_states=torch.randn(1, spec.text_tokens, cfg["cross_attention_dim"], **meta))
-    if comp.cls == "SD3Transformer2DModel":
-        return dict(hidden_states=torch.randn(1, cfg["in_channels"], h, w, **meta), timestep=ts,
-                    encoder_hidden_states=torch.randn(1, spec.text_tokens, cfg["joint_attention_dim"], **meta),
-                    pooled_projections=torch.randn(1, cfg["pooled_projection_dim"], **meta))
+    ctx = spec.text_tokens
+    if cls == "UNet2DConditionModel":
+        kw = dict(sample=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                  encoder_hidden_states=rand(1, ctx, cfg["cross_attention_dim"]))
+        if cfg.get("addition_embed_type") == "text_time":  # SDXL: pooled text + 6 size/crop ids
+            pooled = cfg["projection_class_embeddings_input_dim"] - 6 * cfg["addition_time_embed_dim"]
+            kw["added_cond_kwargs"] = dict(text_embeds=rand(1, pooled), time_ids=rand(1, 6))
+        return "forward", kw
+    if cls == "SD3Transformer2DModel":
+        return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["joint_attention_dim"]),
+                               pooled_projections=rand(1, cfg["pooled_projection_dim"]))
+    if cls == "PixArtTransformer2DModel":
+        return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["caption_channels"]),
+                               added_cond_kwargs=dict(resolution=None, aspect_ratio=None))
+    if cls == "SanaTransformer2DModel":
+        return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["caption_channels"]))
+    if cls == "Kandinsky3UNet":
+        return "forward", dict(sample=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["encoder_hid_dim"]),
+                               encoder_attention_mask=torch.ones(1, ctx, **meta))
+    if cls == "HunyuanDiT2DModel":
+        from diffusers.models.embeddings import get_2d_rotary_pos_embed
+        from diffusers.pipelines.hunyuandit.pipeline_hunyuandit import get_resize_crop_region_for_grid
+
+        p = cfg.get("patch_size", 2)
+        n_clip, n_t5 = (c.tokens for c in spec.text_encoders)
+        heads = cfg["num_attention_heads"]
+        base = 512 // 8 // p
+        rope = get_2d_rotary_pos_embed(heads * cfg["attention_head_dim"] // heads,
+                                       get_resize_crop_region_for_grid((h // p, w // p), base), (h // p, w // p),
+                                       device="meta", output_type="pt")
+        return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, n_clip, cfg["cross_attention_dim"]),
+                               text_embedding_mask=torch.ones(1, n_clip, **meta),
+                               encoder_hidden_states_t5=rand(1, n_t5, cfg["cross_attention_dim_t5"]),
+                               text_embedding_mask_t5=torch.ones(1, n_t5, **meta), image_meta_size=rand(1, 6),
+                               style=torch.zeros(1, dtype=torch.long, **meta), image_rotary_emb=rope)
     n = (h // 2) * (w // 2)
-    if comp.cls == "FluxTransformer2DModel":
-        return dict(hidden_states=torch.randn(1, n, cfg["in_channels"], **meta), timestep=ts,
-                    encoder_hidden_states=torch.randn(1, spec.text_tokens, cfg["joint_attention_dim"], **meta),
-                    pooled_projections=torch.randn(1, cfg["pooled_projection_dim"], **meta),
-                    img_ids=torch.zeros(n, 3, **meta), txt_ids=torch.zeros(spec.text_tokens, 3, **meta),
-                    guidance=torch.ones(1, **meta))
-    if comp.cls == "QwenImageTransformer2DModel":
-        return dict(hidden_states=torch.randn(1, n, cfg["in_channels"], **meta), timestep=ts,
-                    encoder_hidden_states=torch.randn(1, spec.text_tokens, cfg["joint_attention_dim"], **meta),
-                    img_shapes=[(1, h // 2, w // 2)])
-    raise ValueError(f"no counting inputs for {comp.cls}")
+    if cls == "FluxTransformer2DModel":
+        kw = dict(hidden_states=rand(1, n, cfg["in_channels"]), timestep=ts,
+                  encoder_hidden_states=rand(1, ctx, cfg["joint_attention_dim"]),
+                  pooled_projections=rand(1, cfg["pooled_projection_dim"]),
+                  img_ids=torch.zeros(n, 3, **meta), txt_ids=torch.zeros(ctx, 3, **meta))
+        if cfg.get("guidance_embeds"):
+            kw["guidance"] = torch.ones(1, **meta)
+        return "forward", kw
+    if cls == "QwenImageTransformer2DModel":
+        return "forward", dict(hidden_states=rand(1, n, cfg["in_channels"]), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["joint_attention_dim"]),
+                               img_shapes=[(1, h // 2, w // 2)])
+    raise ValueError(f"no counting inputs for {cls} (model {spec.key}); supported denoisers: UNet2DConditionModel, "
+                     "SD3Transformer2DModel, FluxTransformer2DModel, QwenImageTransformer2DModel, "
+                     "PixArtTransformer2DModel, SanaTransformer2DModel, HunyuanDiT2DModel, Kandinsky3UNet")
 
 
 @lru_cache(maxsize=None)
@@ -97,12 +141,9 @@ def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[Op
             return func(*args, **(kwargs or {}))
 
     module = _module(model, role, size)
-    kwargs = _inputs(model, role, height, width, size)
+    method, kwargs = _inputs(model, role, height, width, size)
     with torch.no_grad(), FlopCounterMode(display=False) as counter, _Kernels():
-        if role == "vae":
-            module.decode(**kwargs)
-        else:
-            module(**kwargs)
+        getattr(module, method)(**kwargs)
     ops = {str(k).replace("aten.", ""): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
     return OpCounts(model, role, height, width, float(counter.get_total_flops()), ops), _Kernels.n
 

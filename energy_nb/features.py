@@ -24,19 +24,21 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 from . import paths
-from .architectures import check_resolution, get_model
+from .architectures import MODEL_KEYS, check_resolution, get_model, resolve, spec_digest
 
 #: Columns of the shipped table, in file order.
 COLUMNS = ("model", "size", "role", "height", "width", "flops", "flops_conv", "flops_attn", "kernels", "params",
            "ops", "key")
 LIBRARIES = ("torch", "diffusers", "transformers")
-#: The shipped table covers the paper's grid (full size) and the resolutions of our CPU smoke runs.
+#: The shipped table covers the paper's grid (full size; plus each model's default resolution) and the
+#: resolutions of our CPU smoke runs, for every registry model.
 SHIPPED = (("full", (256, 512, 768, 1024)), ("tiny", (64, 128)))
 
 
@@ -84,10 +86,10 @@ def library_versions() -> dict[str, str]:
 
 @lru_cache(maxsize=None)
 def key(model: str) -> str:
-    """What a model's features depend on: its registry entry, the counting code, the library versions."""
-    spec = get_model(model)
+    """What a model's features depend on: its registry entry (configs included), the counting code, the
+    library versions."""
     h = hashlib.sha256()
-    h.update(json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str).encode())
+    h.update(spec_digest(model).encode())
     h.update((Path(__file__).parent / "counting.py").read_bytes())
     h.update(json.dumps(library_versions(), sort_keys=True).encode())
     return h.hexdigest()[:16]
@@ -119,7 +121,8 @@ def _shipped() -> dict[tuple, ComponentFeatures]:
 
 
 def _cache_file(model: str, size: str, role: str, height: int, width: int) -> Path:
-    return cache_dir() / "features" / f"{model}-{size}-{role}-{height}x{width}-{key(model)}.json"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
+    return cache_dir() / "features" / f"{safe}-{size}-{role}-{height}x{width}-{key(model)}.json"
 
 
 def count(model: str, role: str, height: int, width: int, size: str = "full") -> ComponentFeatures:
@@ -162,12 +165,24 @@ def _lookup(model: str, role: str, height: int, width: int, size: str) -> Compon
 
 def component(model: str, role: str, height: int, width: int, size: str = "full") -> ComponentFeatures:
     """Features of ``role`` of ``model`` at ``height`` x ``width`` (``size`` full or tiny), computed once."""
+    model = resolve(model)
     spec = get_model(model)
     spec.component(role)  # unknown role: a clear error
     if size not in ("full", "tiny"):
         raise ValueError(f"unknown size {size!r}; allowed: full, tiny")
     check_resolution(model, height, width)
     return _lookup(model, role, int(height), int(width), size)
+
+
+def shipped_resolutions(model: str, size: str) -> tuple[int, ...]:
+    """Square resolutions of the shipped table for ``model``: the grid of :data:`SHIPPED` that the model can
+    generate, plus (full size) its default resolution."""
+    spec = get_model(model)
+    grid = dict(SHIPPED)[size]
+    out = {r for r in grid if r % spec.multiple == 0}
+    if size == "full" and spec.defaults.get("height") == spec.defaults.get("width"):
+        out.add(int(spec.defaults["height"]))
+    return tuple(sorted(out))
 
 
 def roles(model: str) -> tuple[str, ...]:
@@ -181,25 +196,20 @@ def parameters(model: str, role: str = "denoiser", size: str = "full") -> int:
     return component(model, role, max(r, m), max(r, m), size).params
 
 
-def table(models: tuple[str, ...] | None = None, shipped=SHIPPED) -> list[ComponentFeatures]:
-    """Every (model, size, role, resolution) of ``shipped`` (counted or looked up)."""
-    from .architectures import MODEL_KEYS
+def _jobs(models: tuple[str, ...] | None) -> list[tuple[str, str, int, str]]:
+    return [(m, size, r, role) for m in (models or MODEL_KEYS) for size, _ in SHIPPED
+            for r in shipped_resolutions(m, size) for role in roles(m)]
 
-    out = []
-    for model in models or MODEL_KEYS:
-        for size, resolutions in shipped:
-            for r in resolutions:
-                for role in roles(model):
-                    out.append(component(model, role, r, r, size))
-    return out
+
+def table(models: tuple[str, ...] | None = None) -> list[ComponentFeatures]:
+    """Every (model, size, role, resolution) of the shipped table (counted or looked up)."""
+    return [component(m, role, r, r, size) for m, size, r, role in _jobs(models)]
 
 
 def write_table(path: Path | None = None, progress: bool = True) -> Path:
-    """Recount everything in :data:`SHIPPED` (no cache) and write the shipped table."""
-    from .architectures import MODEL_KEYS
-
+    """Recount everything of the shipped table (no cache) for every registry model and write it."""
     path = Path(path or paths.FEATURES_CSV)
-    jobs = [(m, size, r, role) for m in MODEL_KEYS for size, res in SHIPPED for r in res for role in roles(m)]
+    jobs = _jobs(None)
     try:
         from tqdm import tqdm
 
@@ -219,4 +229,5 @@ def write_table(path: Path | None = None, progress: bool = True) -> Path:
 
 def stale_rows() -> list[str]:
     """Rows of the shipped table whose key is not the current one (the table must be regenerated)."""
-    return [f"{m} {s} {r} {h}x{w}" for (m, s, r, h, w), f in _shipped().items() if f.key != key(m)]
+    return [f"{m} {s} {r} {h}x{w}" for (m, s, r, h, w), f in _shipped().items()
+            if m not in MODEL_KEYS or f.key != key(m)]

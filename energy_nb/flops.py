@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .architectures import check_resolution, check_steps, get_model
+from .architectures import PAPER_MODELS, check_resolution, check_steps, get_model
 
 CONVENTIONS: tuple[str, ...] = ("paper", "bidirectional", "counted")
 
@@ -292,9 +292,17 @@ def _decode(model: str, height: int, width: int, convention: str) -> float:
 
 
 def model_flops(model: str, height: int, width: int, convention: str = "paper") -> FlopBreakdown:
-    """Text-encoding, per-step denoising and decoding FLOPs of ``model`` at ``height`` x ``width``."""
-    get_model(model)
+    """Text-encoding, per-step denoising and decoding FLOPs of ``model`` at ``height`` x ``width``.
+
+    ``paper`` and ``bidirectional`` exist only for the paper's four models (the paper prints formulas for
+    them); every registry model has ``counted``."""
+    spec = get_model(model)
+    model = spec.key
     check_convention(convention)
+    if convention != "counted" and not spec.paper:
+        raise ValueError(f"the {convention!r} FLOPs convention exists only for the paper's models "
+                         f"({', '.join(PAPER_MODELS)}), whose formulas the paper prints; {model} has counted FLOPs: "
+                         "use convention 'counted' (--convention counted)")
     check_resolution(model, height, width)
     if convention == "counted":
         return counted_breakdown(model, height, width)
@@ -309,6 +317,7 @@ def counted_breakdown(model: str, height: int, width: int, size: str = "full") -
     from . import features
 
     spec = get_model(model)
+    model = spec.key
     text = sum(features.component(model, c.role, height, width, size).flops for c in spec.text_encoders)
     return FlopBreakdown(model, height, width, "counted", text=text,
                          denoise_per_step=features.component(model, "denoiser", height, width, size).flops,

@@ -140,11 +140,15 @@ def load(path: str | Path) -> Law:
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """energy_nb's version plus a digest of the source files a fitted law depends on."""
+    """energy_nb's version plus a digest of the source files (and registry files) a fitted law depends on."""
     h = hashlib.sha256()
     here = Path(__file__).parent
     for f in CODE_FILES:
         h.update(f.encode() + b"\0" + (here / f).read_bytes())
+    from .architectures import MODELS_DIR
+
+    for f in sorted(MODELS_DIR.glob("*.yml")):  # the registry shapes the features a law is fitted on
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
     return f"{__version__}+{h.hexdigest()[:12]}"
 
 
@@ -169,13 +173,16 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
     from .data import law_data, shipped_data, shipped_files, shipped_sha256
 
     s = spec(name)
-    convention = convention or s.default_convention
     if s.per_model:
         if model is None:
             raise ValueError(f"law {name!r} is fitted per model: say which model")
-        get_model(model)
+        m = get_model(model)
+        model = m.key
+        # the printed formulas exist for the paper's models only; the others use counted FLOPs
+        convention = convention or (s.default_convention if m.paper else "counted")
     else:
         model = None
+        convention = convention or s.default_convention
     data_sha = shipped_sha256()
     mem_key = (name, convention, model, data_sha)
     if mem_key in _MEMORY:
@@ -192,8 +199,9 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
         if model is not None:
             df = df[df["model"] == model]
             if df.empty:
-                raise ValueError(f"law {name!r} is fitted per model and the shipped data has no rows of {model!r}; "
-                                 f"use a shared physical law (e.g. --law roofline_tc_kernels)")
+                raise ValueError(f"law {name!r} is fitted per model and the shipped data (data/) has no energy "
+                                 f"rows of {model!r}; use a shared physical law, which predicts any registry "
+                                 f"model from its counted features (e.g. --law roofline_tc_kernels)")
         prov = dict(data_sha256=data_sha, data_files=[str(p.relative_to(paths.ROOT)) for p in shipped_files()],
                     code_version=code_version(), fitted_on=f"shipped data, {'model ' + model if model else 'all models'}")
         law = fit(name, df, convention, provenance=prov, **({"per_image": True} if s.per_model else {}))

@@ -25,9 +25,17 @@ from . import paths
 from .gpus import gpu_family, gpu_part
 from .schema import SchemaError, fill_defaults, to_frame, validate_row
 
-#: Hugging Face id -> registry key, where the architecture is one of the registry's.
-MODEL_MAP: dict[str, str] = {"stabilityai/stable-diffusion-2-1": "sd2", "black-forest-labs/FLUX.1-dev": "flux",
-                             "stabilityai/stable-diffusion-3.5-large": "sd35"}
+def registry_key(hf_id: str) -> str:
+    """The registry key a published Hugging Face id answers to (``data/models``: e.g. SDXL and sdxl-turbo
+    -> ``sdxl``), or the id itself when no registry model answers to it."""
+    from .architectures import resolve
+
+    try:
+        return resolve(hf_id)
+    except ValueError:
+        return hf_id
+
+
 V2_FIELDS = ("Model", "GPU", "Energy/image (J)", "Batch latency (s)", "Batch size", "Denoising steps")
 V2_WINDOW_BATCHES = 10
 V3_FIELDS = ("model_id", "gpu_model", "num_gpus", "batch_size", "inference_steps", "image_height", "image_width",
@@ -118,7 +126,7 @@ def read_v2(path: str | Path) -> pd.DataFrame:
         family, part = _gpu(str(rec["GPU"]), where, "GPU")
         per_image = _number(rec, "Energy/image (J)", where)
         n = V2_WINDOW_BATCHES * batch
-        rows.append(_row(where, model=MODEL_MAP.get(hf, hf), gpu=family, gpu_part=part, height=int(m.group(1)),
+        rows.append(_row(where, model=registry_key(hf), gpu=family, gpu_part=part, height=int(m.group(1)),
                          width=int(m.group(2)), steps=steps, dtype="fp16", cfg=1, n_prompts=n,
                          energy_j=per_image * n, source=f"ML.ENERGY v2: {where}", status="ok", meter=METER,
                          duration_s=_number(rec, "Batch latency (s)", where) * V2_WINDOW_BATCHES,
@@ -154,7 +162,7 @@ def read_v3(path: str | Path) -> pd.DataFrame:
         latency = _number(rec, "batch_latency_s", where)
         batches = 8 if steps <= 30 else 4
         n = batches * batch
-        rows.append(_row(where, model=MODEL_MAP.get(hf, hf), gpu=family, gpu_part=part,
+        rows.append(_row(where, model=registry_key(hf), gpu=family, gpu_part=part,
                          height=_number(rec, "image_height", where, integer=True),
                          width=_number(rec, "image_width", where, integer=True), steps=steps,
                          dtype=PRECISIONS[prec], cfg=V3_CFG[hf], n_prompts=n,

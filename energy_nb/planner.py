@@ -49,7 +49,10 @@ class Config:
     batch_size: int = 1
 
     def check(self) -> "Config":
-        get_model(self.model)
+        """This configuration with its model as a registry key, or a clear error naming the bad value."""
+        key = get_model(self.model).key
+        if key != self.model:
+            return replace(self, model=key).check()
         check_resolution(self.model, self.height, self.width)
         check_steps(self.steps)
         if self.dtype not in DTYPES:

@@ -21,7 +21,8 @@ from typing import Iterable
 
 import pandas as pd
 
-MODELS: tuple[str, ...] = ("sd2", "sd35", "flux", "qwen")
+from .architectures import MODEL_KEYS as MODELS  # the registry (data/models); architectures imports nothing from here
+
 DTYPES: tuple[str, ...] = ("fp16", "fp32", "bf16")
 STATUSES: tuple[str, ...] = ("ok", "oom", "error: <message>")
 
@@ -114,7 +115,7 @@ def _parse(path: str, line: int, column: str, raw: str | None) -> object:
 
 def validate_row(row: dict[str, object], path: str = "<row>", line: int = 0) -> None:
     """Check one parsed record; raise :class:`SchemaError` naming file, line, column and allowed values."""
-    from .architectures import check_resolution  # local import: architectures imports nothing from here
+    from .architectures import check_resolution
 
     for col in CORE_COLUMNS:
         if row.get(col) is None and col != "energy_j":

@@ -153,8 +153,7 @@ class Grid:
         """Refuse unknown models, dtypes, sizes, weights; impossible resolutions; empty axes."""
         from .pipelines import WEIGHTS
 
-        for m in self.models:
-            get_model(m)
+        self.models = [get_model(m).key for m in self.models]  # Hugging Face ids -> registry keys
         for d in self.dtypes:
             if d not in DTYPES:
                 raise ValueError(f"unknown dtype {d!r}; allowed: {', '.join(DTYPES)}")

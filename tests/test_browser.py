@@ -89,7 +89,7 @@ def test_every_toc_page(browser, server, built_book):
 FIGURES = {"notebooks/flops": 1, "notebooks/within_model": 1, "notebooks/cross_model": 1,
            "notebooks/cross_architecture": 1, "notebooks/unet": 1, "notebooks/hyperparameters": 1,
            "notebooks/measurement": 2, "notebooks/planning": 3, "notebooks/transfer": 2,
-           "notebooks/independent": 4}
+           "notebooks/independent": 4, "notebooks/beyond": 3}
 
 
 def test_figure_pages_show_their_figures(browser, server):

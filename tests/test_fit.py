@@ -118,4 +118,4 @@ def test_cli_fit_and_predict(tmp_path):
         bad = cli("predict", "--model", "flux", "--height", "512", "--width", "512", "--steps", "10", *args, check=False)
         assert bad.returncode == 2 and msg in bad.stderr
     bad = cli("predict", "--model", "dalle", "--height", "512", "--width", "512", "--steps", "10", check=False)
-    assert bad.returncode == 2 and "invalid choice: 'dalle'" in bad.stderr
+    assert bad.returncode == 2 and "unknown model 'dalle'; allowed: sd2, sd35, flux, qwen" in bad.stderr

@@ -33,7 +33,8 @@ def test_v2_every_file_round_trips():
         assert row["energy_scope"] == "gross" and row["num_gpus"] == 1 and row["cfg"] == 1
     sd2 = df[df.model == "sd2"]
     assert set(sd2.gpu) == {"A100", "H100"} and set(sd2.height) == {768}
-    assert "stabilityai/sdxl-turbo" in set(df.model)  # kept with its Hugging Face id
+    assert "kandinsky-community/kandinsky-2-2-decoder" in set(df.model)  # not in the registry: kept with its Hugging Face id
+    assert "sdxl" in set(df.model) and "stabilityai/sdxl-turbo" not in set(df.model)  # same networks as SDXL
 
 
 def test_v3_every_configuration_round_trips():

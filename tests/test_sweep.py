@@ -98,7 +98,7 @@ def test_meter_errors_and_gpu_labels():
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(models=["sdxl"]), "unknown model 'sdxl'; allowed: sd2, sd35, flux, qwen"),
+    (dict(models=["dalle"]), "unknown model 'dalle'; allowed: sd2, sd35, flux, qwen"),
     (dict(dtypes=["int8"]), "unknown dtype 'int8'; allowed: fp16, fp32, bf16"),
     (dict(resolutions=[72]), "height 72 is impossible for flux: it must be a positive multiple of 16"),
     (dict(resolutions=["64xabc"]), "resolution '64xabc' is not allowed"),
@@ -161,6 +161,16 @@ def test_issue_command_runs_all_four_models_and_feeds_fit(tmp_path):
     assert set(df.gpu) == {"cpu"} and set(df["size"]) == {"tiny"} and df.torch_version.notna().all()
     p = cli("fit", "--data", str(out), "--json")
     assert '"n_obs": ' + str(len(ok)) in p.stdout
+
+
+def test_sweep_runs_registry_models_beyond_the_paper(tmp_path):
+    """A tiny sweep of two models the paper never measured, named by Hugging Face id and by key."""
+    out = tmp_path / "beyond.csv"
+    cli("sweep", "--models", "segmind/SSD-1B", "kandinsky3", "--size", "tiny", "--device", "cpu", "--steps", "2",
+        "--resolutions", "64", "--dtypes", "fp32", "--cfg", "on", "--prompts", "1", "--idle-seconds", "0.2",
+        "--out", str(out), "--no-progress")
+    df = read_energy_csv(out)
+    assert sorted(df.model) == ["kandinsky3", "ssd1b"] and (df.status == "ok").all()
 
 
 class FakeMeter:
