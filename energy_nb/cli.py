@@ -70,12 +70,11 @@ def cmd_models(a: argparse.Namespace) -> int:
 
 
 def cmd_flops(a: argparse.Namespace) -> int:
-    from .architectures import get_model
-    from .flops import model_flops
+    from .flops import model_flops, native_convention
 
     _model(a)
     if a.convention is None:  # the printed formulas where the paper has them, counted FLOPs elsewhere
-        a.convention = "paper" if get_model(a.model).paper else "counted"
+        a.convention = native_convention(a.model)
     b = model_flops(a.model, a.height, a.width, a.convention)
     out = dict(model=a.model, height=a.height, width=a.width, steps=a.steps, cfg=a.cfg, convention=a.convention,
                text=b.text, denoise_per_step=b.denoise_per_step, decode=b.decode, total=b.total(a.steps, a.cfg),
@@ -97,9 +96,14 @@ def _load_data(paths_: list[str] | None):
 
 def _convention(a: argparse.Namespace) -> str:
     """--convention, defaulting to the paper's for its law and to counted FLOPs for the physical laws."""
+    from .flops import native_convention
     from .laws import default_convention
 
-    return a.convention or default_convention(getattr(a, "law", "paper"))
+    if a.convention:
+        return a.convention
+    conv = default_convention(getattr(a, "law", "paper"))
+    model = getattr(a, "model", None)
+    return native_convention(model) if conv == "paper" and model else conv
 
 
 def _law(a: argparse.Namespace, model: str | None):
@@ -185,7 +189,6 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if a.images_per_day is None or a.images_per_day < 0 or a.images_per_day != a.images_per_day:
         raise ValueError(f"--images-per-day {a.images_per_day!r} is not allowed: a number >= 0")
     _model(a, required=False)
-    a.convention = _convention(a)
     law = None
     if a.law_file:
         from . import laws

@@ -188,8 +188,12 @@ def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100",
     for term in candidates:
         if X[term].nunique() <= 1:
             dropped[term] = f"constant in the training data (all {X[term].iloc[0]:g})"
-        else:
-            terms.append(term)
+            continue
+        cols = np.column_stack([np.ones(len(X))] + [X[t].to_numpy(float) for t in (*terms, term)])
+        if np.linalg.matrix_rank(cols) < cols.shape[1]:  # e.g. two resolutions and one step count
+            dropped[term] = f"collinear with {' + '.join(['Intercept', *terms])} in the training data"
+            continue
+        terms.append(term)
     res = smf.ols("log_E ~ " + " + ".join(terms), data=X).fit()
     names = list(res.params.index)
     return ScalingLaw(

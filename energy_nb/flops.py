@@ -27,6 +27,11 @@ from .architectures import PAPER_MODELS, check_resolution, check_steps, get_mode
 CONVENTIONS: tuple[str, ...] = ("paper", "bidirectional", "counted")
 
 
+def native_convention(model: str) -> str:
+    """The paper's printed formulas for its four models; counted FLOPs for every other registry model."""
+    return "paper" if get_model(model).paper else "counted"
+
+
 def check_convention(convention: str) -> None:
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; allowed: {', '.join(CONVENTIONS)}")

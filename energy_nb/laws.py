@@ -31,7 +31,7 @@ from .physical import LAW_TERMS, PHYSICAL_LAWS
 
 LAW_NAMES: tuple[str, ...] = ("paper", *PHYSICAL_LAWS)
 #: Source files whose code shapes a fitted law: a change to any of them refits cached laws.
-CODE_FILES = ("fit.py", "physical.py", "lawbase.py", "flops.py", "architectures.py", "features.py", "counting.py",
+CODE_FILES = ("laws.py", "fit.py", "physical.py", "lawbase.py", "flops.py", "architectures.py", "features.py", "counting.py",
               "schema.py", "data.py", "mlenergy.py", "power.py", "gpus.py")
 
 
@@ -179,7 +179,7 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
         m = get_model(model)
         model = m.key
         # the printed formulas exist for the paper's models only; the others use counted FLOPs
-        convention = convention or (s.default_convention if m.paper else "counted")
+        convention = convention or (s.default_convention if m.paper else "counted")  # flops.native_convention
     else:
         model = None
         convention = convention or s.default_convention
@@ -214,5 +214,9 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
             os.replace(tmp, path)
         except OSError:  # a read-only cache only costs speed
             pass
+    if s.per_model and "log_F" in getattr(law, "dropped", {}):
+        raise ValueError(f"the shipped energy rows of {model!r} hold a single FLOPs value (one resolution "
+                         f"and step count), so law {name!r} cannot say how its energy scales; use a shared "
+                         f"physical law (e.g. --law roofline_tc_kernels)")
     _MEMORY[mem_key] = law
     return law

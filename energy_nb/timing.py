@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .flops import scaling_flops
+from .flops import native_convention, scaling_flops
 from .lawbase import data_domain, t_quantile
 from .units import HALF_DTYPES
 
@@ -51,7 +51,7 @@ class TimeLaw:
         half = dtype in HALF_DTYPES
         if half != any(d in HALF_DTYPES for d in self.domain["dtypes"]):
             return None
-        gflops = scaling_flops(self.model, height, width, steps, cfg, 1, "paper") / 1e9
+        gflops = scaling_flops(self.model, height, width, steps, cfg, 1, native_convention(self.model)) / 1e9
         x = self._x(gpu, batch_size)
         mean = float(x @ np.array(self.coef)) + np.log(gflops)
         se = float(np.sqrt(x @ np.array(self.cov) @ x + self.sigma2))
@@ -78,7 +78,8 @@ def fit_time(df: pd.DataFrame, model: str) -> TimeLaw | None:
         return None
     gpus = sorted(d["gpu"].astype(str).unique())
     base = "A100" if "A100" in gpus else gpus[0]
-    gflops = np.array([scaling_flops(model, int(r.height), int(r.width), int(r.steps), int(r.cfg), 1, "paper")
+    gflops = np.array([scaling_flops(model, int(r.height), int(r.width), int(r.steps), int(r.cfg), 1,
+                                         native_convention(model))
                        for r in d.itertuples()]) / 1e9
     y = np.log(d["time_s"].to_numpy(float)) - np.log(gflops)
     is_gpu = {g: (d["gpu"].astype(str) == g).to_numpy(float) for g in gpus}

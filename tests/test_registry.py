@@ -197,3 +197,17 @@ def test_models_command_lists_the_registry(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [r["key"] for r in rows] == list(A.MODEL_KEYS)
     assert any("PixArt-alpha/PixArt-Sigma-XL-2-1024-MS" in r["hf_ids"] for r in rows)
+
+
+def test_per_model_paper_law_for_new_models_with_data(capsys):
+    """SDXL has ML.ENERGY rows at two resolutions: its own paper-form law, in counted FLOPs (collinear terms
+    dropped, not a singular fit). SSD-1B's rows hold one FLOPs value: refused, pointing to the shared laws."""
+    from energy_nb import laws
+
+    law = laws.get("paper", "stabilityai/sdxl-turbo")
+    assert law.convention == "counted" and "log_F" in law.terms and "log_res" in law.dropped
+    assert main(["predict", "--model", "sdxl", "--height", "1024", "--width", "1024", "--steps", "25", "--cfg",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["convention"] == "counted"
+    with pytest.raises(ValueError, match="single FLOPs value.*roofline_tc_kernels"):
+        laws.get("paper", "ssd1b")
