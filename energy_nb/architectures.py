@@ -266,7 +266,8 @@ def _spec(data: dict[str, Any], origin: Path) -> ModelSpec:
         }.get(cfg_mode, cfg_mode),
         cfg_batched=bool(data.get("cfg_batched", cfg_mode == "batched")), hf_ids=hf_ids,
         paper=bool(data.get("paper", False)), total_params_b=published.get("total_params_b"),
-        published_source=published.get("source", ""), published_gap=published.get("known_gap", ""), defaults=defaults, scheduler=scheduler,
+        published_source=published.get("source", ""), published_gap=published.get("known_gap", ""),
+        defaults=defaults, scheduler=scheduler,
         sources=data.get("sources", ""), notes=tuple(data.get("notes") or ()),
         resolution_multiple=int(data.get("multiple") or 0), origin=_relative(origin),
         guidance_arg=entry.get("guidance_arg", "guidance_scale"))

@@ -1,4 +1,5 @@
-"""Command line: ``energy-nb {run,book,flops,fit,predict,plan,sweep,features,provenance}`` (also ``python -m energy_nb``)."""
+"""Command line: ``energy-nb {run,book,flops,fit,predict,plan,sweep,import,features,models,provenance}``
+(also ``python -m energy_nb``)."""
 from __future__ import annotations
 
 import argparse
@@ -341,6 +342,15 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _model_args(p: argparse.ArgumentParser) -> None:
+    """--model KEY_OR_HF_ID and --model-config DIR (read by :func:`_model`)."""
+    p.add_argument("--model", help="a registry key (energy-nb models) or a Hugging Face id it answers to, "
+                                    "e.g. sdxl or PixArt-alpha/PixArt-Sigma-XL-2-1024-MS")
+    p.add_argument("--model-config", metavar="DIR",
+                   help="a local folder in the Hugging Face layout (model_index.json, <component>/config.json; "
+                        "no weights)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .laws import LAW_NAMES
 
@@ -361,8 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_book)
 
     f = sub.add_parser("flops", help="analytic or counted FLOPs of one prompt")
-    f.add_argument("--model", help="a registry key (energy-nb models) or a Hugging Face id it answers to, e.g. sdxl or PixArt-alpha/PixArt-Sigma-XL-2-1024-MS")
-    f.add_argument("--model-config", metavar="DIR", help="a local folder in the Hugging Face layout (model_index.json, <component>/config.json; no weights)")
+    _model_args(f)
     f.add_argument("--height", required=True, type=int)
     f.add_argument("--width", required=True, type=int)
     f.add_argument("--steps", type=_positive_int, default=1)
@@ -384,8 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     fi.set_defaults(func=cmd_fit)
 
     pr = sub.add_parser("predict", help="predicted energy of one configuration, with a 95%% prediction interval")
-    pr.add_argument("--model", help="a registry key (energy-nb models) or a Hugging Face id it answers to, e.g. sdxl or PixArt-alpha/PixArt-Sigma-XL-2-1024-MS")
-    pr.add_argument("--model-config", metavar="DIR", help="a local folder in the Hugging Face layout (model_index.json, <component>/config.json; no weights)")
+    _model_args(pr)
     pr.add_argument("--height", required=True, type=int)
     pr.add_argument("--width", required=True, type=int)
     pr.add_argument("--steps", required=True, type=_positive_int)
@@ -409,8 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="energy, carbon and cost of a workload per image and per year, with intervals",
                         description="Plan a deployment: energy (with the law's 95%% interval), carbon and cost of "
                                     "a workload. Scope: GPU energy net of idle power, times --pue.")
-    pl.add_argument("--model", help="a registry key (energy-nb models) or a Hugging Face id it answers to, e.g. sdxl or PixArt-alpha/PixArt-Sigma-XL-2-1024-MS")
-    pl.add_argument("--model-config", metavar="DIR", help="a local folder in the Hugging Face layout (model_index.json, <component>/config.json; no weights)")
+    _model_args(pl)
     pl.add_argument("--height", type=int)
     pl.add_argument("--width", type=int)
     pl.add_argument("--steps", type=_positive_int)
