@@ -85,9 +85,8 @@ def _inputs(model: str, role: str, height: int, width: int, size: str) -> tuple[
 
         p = cfg.get("patch_size", 2)
         n_clip, n_t5 = (c.tokens for c in spec.text_encoders)
-        heads = cfg["num_attention_heads"]
-        base = 512 // 8 // p
-        rope = get_2d_rotary_pos_embed(heads * cfg["attention_head_dim"] // heads,
+        base = 512 // 8 // p  # as the pipeline computes its rotary embedding
+        rope = get_2d_rotary_pos_embed(cfg["attention_head_dim"],
                                        get_resize_crop_region_for_grid((h // p, w // p), base), (h // p, w // p),
                                        device="meta", output_type="pt")
         return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,

@@ -176,10 +176,12 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
     if s.per_model:
         if model is None:
             raise ValueError(f"law {name!r} is fitted per model: say which model")
-        m = get_model(model)
-        model = m.key
+        from .flops import native_convention
+
+        model = get_model(model).key
         # the printed formulas exist for the paper's models only; the others use counted FLOPs
-        convention = convention or (s.default_convention if m.paper else "counted")  # flops.native_convention
+        convention = convention or (native_convention(model) if s.default_convention == "paper"
+                                    else s.default_convention)
     else:
         model = None
         convention = convention or s.default_convention
