@@ -342,8 +342,10 @@ def run_sweep(grid: Grid, out: str | Path, meters: list[str] | None = None, shar
     bar = tqdm(total=len(configs), initial=skipped, desc=f"sweep {i}/{k}", unit="config", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
     measured = 0
+    interrupt = _Interrupt()
     try:
         for c in todo:
+            interrupt.check()
             bar.set_postfix_str(f"{c.model} {c.height}x{c.width} T={c.steps} {c.dtype} cfg={c.cfg} N={c.n_prompts}")
             if (c.model, c.dtype) != replica_key:
                 if replica is not None:
@@ -367,11 +369,45 @@ def run_sweep(grid: Grid, out: str | Path, meters: list[str] | None = None, shar
                         f"{row['status']}")
             measured += 1
             bar.update(1)
+            interrupt.check()
     finally:
+        interrupt.restore()
         bar.close()
         if replica is not None:
             replica.close()
     return SweepResult(rowlog.path, len(configs), skipped, measured, statuses, time.perf_counter() - t_start)
+
+
+class _Interrupt:
+    """Ctrl-C (SIGINT) during a sweep: raise KeyboardInterrupt at once, as Python does, and remember it.
+
+    Python drops a KeyboardInterrupt that lands in a destructor or a GC callback ("Exception ignored in
+    ..."), and a sweep spends time in both (torch tensors, meters); the remembered signal is raised again at
+    the next configuration boundary, so an interrupted sweep always stops, with every finished row kept."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.seen = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 def _measure_config(c: Config, replica, build_error: BaseException | None, meters, idle: dict[str, float],

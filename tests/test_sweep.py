@@ -286,3 +286,23 @@ def test_kill_and_interrupt_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert set(zip(final.model, final.height, final.steps, final.cfg)) == expected
     with out.open(newline="") as fh:
         assert next(csv.reader(fh)) == list(read_energy_csv(out).columns)
+
+
+def test_ctrl_c_swallowed_by_a_library_still_stops_the_sweep():
+    """A KeyboardInterrupt that lands where Python drops it (a destructor, a GC callback) is raised again at
+    the next configuration boundary; the previous SIGINT handler is restored afterwards."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    guard = sweep._Interrupt()
+    try:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # swallowed, as in "Exception ignored in: <function ...__del__>"
+        with pytest.raises(KeyboardInterrupt):
+            guard.check()
+    finally:
+        guard.restore()
+    assert signal.getsignal(signal.SIGINT) is before
