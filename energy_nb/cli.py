@@ -1,4 +1,4 @@
-"""Command line: ``energy-nb {run,book,flops,fit,predict,plan,sweep,import,features,models,provenance}``
+"""Command line: ``energy-nb {run,book,flops,fit,predict,plan,sweep,import,features,models,gpus,provenance}``
 (also ``python -m energy_nb``)."""
 from __future__ import annotations
 
@@ -70,6 +70,20 @@ def cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gpus(a: argparse.Namespace) -> int:
+    from .hardware import table
+
+    t = table()
+    if a.json:
+        print(_json(t.to_dict(orient="records")))
+    else:
+        cols = ["gpu_part", "family", "peak_fp16_tflops", "peak_tf32_tflops", "peak_fp32_tflops", "bandwidth_gb_s",
+                "power_limit_w", "idle_w"]
+        print(t[cols].to_string(index=False, na_rep="-"))
+        print("TFLOP/s dense; GB/s; W. A family name answers with its first part. Sources: data/gpus.csv.")
+    return 0
+
+
 def cmd_flops(a: argparse.Namespace) -> int:
     from .flops import model_flops, native_convention
 
@@ -107,13 +121,27 @@ def _convention(a: argparse.Namespace) -> str:
     return native_convention(model) if conv == "paper" and model else conv
 
 
-def _law(a: argparse.Namespace, model: str | None):
-    """The law that answers: --law-file, else the registry's --law fitted on the shipped data (cached)."""
+def _law(a: argparse.Namespace, model: str | None, gpu_as: dict[str, str] | None = None):
+    """The law that answers and why: --law-file, else the registry's --law fitted on the shipped data
+    (cached; ``auto``: see :func:`energy_nb.laws.answer`)."""
     from . import laws
 
     if a.law_file:
-        return laws.load(a.law_file)
-    return laws.get(a.law, model, a.convention)
+        return laws.load(a.law_file), f"the law saved in {a.law_file}"
+    return laws.answer(a.law, model, getattr(a, "gpu", None), a.convention, gpu_as)
+
+
+def _gpu_spec(a: argparse.Namespace) -> None:
+    """--gpu-spec: register the described GPU for this process and predict on it."""
+    if getattr(a, "gpu_spec", None):
+        from .hardware import parse_spec, register
+
+        spec = register(parse_spec(a.gpu_spec))
+        if a.gpu not in (None, spec.name):
+            raise ValueError(f"--gpu {a.gpu} and --gpu-spec name={spec.name} disagree: give one GPU")
+        a.gpu = spec.name
+    elif getattr(a, "gpu", None) is None:
+        a.gpu = "A100"
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
@@ -154,9 +182,11 @@ def _print_extrapolation(flags: list[str]) -> None:
 
 def cmd_predict(a: argparse.Namespace) -> int:
     _model(a)
-    a.convention = _convention(a)
-    law = _law(a, a.model)
+    _gpu_spec(a)
     gpu_as = {a.gpu: a.treat_gpu_as} if a.treat_gpu_as else None
+    law, why = _law(a, a.model, gpu_as)
+    if a.convention is None:
+        a.convention = law.convention
     from .timing import time_and_gross
 
     res = law.predict_one(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.prompts, gpu_as=gpu_as,
@@ -164,12 +194,14 @@ def cmd_predict(a: argparse.Namespace) -> int:
     res.update(time_and_gross(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.batch_size,
                               res["per_image_j"]))
     res["energy_scope"] = "per_image_j: net of idle power (the paper's footing); per_image_gross_j: + idle power x time"
+    res["law_reason"] = why
     if a.json:
         print(_json(res))
         return 0
     pct = int(round(100 * res["interval"]))
     print(f"{a.model} {a.height}x{a.width}, {a.steps} steps, {a.dtype}, CFG {'on' if a.cfg else 'off'}, "
-          f"{res['gpu']}, batch {a.batch_size}, law: {res['law']}")
+          f"{res['gpu']}, batch {a.batch_size}")
+    print(f"  law       : {res['law']} ({why})")
     how = (f"E({res['reference_prompts']}) / {res['reference_prompts']}, the N of the law's data"
            if a.n_scaling == "linear" else f"E({a.prompts}) / {a.prompts}, the law extrapolated in N")
     print(f"  per image : {res['per_image_j']:,.1f} J = {res['per_image_wh']:.4f} Wh "
@@ -190,6 +222,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
     if a.images_per_day is None or a.images_per_day < 0 or a.images_per_day != a.images_per_day:
         raise ValueError(f"--images-per-day {a.images_per_day!r} is not allowed: a number >= 0")
     _model(a, required=False)
+    _gpu_spec(a)
     law = None
     if a.law_file:
         from . import laws
@@ -352,7 +385,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .laws import LAW_NAMES
+    from .laws import AUTO, LAW_NAMES
 
     p = argparse.ArgumentParser(prog="energy-nb", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -399,15 +432,19 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--steps", required=True, type=_positive_int)
     pr.add_argument("--dtype", default="fp16")
     pr.add_argument("--cfg", action="store_true")
-    pr.add_argument("--gpu", default="A100")
+    pr.add_argument("--gpu", help="a GPU family or part of data/gpus.csv (default A100; `energy-nb gpus` lists them)")
+    pr.add_argument("--gpu-spec", help="describe a GPU by its datasheet: name=X,tflops_bf16=...,bandwidth_tbs=...,"
+                                       "power_w=... (optional tflops_tf32, tflops_fp32, idle_w)")
     pr.add_argument("--prompts", type=_positive_int, default=1,
                     help="N prompts run one after another: total = N x per-image energy")
     pr.add_argument("--batch-size", type=_positive_int, default=1, help="images per pipeline call (default 1)")
     pr.add_argument("--n-scaling", choices=("linear", "law"), default="linear",
                     help="linear (default): per-image energy = E(N_data)/N_data, total = N x that; law: the "
                          "paper's law evaluated at N = --prompts (alpha < 1 inflates small N; extrapolates)")
-    pr.add_argument("--law", choices=LAW_NAMES, default="paper",
-                    help="which law to fit on the shipped data (paper: that model's rows; others: all models)")
+    pr.add_argument("--law", choices=(AUTO, *LAW_NAMES), default=AUTO,
+                    help="which law to fit on the shipped data (auto, the default: the paper's law on the model's "
+                         "own rows where they exist and hold the GPU, else the shared law chosen by "
+                         "leave-one-model-out, else a datasheet-priced law for a GPU without data)")
     pr.add_argument("--law-file", help="a law saved with `energy-nb fit --out` (overrides --law)")
     pr.add_argument("--convention", choices=CONVENTIONS, help="default: paper for the paper's law, else counted")
     pr.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
@@ -423,7 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--steps", type=_positive_int)
     pl.add_argument("--dtype", default="fp16")
     pl.add_argument("--cfg", action="store_true")
-    pl.add_argument("--gpu", default="A100")
+    pl.add_argument("--gpu", help="a GPU family or part of data/gpus.csv (default A100; `energy-nb gpus` lists them)")
+    pl.add_argument("--gpu-spec", help="describe a GPU by its datasheet: name=X,tflops_bf16=...,bandwidth_tbs=...,"
+                                       "power_w=... (optional tflops_tf32, tflops_fp32, idle_w)")
     pl.add_argument("--batch-size", type=_positive_int, default=1, help="images per pipeline call (default 1)")
     pl.add_argument("--utilisation", type=float, default=0.5,
                     help="busy fraction of each GPU, for the number of GPUs needed (default 0.5)")
@@ -437,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--pue", type=float, default=1.0, help="facility power usage effectiveness (>= 1)")
     pl.add_argument("--days-per-year", type=float, default=365.0)
     pl.add_argument("--compare", action="store_true", help="rank cheaper alternatives with their savings")
-    pl.add_argument("--law", choices=LAW_NAMES, default="paper")
+    pl.add_argument("--law", choices=(AUTO, *LAW_NAMES), default=AUTO, help="as for predict (default auto)")
     pl.add_argument("--law-file", help="a law saved with `energy-nb fit --out`")
     pl.add_argument("--convention", choices=CONVENTIONS, help="default: paper for the paper's law, else counted")
     pl.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
@@ -494,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
     mo = sub.add_parser("models", help="the model registry (data/models): keys, Hugging Face ids, defaults")
     mo.add_argument("--json", action="store_true")
     mo.set_defaults(func=cmd_models)
+
+    gp = sub.add_parser("gpus", help="the GPU datasheet table (data/gpus.csv): peaks, bandwidth, power")
+    gp.add_argument("--json", action="store_true")
+    gp.set_defaults(func=cmd_gpus)
 
     pv = sub.add_parser("provenance", help="every data file with source, rows and sha256")
     pv.set_defaults(func=cmd_provenance)

@@ -4,7 +4,9 @@
 kernels by operator. On the meta device nothing is allocated (a full-size Flux costs no memory) and
 attention is counted too (on real CPU tensors PyTorch's attention kernels are not counted).
 Element-wise work (norms, activations, softmax) is not counted by PyTorch: the counted numbers are
-matrix-multiply-and-convolution FLOPs, which is also what the analytic formulas describe.
+matrix-multiply-and-convolution FLOPs, which is also what the analytic formulas describe. Its memory
+traffic is counted instead (:func:`count_elementwise`): the elements every other operator reads and
+writes, the quantity a memory-bound kernel's time follows.
 """
 from __future__ import annotations
 
@@ -125,26 +127,52 @@ def count_component(model: str, role: str, height: int, width: int, size: str = 
 
 
 @lru_cache(maxsize=None)
-def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[OpCounts, int]:
-    """One forward pass on meta, counting FLOPs (FlopCounterMode) and ATen operators dispatched (views
-    and aliases excluded) at the same time."""
+def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[OpCounts, int, int]:
+    """One forward pass on meta, counting FLOPs (FlopCounterMode), ATen operators dispatched (views
+    and aliases excluded) and the tensor elements those operators other than the FLOP-counted ones
+    (matrix products, convolutions, attention) read and write, all at the same time."""
+    from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    def numel(tree) -> int:
+        return sum(t.numel() for t in tree_leaves(tree) if isinstance(t, torch.Tensor))
+
+    class _Attention(TorchFunctionMode):
+        """Fused attention reads q, k, v and writes its output once: the scores it decomposes into on
+        the meta device never reach memory on a GPU (flash / memory-efficient kernels)."""
+        inside = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is not torch.nn.functional.scaled_dot_product_attention:
+                return func(*args, **(kwargs or {}))
+            _Attention.inside += 1
+            try:
+                out = func(*args, **(kwargs or {}))
+            finally:
+                _Attention.inside -= 1
+            _Kernels.elements += numel((args, kwargs or {}, out))
+            return out
 
     class _Kernels(TorchDispatchMode):
         n = 0
+        elements = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
             schema = getattr(func, "_schema", None)
             if schema is None or not any(r.alias_info for r in schema.returns):
                 _Kernels.n += 1
-            return func(*args, **(kwargs or {}))
+                if not _Attention.inside and func._overloadpacket not in counter.flop_registry:
+                    _Kernels.elements += numel((args, kwargs or {}, out))
+            return out
 
     module = _module(model, role, size)
     method, kwargs = _inputs(model, role, height, width, size)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter, _Kernels():
+    with torch.no_grad(), FlopCounterMode(display=False) as counter, _Attention(), _Kernels():
         getattr(module, method)(**kwargs)
     ops = {str(k).replace("aten.", ""): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
-    return OpCounts(model, role, height, width, float(counter.get_total_flops()), ops), _Kernels.n
+    return OpCounts(model, role, height, width, float(counter.get_total_flops()), ops), _Kernels.n, _Kernels.elements
 
 
 @lru_cache(maxsize=None)
@@ -158,3 +186,11 @@ def count_kernels(model: str, role: str, height: int, width: int, size: str = "f
     launched on a GPU, i.e. for fixed per-kernel costs. Counted on the meta device."""
     check_resolution(model, height, width)
     return _pass(model, role, height, width, size)[1]
+
+
+def count_elementwise(model: str, role: str, height: int, width: int, size: str = "full") -> int:
+    """Tensor elements read plus written by the operators of one forward pass that are not FLOP-counted
+    (norms, activations, additions, copies, softmax outside fused attention): the activation traffic of
+    memory-bound kernels, in elements (multiply by the bytes per element of the dtype). Meta device."""
+    check_resolution(model, height, width)
+    return _pass(model, role, height, width, size)[2]

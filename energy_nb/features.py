@@ -15,7 +15,8 @@ of the counting code and of the torch / diffusers / transformers versions; an en
 differs from the current one is never used.
 
 Units: FLOPs (a multiply-add counts 2) of one forward pass at batch 1; kernels are ATen operators
-dispatched (views excluded); parameters are a count.
+dispatched (views excluded); elementwise traffic is tensor elements read + written by the operators
+that are not FLOP-counted; parameters are a count.
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ from . import paths
 from .architectures import MODEL_KEYS, check_resolution, get_model, resolve, spec_digest
 
 #: Columns of the shipped table, in file order.
-COLUMNS = ("model", "size", "role", "height", "width", "flops", "flops_conv", "flops_attn", "kernels", "params",
-           "ops", "key")
+COLUMNS = ("model", "size", "role", "height", "width", "flops", "flops_conv", "flops_attn", "kernels",
+           "elementwise", "params", "ops", "key")
 LIBRARIES = ("torch", "diffusers", "transformers")
 #: The shipped table covers the paper's grid (full size; plus each model's default resolution) and the
 #: resolutions of our CPU smoke runs, for every registry model.
@@ -55,6 +56,7 @@ class ComponentFeatures:
     flops_conv: float  #: convolutions
     flops_attn: float  #: attention (batched matmuls and fused attention kernels)
     kernels: int  #: ATen operators dispatched (views excluded)
+    elementwise: int  #: elements read + written by the operators that are not FLOP-counted (activation traffic)
     params: int  #: parameters of the component
     ops: dict[str, float]  #: FLOPs by ATen operator
     key: str
@@ -99,6 +101,7 @@ def _from_record(rec: dict) -> ComponentFeatures:
     return ComponentFeatures(model=rec["model"], size=rec["size"], role=rec["role"], height=int(rec["height"]),
                              width=int(rec["width"]), flops=float(rec["flops"]), flops_conv=float(rec["flops_conv"]),
                              flops_attn=float(rec["flops_attn"]), kernels=int(rec["kernels"]),
+                             elementwise=int(rec["elementwise"]),
                              params=int(rec["params"]),
                              ops=rec["ops"] if isinstance(rec["ops"], dict) else json.loads(rec["ops"]),
                              key=rec["key"])
@@ -127,13 +130,14 @@ def _cache_file(model: str, size: str, role: str, height: int, width: int) -> Pa
 
 def count(model: str, role: str, height: int, width: int, size: str = "full") -> ComponentFeatures:
     """Count one component now on the meta device (slow: imports torch and diffusers)."""
-    from .counting import count_component, count_kernels, count_parameters
+    from .counting import count_component, count_elementwise, count_kernels, count_parameters
 
     c = count_component(model, role, height, width, size)
     conv = sum(v for k, v in c.by_operator.items() if "convolution" in k)
     attn = sum(v for k, v in c.by_operator.items() if k.startswith("bmm") or "attention" in k)
     return ComponentFeatures(model=model, size=size, role=role, height=height, width=width, flops=c.total,
                              flops_conv=conv, flops_attn=attn, kernels=count_kernels(model, role, height, width, size),
+                             elementwise=count_elementwise(model, role, height, width, size),
                              params=count_parameters(model, role, size), ops=dict(sorted(c.by_operator.items())),
                              key=key(model))
 

@@ -28,11 +28,21 @@ import pandas as pd
 
 from . import __version__
 from .physical import LAW_TERMS, PHYSICAL_LAWS
+from .transfer import LAW_TERMS as TRANSFER_TERMS, TRANSFER_LAWS
 
-LAW_NAMES: tuple[str, ...] = ("paper", *PHYSICAL_LAWS)
+LAW_NAMES: tuple[str, ...] = ("paper", *PHYSICAL_LAWS, *TRANSFER_LAWS)
+#: The law that answers when the paper's per-model law cannot (a model without energy rows of its own, or
+#: a GPU without data): the candidate the selection of :func:`energy_nb.validate.choose_law` picks on the
+#: shipped data (a test checks that it still does).
+DEFAULT_SHARED = "roofline_tc_kernels"
+#: The law that answers for a GPU without energy data (priced from its datasheet): the transfer law the
+#: same selection picks among :data:`energy_nb.transfer.TRANSFER_LAWS` (a test checks that too).
+DEFAULT_DATASHEET = "datasheet_ops"
+AUTO = "auto"
 #: Source files whose code shapes a fitted law: a change to any of them refits cached laws.
-CODE_FILES = ("laws.py", "fit.py", "physical.py", "lawbase.py", "flops.py", "architectures.py", "features.py", "counting.py",
-              "schema.py", "data.py", "mlenergy.py", "power.py", "gpus.py")
+CODE_FILES = ("laws.py", "fit.py", "physical.py", "transfer.py", "hardware.py", "lawbase.py", "flops.py",
+              "architectures.py", "features.py", "counting.py", "schema.py", "data.py", "mlenergy.py", "power.py",
+              "gpus.py")
 
 
 @runtime_checkable
@@ -79,12 +89,21 @@ class LawSpec:
     per_model: bool  #: True: :func:`get` fits one law per model (on that model's rows only)
     summary: str
     fitter: Callable[..., Law]
+    data: str = "shipped"  #: what :func:`get` fits it on: "shipped" (:func:`energy_nb.data.shipped_data`) or "all" (law_data)
 
 
 def _fit_paper(name: str, df: pd.DataFrame, convention: str, provenance: dict | None, **options) -> Law:
     from .fit import fit as fit_paper
 
     return fit_paper(df, convention=convention, name=name, provenance=provenance, **options)
+
+
+def _fit_transfer(name: str, df: pd.DataFrame, convention: str, provenance: dict | None, **options) -> Law:
+    from .transfer import fit_transfer
+
+    if convention != "counted":
+        raise ValueError(f"law {name!r} prices counted FLOPs by kind: use convention 'counted'")
+    return fit_transfer(name, df, provenance=provenance, **options)
 
 
 def _fit_physical(name: str, df: pd.DataFrame, convention: str, provenance: dict | None, **options) -> Law:
@@ -98,8 +117,12 @@ REGISTRY: dict[str, LawSpec] = {
                      "Eq. 3 per image: log e = log a + alpha log FLOPs + beta_dtype I_fp32 + sum beta_gpu I_gpu "
                      "+ beta_res log(HW/256) + beta_batch log B, per model", _fit_paper),
     **{n: LawSpec(n, "physical", "counted", False,
-                  "linear in energy, shared by all models: " + " + ".join(LAW_TERMS[n]), _fit_physical)
+                  "linear in energy, shared by all models: " + " + ".join(LAW_TERMS[n]), _fit_physical, data="all")
        for n in PHYSICAL_LAWS},
+    **{n: LawSpec(n, "transfer", "counted", False,
+                  "priced by the GPU's datasheet (power limit x ideal times), shared by all models and GPUs: "
+                  + " + ".join(TRANSFER_TERMS[n]), _fit_transfer, data="all")
+       for n in TRANSFER_LAWS},
 }
 
 
@@ -129,10 +152,11 @@ def load(path: str | Path) -> Law:
     """A law saved with ``save`` / ``energy-nb fit --out``: the paper's or a physical one."""
     from .fit import ScalingLaw
     from .physical import PhysicalLaw
+    from .transfer import TransferLaw
 
     try:
         data = json.loads(Path(path).read_text())
-        cls = PhysicalLaw if data.get("kind") == "physical" else ScalingLaw
+        cls = {"physical": PhysicalLaw, "transfer": TransferLaw}.get(data.get("kind"), ScalingLaw)
         return cls(**data)
     except (OSError, json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise ValueError(f"cannot read a law from {path}: {exc}") from exc
@@ -166,8 +190,8 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
     """The law ``name`` fitted on the shipped data, from the cache when it is there. ``paper`` needs
     ``model``: one law per model, in its per-image form, on that model's rows of
     :func:`energy_nb.data.law_data` (the paper's tables, our GPU measurements and ML.ENERGY's rows made
-    net of idle power: hence its GPU and batch terms). The physical laws ignore ``model`` and are
-    fitted on :func:`energy_nb.data.shipped_data` (no batch term)."""
+    net of idle power: hence its GPU and batch terms). The shared laws (physical and transfer) ignore
+    ``model`` and are fitted on all of it too, every model, both GPUs and ML.ENERGY's batches."""
     from . import paths
     from .architectures import get_model
     from .data import law_data, shipped_data, shipped_files, shipped_sha256
@@ -197,7 +221,7 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
         except ValueError:
             law = None  # damaged entry: refit and rewrite
     if law is None:
-        df = law_data() if model is not None else shipped_data()
+        df = law_data() if model is not None or s.data == "all" else shipped_data()
         if model is not None:
             df = df[df["model"] == model]
             if df.empty:
@@ -222,3 +246,35 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
                          f"physical law (e.g. --law roofline_tc_kernels)")
     _MEMORY[mem_key] = law
     return law
+
+
+def answer(name: str = AUTO, model: str | None = None, gpu: str | None = None, convention: str | None = None,
+           gpu_as: dict[str, str] | None = None) -> tuple[Law, str]:
+    """The law that answers for ``model`` on ``gpu``, and why it is that one.
+
+    A named law answers as asked. ``auto`` (the default of ``predict`` and ``plan``) takes, in order:
+    the paper's law fitted on the model's own rows, when there is one and its data hold the GPU (or
+    ``gpu_as`` says how to treat it); else the shared law :data:`DEFAULT_SHARED` when its data hold the
+    GPU; else :data:`DEFAULT_DATASHEET`, which prices any GPU with a datasheet entry
+    (:mod:`energy_nb.hardware`)."""
+    if name != AUTO:
+        return get(name, model, convention), f"law {name!r} as asked"
+    from .hardware import get_spec
+
+    mapped = (gpu_as or {}).get(gpu, gpu) if gpu else None
+    why = ""
+    if model is not None:
+        try:
+            law = get("paper", model, convention)
+            if mapped is None or mapped in law.gpus:
+                return law, "the paper's law fitted on the model's own energy rows"
+            why = f"{model}'s own rows hold no {gpu} measurement"
+        except ValueError as exc:
+            why = str(exc).split(";")[0]
+    shared = get(DEFAULT_SHARED)
+    if mapped is None or mapped in shared.gpus:
+        return shared, (f"{why}: " if why else "") + (f"the shared law {DEFAULT_SHARED!r} (chosen by "
+                                                      "leave-one-model-out over every model with data) answers")
+    get_spec(mapped)  # a GPU without a datasheet: a clear error naming the known ones
+    return get(DEFAULT_DATASHEET), (f"GPU {gpu} has no energy data: priced from its datasheet by the transfer law "
+                                    f"{DEFAULT_DATASHEET!r}")

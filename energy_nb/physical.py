@@ -108,15 +108,16 @@ def _geometry(model: str, height: int, width: int, convention: str) -> dict[str,
 
 
 def physical_features(df: pd.DataFrame, convention: str = "counted") -> pd.DataFrame:
-    """Per row (all ``n_prompts`` images): denoiser calls ``S``, images ``N``, TFLOPs in and outside the
+    """Per row (all ``n_prompts`` images, ``batch_size`` per pipeline call): denoiser calls ``S``, images ``N``, TFLOPs in and outside the
     loop (by kind when counted), GB of weights read, kernels launched (thousands), fp32 indicator."""
     check_convention(convention)
     rows = []
     for r in df.itertuples():
         g = _geometry(str(r.model), int(r.height), int(r.width), convention)
         n, cfgf = float(r.n_prompts), 2.0 if int(r.cfg) else 1.0
+        b = float(getattr(r, "batch_size", 1) or 1)  # images per pipeline call share weights and kernels
         s = n * int(r.steps) * cfgf  # denoiser work units (FLOPs double with CFG)
-        calls = n * int(r.steps) * (1.0 if get_model(str(r.model)).cfg_batched else cfgf)  # denoiser calls
+        calls = n * int(r.steps) * (1.0 if get_model(str(r.model)).cfg_batched else cfgf) / b  # denoiser calls
         dtype = str(r.dtype)
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")

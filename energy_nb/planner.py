@@ -127,8 +127,8 @@ class Options:
     utilisation: float = 0.5  #: busy fraction of each GPU, for the GPU count
     alpha: float = 0.05
     convention: str | None = None  #: None: the law's default (paper: printed formulas; others: counted)
-    law: Law | None = None  #: a fitted law for every configuration; None: ``laws.get(law_name, model)``
-    law_name: str = "paper"  #: which registry law answers when ``law`` is None
+    law: Law | None = None  #: a fitted law for every configuration; None: ``laws.answer(law_name, model, gpu)``
+    law_name: str = "auto"  #: which registry law answers when ``law`` is None (``auto``: see laws.answer)
     gpu_as: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> "Options":
@@ -144,9 +144,12 @@ class Options:
             raise ValueError(f"utilisation {self.utilisation!r} is not allowed: a fraction in (0, 1]")
         return self
 
-    def law_for(self, model: str) -> Law:
-        """The law that answers for ``model``: the given one, else the registry's (fitted once, cached)."""
-        return self.law if self.law is not None else laws.get(self.law_name, model, self.convention)
+    def law_for(self, model: str, gpu: str | None = None) -> Law:
+        """The law that answers for ``model`` on ``gpu``: the given one, else the registry's (fitted once,
+        cached; ``auto`` picks as :func:`energy_nb.laws.answer` says)."""
+        if self.law is not None:
+            return self.law
+        return laws.answer(self.law_name, model, gpu, self.convention, self.gpu_as or None)[0]
 
     def grid(self) -> Intensity:
         """The carbon intensity used: given value, region lookup, or CodeCarbon's world average."""
@@ -162,7 +165,7 @@ def per_image(config: Config, opts: Options) -> dict[str, Any]:
     (``E(N) / N`` at the N of its data), the same number ``energy-nb predict`` gives."""
     from .timing import time_and_gross
 
-    law = opts.law_for(config.model)
+    law = opts.law_for(config.model, config.gpu)
     r = law.per_image(config.model, config.height, config.width, config.steps, config.dtype, config.cfg,
                       config.gpu, alpha=opts.alpha, gpu_as=opts.gpu_as or None, batch_size=config.batch_size)
     flags = law.extrapolation(config.model, config.height, config.width, config.steps, config.dtype, config.cfg,
@@ -265,7 +268,7 @@ def compare(base: Config, images_per_day: float, opts: Options | None = None,
     """
     opts = (opts or Options()).check()
     if variants is None:  # other GPUs and batch sizes where the model's law has data for them
-        dom = getattr(opts.law_for(base.model), "domain", None) or {}
+        dom = getattr(opts.law_for(base.model, base.gpu), "domain", None) or {}
         batches = [8] if dom.get("batch_size", [1, 1])[1] >= 8 else []
         variants = alternatives(base, gpus=[g for g in dom.get("gpus", []) if g != base.gpu], batch_sizes=batches)
     variants = list(variants)

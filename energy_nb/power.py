@@ -14,7 +14,6 @@ Units: W, s, J.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -25,10 +24,11 @@ GPUS_CSV = paths.DATA / "gpus.csv"
 FOOTINGS: tuple[str, ...] = ("idle", "static")
 
 
-@lru_cache(maxsize=1)
 def gpu_specs() -> pd.DataFrame:
     """``data/gpus.csv``: one row per GPU part (datasheet figures, published idle power, sources)."""
-    return pd.read_csv(GPUS_CSV)
+    from .hardware import table
+
+    return table()
 
 
 def idle_power(family: str) -> float:

@@ -178,3 +178,120 @@ def nested_lomo(df: pd.DataFrame, candidates: Sequence[tuple[str, str]] = CANDID
         rows.append(dict(held_out=m, selected_law=law, convention=conv, rule=rule, inner_score_pct=inner_mape,
                          **metrics(p["energy_j"], p["energy_pred_j"])))
     return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Transfer: every model and GPU with data, every kind of law, the same folds
+# ---------------------------------------------------------------------------------------------------
+#: Laws compared on the transfer chapter (all on counted FLOPs; the paper's in its per-image form with
+#: its GPU and batch terms, the physical ones with a factor per GPU, the transfer ones with none).
+TRANSFER_CANDIDATES: tuple[str, ...] = ("paper", "linear", "roofline_tc_kernels", "datasheet", "datasheet_ops",
+                                        "power_time")
+FOLDS = ("model", "gpu")
+
+
+def transfer_data() -> pd.DataFrame:
+    """Every energy record with data: the paper's A100 tables and ML.ENERGY's single-GPU rows of registry
+    models made net of idle power (:func:`energy_nb.data.law_data`), with a ``dataset`` column."""
+    from .data import law_data
+
+    df = law_data().reset_index(drop=True)
+    df["dataset"] = np.where(df["meter"].astype(str).str.startswith("zeus"), "ML.ENERGY", "paper")
+    return df
+
+
+def fit_candidate(law: str, train: pd.DataFrame) -> Law:
+    """``law`` fitted on ``train`` as the transfer chapter fits it (counted FLOPs; paper: per image)."""
+    return laws.fit(law, train, convention="counted", **({"per_image": True} if law == "paper" else {}))
+
+
+def predict_held_out(fitted: Law, test: pd.DataFrame) -> pd.Series:
+    """Predicted J of each ``test`` row; NaN where the law cannot say (fp32 without fp32 in its data).
+    A GPU the law has no term for is predicted as its baseline GPU (the paper's and the physical laws);
+    the transfer laws price it from its datasheet."""
+    out = pd.Series(np.nan, index=test.index)
+    ok = test
+    if fitted.kind != "transfer" and ("fp32" not in fitted.dtypes or "I_fp32" in getattr(fitted, "dropped", {})):
+        ok = test[test["dtype"] != "fp32"]
+    if ok.empty:
+        return out
+    gpu_as = {g: fitted.baseline_gpu for g in ok["gpu"].astype(str).unique()
+              if fitted.kind != "transfer" and g not in fitted.gpus}
+    out.loc[ok.index] = fitted.predict(ok, gpu_as=gpu_as)["energy_pred_j"].to_numpy(float)
+    return out
+
+
+def _groups(df: pd.DataFrame, by: str) -> list[str]:
+    if by not in FOLDS:
+        raise ValueError(f"unknown fold {by!r}; allowed: {', '.join(FOLDS)}")
+    return sorted(df[by].astype(str).unique())
+
+
+def held_out_predictions(df: pd.DataFrame, candidates: Sequence[str] = TRANSFER_CANDIDATES,
+                         by: str = "model") -> pd.DataFrame:
+    """Leave one ``model`` (or ``gpu``) out for every candidate: the held-out rows with ``law``,
+    ``held_out`` and ``energy_pred_j`` (NaN where the law cannot predict the row)."""
+    data = ok_rows(df)
+    out = []
+    for g in _groups(data, by):
+        train, test = data[data[by].astype(str) != g], data[data[by].astype(str) == g]
+        for law in candidates:
+            part = test.copy()
+            part["energy_pred_j"] = predict_held_out(fit_candidate(law, train), test)
+            part["law"], part["held_out"], part["fold"] = law, g, by
+            out.append(part)
+    return pd.concat(out, ignore_index=True)
+
+
+def held_out_table(preds: pd.DataFrame, common: bool = True) -> pd.DataFrame:
+    """Per law and held-out group: rows scored, MAPE (%), worst row's error (%), Spearman. With
+    ``common``, only rows every law predicted are scored (the same rows for every law)."""
+    p = preds.dropna(subset=["energy_pred_j"])
+    if common:
+        key = ["held_out", "model", "gpu", "height", "width", "steps", "dtype", "cfg", "batch_size", "dataset"]
+        n_laws = preds["law"].nunique()
+        counts = p.groupby(key, dropna=False)["law"].transform("nunique")
+        p = p[counts == n_laws]
+    rows = []
+    for (law, g), part in p.groupby(["law", "held_out"]):
+        ape = 100 * (part["energy_pred_j"] / part["energy_j"] - 1).abs()
+        m = metrics(part["energy_j"], part["energy_pred_j"])
+        rows.append(dict(law=law, held_out=g, rows=len(part), mape_pct=float(ape.mean()), worst_pct=float(ape.max()),
+                         spearman=m["spearman"]))
+    return pd.DataFrame(rows)
+
+
+def choose_law(df: pd.DataFrame, candidates: Sequence[str] = TRANSFER_CANDIDATES, rule: str = "mean"
+               ) -> tuple[str, dict[str, float]]:
+    """The candidate with the smallest ``rule`` (mean or max) of its leave-one-model-out MAPEs on ``df``,
+    and every candidate's score. Rows some candidate cannot predict are left out of every score."""
+    if rule not in SELECTION_RULES:
+        raise ValueError(f"unknown selection rule {rule!r}; allowed: {', '.join(SELECTION_RULES)}")
+    t = held_out_table(held_out_predictions(df, candidates, by="model"))
+    agg = t.groupby("law")["mape_pct"].agg(rule)
+    scores = {law: float(agg.get(law, np.inf)) for law in candidates}
+    return min(scores, key=scores.get), scores
+
+
+def nested_transfer(df: pd.DataFrame, candidates: Sequence[str] = TRANSFER_CANDIDATES, by: str = "model",
+                    rule: str = "mean") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Honest transfer: for every held-out ``model`` (or ``gpu``), the law is chosen by
+    :func:`choose_law` on the *training* rows alone (leave-one-model-out inside them), refitted on all
+    of them and scored on the held-out rows. Returns one row per held-out group (choice, inner score,
+    MAPE, worst row, Spearman) and the held-out predictions."""
+    data = ok_rows(df)
+    rows, preds = [], []
+    for g in _groups(data, by):
+        train, test = data[data[by].astype(str) != g], data[data[by].astype(str) == g]
+        law, scores = choose_law(train, candidates, rule)
+        part = test.copy()
+        part["energy_pred_j"] = predict_held_out(fit_candidate(law, train), test)
+        part["law"], part["held_out"], part["fold"] = law, g, by
+        preds.append(part)
+        scored = part.dropna(subset=["energy_pred_j"])
+        ape = 100 * (scored["energy_pred_j"] / scored["energy_j"] - 1).abs()
+        rows.append(dict(held_out=g, chosen=law, inner_score_pct=scores[law], rows=len(scored),
+                         unpredicted=int(part["energy_pred_j"].isna().sum()), mape_pct=float(ape.mean()),
+                         worst_pct=float(ape.max()),
+                         spearman=metrics(scored["energy_j"], scored["energy_pred_j"])["spearman"]))
+    return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)

@@ -75,10 +75,9 @@ def test_extrapolation_is_flagged_in_text_and_json():
                          "--json").stdout)
     assert inside["extrapolation"] == []
     law = laws.get("roofline_tc_kernels")
-    flags = law.extrapolation("sd35", 512, 1024, 60, "bf16", False, "H100", gpu_as={"H100": "A100"})
+    flags = law.extrapolation("sd35", 512, 1024, 60, "bf16", False, "L40S", gpu_as={"L40S": "A100"})
     text = " | ".join(flags)
-    for part in ("GPU H100 is not in the law's data (A100); predicted as A100",
-                 "dtype bf16 is not in the law's data (fp16, fp32); treated as fp16",
+    for part in ("GPU L40S is not in the law's data (A100, H100); predicted as A100",
                  "aspect ratio 512x1024", "60 steps is outside the law's data (10-50 steps)"):
         assert part in text, (part, flags)
     plan = _strict(cli("plan", *args[1:], "--images-per-day", "10", "--json").stdout)

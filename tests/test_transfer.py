@@ -1,0 +1,186 @@
+"""Laws that transfer: GPU datasheets, the datasheet-priced laws, the same-fold validation, the law that answers."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from energy_nb import features, hardware, laws, physical, transfer, validate
+from energy_nb.cli import main
+
+from conftest import cli
+
+
+# -- GPU datasheets ---------------------------------------------------------------------------------
+def test_gpu_specs_by_part_family_and_command_line():
+    a = hardware.get_spec("A100")
+    assert a.name == "A100" and a.tflops_half == 312 and a.bandwidth_gb_s == 1555  # the family's first part
+    assert hardware.get_spec("NVIDIA H100 80GB HBM3").power_w == 700
+    assert hardware.get_spec("A100-SXM4-80GB").bandwidth_gb_s == 2039
+    assert hardware.get_spec("V100").rates("fp32") == (15.7e12, 15.7e12)  # no TF32: convolutions at fp32
+    with pytest.raises(ValueError, match=r"GPU 'Z9' has no datasheet entry.*known: .*H100.*--gpu-spec"):
+        hardware.get_spec("Z9")
+    s = hardware.parse_spec("name=MyGPU, tflops_bf16=400, bandwidth_tbs=2.5, power_w=500")
+    assert (s.tflops_half, s.bandwidth_gb_s, s.power_w, s.tflops_fp32) == (400, 2500, 500, None)
+    with pytest.raises(ValueError, match="has no fp32 peak.*tflops_fp32"):
+        s.rates("fp32")
+    for bad, msg in (("name=X,tflops_bf16=4", "lacks bandwidth_tbs, power_w"),
+                     ("name=X,tflops_bf16=4,bandwidth_tbs=1,power_w=300,flux=1", "key 'flux' is unknown; allowed: name"),
+                     ("name=X,tflops_bf16=fast,bandwidth_tbs=1,power_w=3", r"tflops_bf16='fast' is not a number"),
+                     ("name=X,tflops_bf16=-4,bandwidth_tbs=1,power_w=3", "must be a positive number"),
+                     ("name=a b,tflops_bf16=4,bandwidth_tbs=1,power_w=3", "name 'a b' is not allowed"),
+                     ("name=X,tflops_bf16=4,bandwidth_tbs=1,power_w=3,idle_w=5", "idle_w=5 is not below power_w=3")):
+        with pytest.raises(ValueError, match=msg):
+            hardware.parse_spec(bad)
+    with pytest.raises(ValueError, match="already in data/gpus.csv"):
+        hardware.register(hardware.parse_spec("name=L40S,tflops_bf16=1,bandwidth_tbs=1,power_w=1"))
+
+
+# -- counted element-wise traffic -----------------------------------------------------------------
+def test_elementwise_traffic_leaves_attention_scores_out():
+    """Fused attention never writes its scores: element-wise traffic grows at most with the pixels (x4 from
+    512 to 1024; less with text tokens), not with the square of the tokens, even where attention FLOPs grow
+    more than x8."""
+    for m in ("sd2", "flux", "sd35"):
+        lo, hi = features.component(m, "denoiser", 512, 512), features.component(m, "denoiser", 1024, 1024)
+        assert hi.flops_attn / lo.flops_attn > 8
+        assert 2.5 < hi.elementwise / lo.elementwise < 5, m
+        assert hi.elementwise > 0
+
+
+# -- the laws ---------------------------------------------------------------------------------------
+def _rows() -> pd.DataFrame:
+    g = [dict(model=m, gpu=gpu, height=r, width=r, steps=s, dtype=d, cfg=c, n_prompts=10, batch_size=b, status="ok",
+              energy_j=1.0)
+         for m in ("sd2", "flux", "sdxl", "sd35") for gpu in ("A100", "H100") for r in (512, 1024) for s in (10, 30)
+         for d in ("fp16", "fp32") for c in (0, 1) for b in (1, 8)]
+    return pd.DataFrame(g).assign(time_s=np.nan)
+
+
+def test_datasheet_law_recovers_the_coefficients_it_was_built_with():
+    df = _rows()
+    true = dict(c_matmul=1.3, c_attention=2.1, c_conv=2.8, c_memory=1.6, t_kernel_us=3.0, t_image_s=0.04)
+    e, _ = transfer._evaluate("datasheet_ops", true, transfer.hardware_features(df))
+    df["energy_j"] = e
+    law = transfer.fit_transfer("datasheet_ops", df, prior_weight=0.0)
+    for k, v in true.items():
+        assert law.coef[k] == pytest.approx(v, rel=1e-3), k
+    assert law.sigma < 1e-6 and not law.frozen
+    # no per-GPU term: an unseen GPU is priced from its datasheet, in proportion to its power over its peaks
+    one = df.iloc[[0]].assign(gpu="L40S")
+    assert np.isfinite(law.predict(one)["energy_pred_j"]).all()
+    assert "priced from its datasheet" in " ".join(law.extrapolation("sd2", 512, 512, 10, "fp16", False, "L40S"))
+
+
+def test_power_time_holds_power_at_its_prior_without_latency_and_fits_it_with():
+    df = _rows()
+    true = dict(k_compute=1.5, k_attention=2.5, k_memory=3.0, t_kernel_us=20.0, t_image_s=0.05, p_static=0.15,
+                p_dynamic=0.6)
+    e, t = transfer._evaluate("power_time", true, transfer.hardware_features(df))
+    df["energy_j"], df["time_s"] = e, t / df["n_prompts"]
+    law = transfer.fit_transfer("power_time", df, prior_weight=0.0)
+    for k, v in true.items():
+        assert law.coef[k] == pytest.approx(v, rel=1e-2), k
+    assert law.n_timed == len(df)
+    assert np.allclose(law.predict(df)["time_pred_s"], df["time_s"], rtol=1e-2)
+    blind = transfer.fit_transfer("power_time", df.assign(time_s=np.nan))
+    assert set(blind.frozen) >= {"p_static", "p_dynamic"}
+    assert blind.coef["p_static"] == transfer.PRIORS["p_static"]
+
+
+def test_a_term_the_training_rows_cannot_identify_is_held_at_its_prior(monkeypatch):
+    X = pd.DataFrame(dict(x_mm=[1.0, 2.0], x_attn=[0.5, 0.1], x_conv=[0.0, 0.001], x_mem=[1.0, 1.0], K=[1e6, 1e6],
+                          N=[100.0, 100.0], P=[400.0, 400.0], fp32=[0.0, 0.0]))
+    frozen = transfer.identifiable("datasheet_ops", X)
+    assert list(frozen) == ["c_conv"] and "at most 0.0% of any training row's ideal time" in frozen["c_conv"]
+    df = _rows()
+    df["energy_j"], _ = transfer._evaluate("datasheet_ops", {k: 2.5 for k in transfer.LAW_TERMS["datasheet_ops"]},
+                                           transfer.hardware_features(df))
+    monkeypatch.setattr(transfer, "identifiable", lambda name, X: {"c_conv": "not identifiable (test)"})
+    law = transfer.fit_transfer("datasheet_ops", df)
+    assert law.coef["c_conv"] == transfer.PRIORS["c_conv"] and law.frozen == {"c_conv": "not identifiable (test)"}
+    assert "held at prior" in law.table().loc["c_conv", "meaning"]
+
+
+def test_physical_features_share_weights_and_kernels_across_a_batch():
+    one = pd.DataFrame([dict(model="sdxl", gpu="A100", height=1024, width=1024, steps=25, dtype="fp16", cfg=1,
+                             n_prompts=8, batch_size=1)])
+    f1, f8 = physical.physical_features(one), physical.physical_features(one.assign(batch_size=8))
+    assert f8["S"].iloc[0] == pytest.approx(f1["S"].iloc[0] / 8)
+    assert f8["W"].iloc[0] == pytest.approx(f1["W"].iloc[0] / 8) and f8["K"].iloc[0] == pytest.approx(f1["K"].iloc[0] / 8)
+    assert f8["F_loop"].iloc[0] == f1["F_loop"].iloc[0]  # the FLOPs are per image
+
+
+# -- validation on the same folds ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pool() -> pd.DataFrame:
+    return validate.transfer_data()
+
+
+def test_pool_holds_every_model_and_gpu_with_data(pool):
+    assert set(pool["model"]) >= {"sd2", "sd35", "flux", "qwen", "sd15", "sdxl", "ssd1b", "sd3m", "kandinsky3"}
+    assert set(pool["gpu"]) == {"A100", "H100"} and set(pool["dataset"]) == {"paper", "ML.ENERGY"}
+    assert pool["time_s"].notna().sum() == (pool["dataset"] == "ML.ENERGY").sum()
+
+
+def test_nested_transfer_chooses_inside_the_training_folds_and_scores_what_it_predicts(pool):
+    small = pool[pool["model"].isin(["sd2", "sd15", "sdxl", "sd35"])]
+    cands = ("paper", "roofline_tc_kernels", "datasheet")
+    rows, preds = validate.nested_transfer(small, cands, by="model")
+    assert list(rows["held_out"]) == ["sd15", "sd2", "sd35", "sdxl"] and set(rows["chosen"]) <= set(cands)
+    for r in rows.itertuples():
+        p = preds[(preds.held_out == r.held_out)].dropna(subset=["energy_pred_j"])
+        assert (p["law"] == r.chosen).all() and len(p) == r.rows
+        assert r.mape_pct == pytest.approx(100 * (p.energy_pred_j / p.energy_j - 1).abs().mean())
+        # the choice is the one the training models alone make
+        law, _ = validate.choose_law(small[small["model"] != r.held_out], cands)
+        assert law == r.chosen
+    g_rows, g_preds = validate.nested_transfer(small, ("roofline_tc_kernels", "datasheet"), by="gpu")
+    assert set(g_rows["held_out"]) == {"A100", "H100"} and (g_rows["rows"] > 0).all()
+    with pytest.raises(ValueError, match="unknown fold 'prompt'; allowed: model, gpu"):
+        validate.held_out_predictions(small, cands, by="prompt")
+
+
+def test_the_defaults_are_what_the_selection_picks_on_the_shipped_data(pool):
+    chosen, scores = validate.choose_law(pool)
+    assert chosen == laws.DEFAULT_SHARED, scores
+    tchosen, tscores = validate.choose_law(pool, transfer.TRANSFER_LAWS)
+    assert tchosen == laws.DEFAULT_DATASHEET, tscores
+
+
+# -- the law that answers -------------------------------------------------------------------------
+def _predict(*args: str) -> dict:
+    return json.loads(cli("predict", *args, "--json").stdout)
+
+
+def test_predict_and_plan_say_which_law_answered_and_agree():
+    base = ["--height", "1024", "--width", "1024", "--steps", "20"]
+    own = _predict("--model", "sd2", *base)
+    assert own["law"] == "paper (sd2)" and "own energy rows" in own["law_reason"]
+    new = _predict("--model", "pixart-sigma", *base, "--cfg")
+    assert new["law"] == laws.DEFAULT_SHARED and "no energy rows of 'pixart-sigma'" in new["law_reason"]
+    unseen = _predict("--model", "sdxl", *base, "--gpu", "L40S")
+    assert unseen["law"] == laws.DEFAULT_DATASHEET and "GPU L40S has no energy data" in unseen["law_reason"]
+    assert any("priced from its datasheet" in f for f in unseen["extrapolation"])
+    spec = "name=MyGPU,tflops_bf16=400,bandwidth_tbs=2.5,power_w=500"
+    mine = _predict("--model", "sdxl", *base, "--gpu-spec", spec)
+    assert mine["gpu"] == "MyGPU" and mine["law"] == laws.DEFAULT_DATASHEET
+    plan = json.loads(cli("plan", "--model", "sdxl", *base, "--gpu-spec", spec, "--images-per-day", "1000",
+                          "--json").stdout)
+    assert plan["workload"][0]["wh_per_image"] == pytest.approx(mine["per_image_wh"], rel=1e-9)
+    assert plan["workload"][0]["law"] == laws.DEFAULT_DATASHEET
+
+
+def test_bad_gpu_input_names_the_value(capsys):
+    base = ["predict", "--model", "sdxl", "--height", "1024", "--width", "1024", "--steps", "20"]
+    assert main([*base, "--gpu", "TPUv9"]) != 0
+    assert "GPU 'TPUv9' has no datasheet entry" in capsys.readouterr().err
+    assert main([*base, "--gpu-spec", "name=X,tflops_bf16=1"]) != 0
+    assert "--gpu-spec lacks bandwidth_tbs, power_w" in capsys.readouterr().err
+    assert main([*base, "--gpu", "H100", "--gpu-spec", "name=X,tflops_bf16=1,bandwidth_tbs=1,power_w=9"]) != 0
+    assert "disagree" in capsys.readouterr().err
+    assert main(["gpus", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"A100-SXM4-40GB", "H100-80GB-HBM3", "L40S", "H200-SXM-141GB"} <= {r["gpu_part"] for r in rows}
