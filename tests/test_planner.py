@@ -117,7 +117,7 @@ def test_cli_plan_issue_example_and_errors():
     assert bad.returncode == 2 and "unknown country code 'XYZ'" in bad.stderr
     bad = cli(*args[:-1], "-5", check=False)
     assert bad.returncode == 2 and "'-5' is not allowed: a number >= 0" in bad.stderr
-    bad = cli(*args, "--gpu", "L40S", check=False)
+    bad = cli(*args, "--gpu", "L40S", "--law", "paper", check=False)
     assert bad.returncode == 2 and "GPU 'L40S' is not in this law" in bad.stderr
 
 

@@ -144,7 +144,7 @@ def test_model_config_folder_works_like_the_registry(tmp_path, capsys, restore_r
     pred = json.loads(capsys.readouterr().out)
     assert pred["per_image_j"] > 0
     assert main(["predict", "--model-config", str(folder), "--height", "1024", "--width", "1024",
-                 "--steps", "28"]) == 2
+                 "--steps", "28", "--law", "paper"]) == 2
     assert "physical law" in capsys.readouterr().err
 
 
