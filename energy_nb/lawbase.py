@@ -52,6 +52,20 @@ def data_domain(df: pd.DataFrame, by_gpu: bool = True) -> dict[str, Any]:
     return out
 
 
+def interval_frame(energy_j, sigma: float, df_resid: float, alpha: float, index) -> "pd.DataFrame":
+    """Predicted energies (J) with a (1-alpha) interval from a log-residual spread ``sigma``: the frame every
+    linear-in-energy law's ``predict`` returns (``energy_pred_j``, ``pi_low_j``, ``pi_high_j``, ``log_pred``
+    in log kWh, ``se_log``)."""
+    import numpy as np
+
+    from .units import J_PER_KWH
+
+    e = np.asarray(energy_j, dtype=float)
+    q = t_quantile(1 - alpha / 2, df_resid)
+    return pd.DataFrame(dict(energy_pred_j=e, pi_low_j=e * np.exp(-q * sigma), pi_high_j=e * np.exp(q * sigma),
+                             log_pred=np.log(e / J_PER_KWH), se_log=sigma), index=index)
+
+
 def reference_prompts_of(df: pd.DataFrame) -> int:
     """The ``N`` at which per-image energy is read off: the most common ``n_prompts`` of the data
     (ties: the largest)."""

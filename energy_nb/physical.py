@@ -52,9 +52,8 @@ import pandas as pd
 from . import features
 from .architectures import get_model
 from .flops import check_convention, model_flops
-from .lawbase import LawMixin, data_domain, reference_prompts_of, t_quantile
+from .lawbase import LawMixin, data_domain, interval_frame, reference_prompts_of
 from .schema import DTYPES, ok_rows
-from .units import J_PER_KWH
 
 #: A100 dense tensor-core peaks (TFLOP/s): fp16/bf16 312, TF32 156. PyTorch runs fp32 convolutions on
 #: TF32 by default (``torch.backends.cudnn.allow_tf32 = True``) but not fp32 matmuls.
@@ -206,14 +205,7 @@ class PhysicalLaw(LawMixin):
         X = design(self.name, physical_features(df, self.convention))
         e = X @ np.array([self.coef[t] for t in LAW_TERMS[self.name]])
         e = e * gpus.map(lambda g: self.gpu_factor.get(g, 1.0)).to_numpy(float)
-        t = t_quantile(1 - alpha / 2, self.df_resid)
-        out = pd.DataFrame(index=df.index)
-        out["energy_pred_j"] = e
-        out["pi_low_j"] = e * np.exp(-t * self.sigma)
-        out["pi_high_j"] = e * np.exp(t * self.sigma)
-        out["log_pred"] = np.log(e / J_PER_KWH)
-        out["se_log"] = self.sigma
-        return out
+        return interval_frame(e, self.sigma, self.df_resid, alpha, df.index)
 
     def term_shares(self, df: pd.DataFrame) -> pd.DataFrame:
         """Fraction of each row's predicted energy that each term contributes (rows sum to 1)."""

@@ -46,9 +46,8 @@ import pandas as pd
 from . import features
 from .architectures import get_model
 from .hardware import get_spec
-from .lawbase import LawMixin, data_domain, reference_prompts_of, t_quantile
+from .lawbase import LawMixin, data_domain, interval_frame, reference_prompts_of
 from .schema import DTYPES, ok_rows
-from .units import J_PER_KWH
 
 TRANSFER_LAWS: tuple[str, ...] = ("datasheet", "datasheet_ops", "power_time")
 LAW_TERMS: dict[str, tuple[str, ...]] = {
@@ -232,13 +231,7 @@ class TransferLaw(LawMixin):
         residual spread; a GPU without data is priced from its datasheet."""
         X = hardware_features(df, gpu_as)
         e, t = _evaluate(self.name, self.coef, X)
-        q = t_quantile(1 - alpha / 2, self.df_resid)
-        out = pd.DataFrame(index=df.index)
-        out["energy_pred_j"] = e
-        out["pi_low_j"] = e * np.exp(-q * self.sigma)
-        out["pi_high_j"] = e * np.exp(q * self.sigma)
-        out["log_pred"] = np.log(e / J_PER_KWH)
-        out["se_log"] = self.sigma
+        out = interval_frame(e, self.sigma, self.df_resid, alpha, df.index)
         if t is not None:
             out["time_pred_s"] = t / df["n_prompts"].to_numpy(float)  # per image
         return out
