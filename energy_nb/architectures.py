@@ -120,6 +120,9 @@ def _yaml(path: Path) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from .provenance import note_read
+
+    note_read(path)
     try:
         return yaml.load(path.read_text(), Loader=loader)
     except (OSError, yaml.YAMLError) as exc:
@@ -127,6 +130,9 @@ def _yaml(path: Path) -> Any:
 
 
 def _json(path: Path) -> dict[str, Any]:
+    from .provenance import note_read
+
+    note_read(path)
     try:
         data = json.loads(path.read_text())
     except OSError as exc:

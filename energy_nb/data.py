@@ -24,7 +24,10 @@ def shipped_files() -> list[Path]:
 
 def shipped_sha256() -> str:
     """sha256 over the bytes (and names) of :func:`shipped_files`: the key of every fitted-law cache entry."""
+    from .provenance import note_read
+
     h = hashlib.sha256()
+    note_read(*shipped_files())
     for p in shipped_files():
         h.update(p.relative_to(paths.DATA).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
@@ -39,14 +42,16 @@ def shipped_data() -> pd.DataFrame:
     return ok_rows(pd.concat(frames, ignore_index=True))
 
 
-def external_data(footing: str = "idle", registry_only: bool = True, single_gpu: bool = True) -> pd.DataFrame:
-    """ML.ENERGY's rows (``energy_nb.mlenergy``), made net by subtracting ``footing`` power x time
-    (``idle``: published idle power, the paper's footing; ``static``: the fitted static power)."""
+def external_data(footing: str = "idle", registry_only: bool = True, single_gpu: bool = True,
+                  rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """ML.ENERGY's rows (``energy_nb.mlenergy``, or ``rows`` in the same gross form), made net by
+    subtracting ``footing`` power x time (``idle``: published idle power, the paper's footing;
+    ``static``: the fitted static power)."""
     from .mlenergy import shipped
     from .power import footing_watts, to_net
     from .schema import registry_rows
 
-    df = shipped()
+    df = shipped() if rows is None else rows
     watts = footing_watts(df, footing)
     if registry_only:
         df = registry_rows(df)

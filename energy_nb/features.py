@@ -118,6 +118,9 @@ def _shipped() -> dict[tuple, ComponentFeatures]:
     path = paths.FEATURES_CSV
     if not path.exists() or os.environ.get("ENERGY_NB_NO_SHIPPED_FEATURES"):
         return {}
+    from .provenance import note_read
+
+    note_read(path)
     with path.open(newline="") as fh:
         rows = [_from_record(r) for r in csv.DictReader(fh)]
     return {(r.model, r.size, r.role, r.height, r.width): r for r in rows}

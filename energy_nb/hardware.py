@@ -67,6 +67,9 @@ class GpuSpec:
 @lru_cache(maxsize=1)
 def table() -> pd.DataFrame:
     """``data/gpus.csv``: one row per GPU part (datasheet figures, published idle power, sources)."""
+    from .provenance import note_read
+
+    note_read(GPUS_CSV)
     return pd.read_csv(GPUS_CSV)
 
 

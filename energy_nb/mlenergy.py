@@ -98,12 +98,16 @@ def read_v2(path: str | Path) -> pd.DataFrame:
     """Every ``bs<B>+steps<S>.json`` of a v2 tree as one row each (shared schema, ``gross``)."""
     root = _v2_root(Path(path))
     models = json.loads((root / "models.json").read_text())
+    from .provenance import note_read
+
+    note_read(root / "models.json")
     rows = []
     files = sorted(root.glob("*/*/*/bs*+steps*.json"))
     if not files:
         raise MLEnergyInputError(f"{root}: no bs<B>+steps<S>.json files under <GPU>/<org>/<model>/")
     for f in files:
         where = f.relative_to(root.parent.parent.parent).as_posix()  # data/diffusion/text-to-image/...
+        note_read(f)
         try:
             rec = json.loads(f.read_text())
         except json.JSONDecodeError as exc:
@@ -139,6 +143,9 @@ def read_v2(path: str | Path) -> pd.DataFrame:
 def read_v3(path: str | Path) -> pd.DataFrame:
     """Every configuration of a v3 ``text-to-image.json`` as one row (shared schema, ``gross``)."""
     path = Path(path)
+    from .provenance import note_read
+
+    note_read(path)
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:

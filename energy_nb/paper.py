@@ -60,6 +60,9 @@ def a100_energy() -> pd.DataFrame:
 
 def published_params() -> pd.DataFrame:
     """The paper's fitted parameters (Tables 1 and 2): table, model, parameter, value."""
+    from .provenance import note_read
+
+    note_read(paths.PUBLISHED_PARAMS_CSV)
     return pd.read_csv(paths.PUBLISHED_PARAMS_CSV)
 
 

@@ -174,3 +174,21 @@ def carbon_bars(regions: pd.DataFrame, ax=None):
     ax.set_xticks(x, [f"{n}\n{g:.0f} g/kWh" for n, g in zip(regions["name"], regions["g_per_kwh"])], fontsize=8)
     ax.set_ylabel("tCO2e per year")
     return ax
+
+
+def energy_vs_compute(d: pd.DataFrame, ax=None, title: str = ""):
+    """The front page's figure: per-image net energy (J) against per-image GFLOPs (counted, x2 with CFG),
+    log-log, one colour per model and one marker per GPU (``d`` from :func:`energy_nb.report.per_image`)."""
+    ax = ax or plt.subplots(figsize=(8, 4.6))[1]
+    models = sorted(d["model"].astype(str).unique())
+    cmap = plt.get_cmap("tab10")
+    markers = {"A100": "o", "H100": "^"}
+    for i, m in enumerate(models):
+        for g, part in d[d["model"].astype(str) == m].groupby("gpu"):
+            ax.scatter(part["gflops_per_image"], part["per_image_j"], s=14, alpha=0.75, color=cmap(i % 10),
+                       marker=markers.get(str(g), "s"), label=f"{MODEL_LABELS.get(m, m)}, {g}")
+    ax.set(xscale="log", yscale="log", xlabel="GFLOPs per image (counted on the architecture, x2 with CFG)",
+           ylabel="net GPU energy per image (J)", title=title)
+    ax.grid(True, which="major", lw=0.3, alpha=0.6)
+    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return ax

@@ -80,3 +80,55 @@ def inputs_digest() -> str:
             h.update(p.relative_to(paths.ROOT).as_posix().encode())
             h.update(sha256(p).encode())
     return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# What this process has read (for the source line under every table and figure of the book)
+# ---------------------------------------------------------------------------------------------------
+_READS: dict[str, None] = {}
+
+
+def note_read(*files: str | Path) -> None:
+    """Record that ``files`` were read (called by the package's readers; files outside ``data/`` ignored)."""
+    for f in files:
+        p = Path(f).resolve()
+        if p.is_relative_to(paths.DATA.resolve()):
+            _READS.setdefault(p.relative_to(paths.DATA.resolve()).as_posix(), None)
+
+
+def reads() -> list[Path]:
+    """Files of ``data/`` read by this process so far, in the order first read."""
+    return [paths.DATA / r for r in _READS]
+
+
+def anchor(entry: str) -> str:
+    """HTML id of a provenance-table entry (``data/paper/a100_energy.csv`` -> ``data-paper-a100-energy-csv``)."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", entry.lower()).strip("-")
+
+
+_TABLE: dict[str, pd.DataFrame] = {}
+
+
+def entries_for(files: list[Path]) -> list[dict[str, str]]:
+    """The provenance entries (a file, or a folder listed in the manifest) that cover ``files``, each
+    with its sha256 as on the provenance page and its anchor there; in first-seen order, no repeats."""
+    if "t" not in _TABLE:
+        _TABLE["t"] = table()
+    t = _TABLE["t"].set_index("file")
+    man = manifest()
+    out: dict[str, dict[str, str]] = {}
+    for f in files:
+        p = Path(f)
+        p = p if p.is_absolute() else paths.ROOT / p
+        try:
+            rel = p.resolve().relative_to(paths.DATA.resolve()).as_posix()
+        except ValueError:
+            raise ValueError(f"{f} is not a file of data/: the book's results come from data/ only") from None
+        key = _entry_for(rel, man)
+        if key is None:
+            raise ValueError(f"data/{rel} has no entry in data/MANIFEST.yml: add its source and description")
+        name = f"data/{key}"
+        out.setdefault(name, dict(file=name, sha256=str(t.loc[name, "sha256"]), anchor=anchor(name)))
+    return list(out.values())

@@ -162,6 +162,9 @@ def read_energy_csv(path: str | Path) -> pd.DataFrame:
     to ``ok``. Raises :class:`SchemaError` on the first bad cell (file, line, column, allowed values).
     """
     path = Path(path)
+    from .provenance import note_read
+
+    note_read(path)
     rows: list[dict[str, object]] = []
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)

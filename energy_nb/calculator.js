@@ -1,0 +1,166 @@
+/* energy-nb calculator: evaluates the laws exported by energy_nb/calculator.py (JSON in #enb-calc-data).
+   The same numbers as `energy-nb predict` / `energy-nb plan` (--law auto, PUE 1, 365 days, 95% interval). */
+(function () {
+  "use strict";
+  var root = document.getElementById("enb-calc-data");
+  if (!root) { return; }
+  var D = JSON.parse(root.textContent);
+  var form = document.getElementById("enb-calc");
+  var out = document.getElementById("enb-calc-out");
+
+  function opt(sel, values, labels) {
+    sel.innerHTML = "";
+    values.forEach(function (v, i) {
+      var o = document.createElement("option");
+      o.value = String(v); o.textContent = labels ? labels[i] : String(v);
+      sel.appendChild(o);
+    });
+  }
+  function esc(s) {
+    return String(s).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; });
+  }
+  function fmt(x) {
+    if (!isFinite(x)) { return "–"; }
+    var a = Math.abs(x);
+    if (a === 0) { return "0"; }
+    if (a >= 1e7 || a < 1e-3) { return x.toPrecision(3); }
+    if (a >= 1000) { return Math.round(x).toLocaleString("en-US"); }
+    var d = Math.max(0, 2 - Math.floor(Math.log10(a)));
+    return x.toFixed(d);
+  }
+
+  /* The reasons a configuration lies outside the law's data: a port of LawMixin.extrapolation. */
+  function extrapolation(law, model, gpu, h, w, steps, dtype, cfg, batch) {
+    var d = law.domain || {}, out = [];
+    if (!d.models) { return ["the law records no training domain (saved by an older version): coverage unknown"]; }
+    if (d.models.indexOf(model) < 0) { out.push("model " + model + " is not in the law's data (fitted on " + d.models.join(", ") + ")"); }
+    if (d.gpus.indexOf(gpu) < 0) { out.push("GPU " + gpu + " is not in the law's data (" + d.gpus.join(", ") + ")"); }
+    if (d.dtypes.indexOf(dtype) < 0) {
+      var twin = null;
+      if (D.half_dtypes.indexOf(dtype) >= 0) {
+        for (var i = 0; i < d.dtypes.length; i++) { if (D.half_dtypes.indexOf(d.dtypes[i]) >= 0) { twin = d.dtypes[i]; break; } }
+      }
+      out.push("dtype " + dtype + " is not in the law's data (" + d.dtypes.join(", ") + ")" + (twin ? "; treated as " + twin + " (both half precision)" : ""));
+    }
+    if (d.cfg.indexOf(cfg) < 0) { out.push("CFG " + (cfg ? "on" : "off") + " is not in the law's data"); }
+    [["height", h], ["width", w]].forEach(function (p) {
+      var lo = d[p[0]][0], hi = d[p[0]][1];
+      if (!(lo <= p[1] && p[1] <= hi)) { out.push(p[0] + " " + p[1] + " px is outside the law's data (" + lo + "-" + hi + " px)"); }
+    });
+    if (d.square_only && h !== w) { out.push("aspect ratio " + h + "x" + w + ": the law's data has square images only"); }
+    if (!(d.steps[0] <= steps && steps <= d.steps[1])) { out.push(steps + " steps is outside the law's data (" + d.steps[0] + "-" + d.steps[1] + " steps)"); }
+    var bs = d.batch_size || [1, 1];
+    if (!(bs[0] <= batch && batch <= bs[1])) {
+      out.push("batch size " + batch + " is outside the law's data (" + bs[0] + "-" + bs[1] + ")" + (bs[1] === 1 ? "; the law has no batch term: predicted as batch 1" : ""));
+    }
+    var g = (d.by_gpu || {})[gpu];
+    if (g) {
+      var gaps = [];
+      [["height", h, "height"], ["steps", steps, "steps"], ["batch size", batch, "batch_size"]].forEach(function (p) {
+        var lo = g[p[2]][0], hi = g[p[2]][1];
+        if (!(lo <= p[1] && p[1] <= hi)) { gaps.push(lo !== hi ? p[0] + " " + lo + "-" + hi : p[0] + " " + lo); }
+      });
+      if (g.dtypes.indexOf(dtype) < 0) { gaps.push("dtype " + g.dtypes.join("/")); }
+      if (g.cfg.indexOf(cfg) < 0) { gaps.push("CFG " + (g.cfg.length === 1 && g.cfg[0] === 1 ? "on" : "off")); }
+      if (gaps.length) { out.push("the " + gpu + " data cover only " + gaps.join(", ") + ": elsewhere the " + gpu + " term is assumed to hold as fitted"); }
+    }
+    if (law.kind === "transfer") {  /* TransferLaw.extrapolation: a GPU without data is priced from its datasheet */
+      var sp = D.gpu_specs[gpu];
+      out = out.map(function (s) {
+        return s.indexOf("GPU " + gpu + " is not") === 0 && sp ? "GPU " + gpu + " is not in the law's data (" +
+          d.gpus.join(", ") + "): priced from its datasheet (" + sp.tflops_half + " TFLOP/s half, " +
+          sp.bandwidth_gb_s + " GB/s, " + sp.power_w + " W)" : s;
+      });
+    }
+    return out;
+  }
+
+  /* Everything the form answers, as numbers (also used by the browser test through window.enbCalc). */
+  function answer(inp) {
+    var a = (D.answers[inp.model] || {})[inp.gpu];
+    if (!a) { return {error: "no law for model " + inp.model + " on GPU " + inp.gpu}; }
+    if (a.error) { return {error: a.error}; }
+    var law = D.laws[a.law];
+    var cells = ((D.configs[inp.model] || {})[inp.gpu] || {})[String(inp.resolution)];
+    if (!cells) { return {error: "resolution " + inp.resolution + " px is not offered for " + inp.model}; }
+    var di = D.dtypes.indexOf(inp.dtype), bi = D.batches.indexOf(inp.batch);
+    if (di < 0 || bi < 0) { return {error: "precision " + inp.dtype + " or batch " + inp.batch + " is not offered"}; }
+    if (!(inp.steps >= 1 && Math.floor(inp.steps) === inp.steps)) { return {error: "steps must be a whole number >= 1 (got " + inp.steps + ")"}; }
+    if (!(inp.images >= 0)) { return {error: "images per day must be a number >= 0"}; }
+    if (!(inp.intensity >= 0)) { return {error: "grid intensity must be a number >= 0 (g CO2e/kWh)"}; }
+    var c = cells[di * 2 * D.batches.length + inp.cfg * D.batches.length + bi];
+    if (typeof c === "number") { return {error: D.errors[c], law: law.name, reason: a.reason}; }
+    var m0, m1 = law.m1, v0, v1, v2 = law.v2;
+    if (law.kind === "paper") { m0 = c[2]; v0 = c[3]; v1 = c[4]; } else { m0 = law.m0; v0 = law.v0; v1 = law.v1; }
+    var u = c[0] + c[1] * inp.steps;
+    if (!(u > 0)) { return {error: "the law gives no positive energy at " + inp.steps + " steps"}; }
+    var L = Math.log(u), j = Math.exp(m0 + m1 * L), se = Math.sqrt(v0 + v1 * L + v2 * L * L);
+    var lo = j * Math.exp(-law.q * se), hi = j * Math.exp(law.q * se);
+    var r = {law: law.name, reason: a.reason, per_image_j: j, per_image_j_low: lo, per_image_j_high: hi,
+             extrapolation: extrapolation(law, inp.model, inp.gpu, inp.resolution, inp.resolution, inp.steps,
+                                          inp.dtype, inp.cfg, inp.batch)};
+    [["", j], ["_low", lo], ["_high", hi]].forEach(function (p) {
+      var wh = p[1] / D.j_per_wh, kwh = wh * inp.images / 1000;
+      r["wh_per_image" + p[0]] = wh;
+      r["kwh_per_day" + p[0]] = kwh;
+      r["mwh_per_year" + p[0]] = kwh * 365 / 1000;
+      r["g_co2e_per_image" + p[0]] = wh / 1000 * inp.intensity;
+      r["t_co2e_per_year" + p[0]] = kwh * 365 * inp.intensity / 1e6;
+    });
+    return r;
+  }
+
+  function inputs() {
+    return {model: form.model.value, gpu: form.gpu.value, resolution: parseInt(form.resolution.value, 10),
+            steps: Number(form.steps.value), dtype: form.dtype.value, cfg: parseInt(form.cfg.value, 10),
+            batch: parseInt(form.batch.value, 10), images: Number(form.images.value),
+            intensity: Number(form.intensity.value)};
+  }
+
+  var ROWS = [["per_image_j", "energy per image", "J"], ["wh_per_image", "energy per image", "Wh"],
+              ["kwh_per_day", "energy per day", "kWh"], ["mwh_per_year", "energy per year", "MWh"],
+              ["g_co2e_per_image", "carbon per image", "g CO2e"], ["t_co2e_per_year", "carbon per year", "t CO2e"]];
+
+  function render() {
+    var r = answer(inputs());
+    if (r.error) {
+      out.innerHTML = '<p class="enb-error" data-out="error">Cannot answer: ' + esc(r.error) + "</p>";
+      return;
+    }
+    var rows = ROWS.map(function (k) {
+      var lowKey = k[0] === "per_image_j" ? "per_image_j_low" : k[0] + "_low";
+      var highKey = k[0] === "per_image_j" ? "per_image_j_high" : k[0] + "_high";
+      return "<tr><td>" + k[1] + " (" + k[2] + ")</td>" +
+        '<td data-out="' + k[0] + '" data-value="' + r[k[0]] + '">' + fmt(r[k[0]]) + "</td>" +
+        '<td data-out="' + lowKey + '" data-value="' + r[lowKey] + '">' + fmt(r[lowKey]) + "</td>" +
+        '<td data-out="' + highKey + '" data-value="' + r[highKey] + '">' + fmt(r[highKey]) + "</td></tr>";
+    }).join("");
+    var warn = r.extrapolation.length ? '<p class="enb-warn" data-out="extrapolation">Extrapolating: ' +
+      r.extrapolation.map(esc).join("; ") + ".</p>" : '<p class="enb-warn" data-out="extrapolation"></p>';
+    out.innerHTML = '<table class="enb-table"><thead><tr><th>quantity</th><th>estimate</th><th>95% low</th>' +
+      "<th>95% high</th></tr></thead><tbody>" + rows + "</tbody></table>" +
+      '<p class="enb-law">Law: <code data-out="law">' + esc(r.law) + "</code> (" + esc(r.reason) + ")</p>" + warn;
+  }
+
+  function onModel() {
+    var info = D.models[form.model.value];
+    opt(form.resolution, info.resolutions);
+    var best = info.resolutions.reduce(function (b, x) { return Math.abs(x - info.height) < Math.abs(b - info.height) ? x : b; });
+    form.resolution.value = String(best);
+    form.steps.value = String(info.steps);
+    form.cfg.value = info.cfg ? "1" : "0";
+  }
+
+  var models = Object.keys(D.models);
+  opt(form.model, models, models.map(function (m) { return D.models[m].name + " (" + m + ")"; }));
+  opt(form.gpu, D.gpus);
+  opt(form.dtype, D.dtypes);
+  opt(form.batch, D.batches);
+  form.intensity.value = String(D.world_g_per_kwh);
+  form.model.value = models.indexOf("flux") >= 0 ? "flux" : models[0];
+  onModel();
+  form.addEventListener("change", function (e) { if (e.target === form.model) { onModel(); } render(); });
+  form.addEventListener("input", render);
+  window.enbCalc = {answer: answer, render: render, data: D};
+  render();
+})();

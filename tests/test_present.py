@@ -1,0 +1,82 @@
+"""The book's table and figure format (energy_nb.present) and the calculator's exported laws."""
+import base64
+import io
+import math
+
+import pandas as pd
+import pytest
+
+from energy_nb import calculator, laws, present, provenance
+
+
+def test_table_units_rounding_no_row_numbers_source_and_csv():
+    df = pd.DataFrame({"mape_pct": [12.3456, 7.0], "r2_log": [0.98765, 0.5], "n": [3, 4]},
+                      index=pd.Index(["flux", "sd2"], name="model"))
+    present.page("notebooks/within_model")
+    html = present.table(df, "A caption", by=laws.fit, data=["data/paper/a100_energy.csv"]).data
+    assert "<figcaption>A caption</figcaption>" in html
+    assert "MAPE (%)" in html and "R² (log)" in html and "mape_pct" not in html.split("base64,")[0]
+    assert "<th>model</th>" in html and "<tbody><tr><td class=\"enb-text\">flux</td>" in html and "<th></th>" not in html
+    assert "12.3" in html and "12.3456" not in html.split("base64,")[0]
+    assert "energy_nb.laws.fit" in html
+    sha = provenance.sha256(provenance.paths.A100_ENERGY_CSV)[:8]
+    assert sha in html and 'href="provenance.html#data-paper-a100-energy-csv"' in html
+    csv = base64.b64decode(html.split("data:text/csv;base64,")[1].split('"')[0]).decode()
+    back = pd.read_csv(io.StringIO(csv))
+    assert list(back.columns) == ["model", "MAPE (%)", "R² (log)", "rows"] and back["MAPE (%)"][0] == 12.3456
+
+
+def test_filtered_rows_show_no_row_numbers():
+    df = pd.DataFrame({"model": ["a", "b", "c"], "energy_j": [1.0, 2.0, 3.0]}).iloc[[0, 2]]
+    html = present.table(df, "c", by=laws.fit, data=[]).data
+    assert "<th>index</th>" not in html and "<th>model</th><th>energy (J)</th>" in html
+    counts = present.table(pd.DataFrame({"rows": [80.0, 40.0], "x": [0.5, float("nan")]}), "c", by=laws.fit, data=[],
+                           digits=3).data
+    assert ">80<" in counts and ">80.000<" not in counts and ">0.500<" in counts and ">–<" in counts
+
+
+def test_data_outside_data_dir_is_refused():
+    with pytest.raises(ValueError, match="not a file of data/"):
+        present.source_line(laws.fit, ["/etc/hostname"])
+
+
+def test_numbers_are_rounded_sensibly():
+    assert present.fmt_number(1234567.0) == "1,234,567"
+    assert present.fmt_number(0.012345) == "0.0123"
+    assert present.fmt_number(12.345) == "12.3"
+    assert present.fmt_number(float("nan")) == "–"
+    assert present.fmt_number(0.5, 3) == "0.500"
+
+
+def test_figure_has_caption_and_closes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 4])
+    html = present.figure(fig, "Energy (J) against steps", by="plots.energy_surface", data=[]).data
+    assert 'alt="Energy (J) against steps"' in html and "<figcaption>" in html and "data:image/png;base64," in html
+    assert not plt.get_fignums()
+
+
+def test_calculator_closed_form_is_the_law():
+    """The exported closed form gives predict's per-image energy and interval at other step counts too."""
+    data = calculator.export(models=["flux", "sdxl"], gpus=["A100", "H200"])
+    for model, gpu, res, steps in (("flux", "A100", 1024, 33), ("sdxl", "A100", 768, 12), ("flux", "H200", 512, 9)):
+        a = data["answers"][model][gpu]
+        law = data["laws"][a["law"]]
+        fitted, _ = laws.answer(laws.AUTO, model, gpu)
+        assert fitted.name == law["name"]
+        cell = data["configs"][model][gpu][str(res)][calculator.DTYPES.index("fp16") * 10 + 1 * 5 + 0]
+        m0, v0, v1 = (cell[2], cell[3], cell[4]) if law["kind"] == "paper" else (law["m0"], law["v0"], law["v1"])
+        L = math.log(cell[0] + cell[1] * steps)
+        j = math.exp(m0 + law["m1"] * L)
+        hi = j * math.exp(law["q"] * math.sqrt(v0 + v1 * L + law["v2"] * L * L))
+        want = fitted.per_image(model, res, res, steps, "fp16", True, gpu)
+        assert j == pytest.approx(want["per_image_j"], rel=1e-8)
+        assert hi == pytest.approx(want["per_image_j_high"], rel=1e-8)
+    # what the law refuses, the calculator carries as the same message
+    cell = data["configs"]["sdxl"]["A100"]["1024"][calculator.DTYPES.index("fp32") * 10]
+    assert isinstance(cell, int) and "fp32" in data["errors"][cell]
