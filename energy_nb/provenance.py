@@ -88,12 +88,21 @@ def inputs_digest() -> str:
 _READS: dict[str, None] = {}
 
 
+_DATA_PREFIX: list[str] = []
+
+
 def note_read(*files: str | Path) -> None:
-    """Record that ``files`` were read (called by the package's readers; files outside ``data/`` ignored)."""
+    """Record that ``files`` were read (called by the package's readers; files outside ``data/`` ignored).
+    String work only (no ``resolve``): it runs on every law lookup of the command line."""
+    import os
+
+    if not _DATA_PREFIX:
+        _DATA_PREFIX.append(os.path.abspath(paths.DATA) + os.sep)
+    prefix = _DATA_PREFIX[0]
     for f in files:
-        p = Path(f).resolve()
-        if p.is_relative_to(paths.DATA.resolve()):
-            _READS.setdefault(p.relative_to(paths.DATA.resolve()).as_posix(), None)
+        a = os.path.abspath(f)
+        if a.startswith(prefix):
+            _READS.setdefault(a[len(prefix):].replace(os.sep, "/"), None)
 
 
 def reads() -> list[Path]:
