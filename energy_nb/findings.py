@@ -162,12 +162,8 @@ def key_findings(paper_rows: pd.DataFrame | None = None, external: pd.DataFrame 
 
 def html_list(findings: list[Finding], here: str = "book/intro") -> str:
     """The findings as an HTML ordered list, each linked to the page that shows it (relative to ``here``)."""
-    from pathlib import PurePosixPath
+    from .present import relative_link
 
-    depth = len(PurePosixPath(here).parent.parts)
-    items = []
-    for f in findings:
-        page, _, anchor = f.page.partition("#")
-        href = "../" * depth + page + ".html" + (f"#{anchor}" if anchor else "")
-        items.append(f'<li data-key="{f.key}">{f.text} <a href="{href}">See the page.</a></li>')
+    items = [f'<li data-key="{f.key}">{f.text} <a href="{relative_link(f.page, here)}">See the page.</a></li>'
+             for f in findings]
     return '<ol class="enb-findings">' + "".join(items) + "</ol>"

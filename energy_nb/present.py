@@ -64,18 +64,18 @@ LABELS: dict[str, str] = {
 #: Where the provenance page lives (relative to the book's root, without suffix).
 PROVENANCE_PAGE = "notebooks/provenance"
 
-_PAGE: dict[str, Any] = {"name": None, "count": 0}
+_PAGE: dict[str, Any] = {"name": None}
 
 
 # ---------------------------------------------------------------------------------------------------
 # Page
 # ---------------------------------------------------------------------------------------------------
-def page(name: str) -> "pd.io.formats.style.Styler | Any":
+def page(name: str) -> Any:
     """Start a page (``name`` as in ``_toc.yml``, e.g. ``notebooks/within_model``): returns the line with
     its downloads (this page as an executable ``.ipynb`` and as its MyST source)."""
     from IPython.display import HTML
 
-    _PAGE.update(name=name, count=0)
+    _PAGE["name"] = name
     stem = Path(name).name
     return HTML(f'<p class="enb-downloads">Download this page: '
                 f'<a class="enb-ipynb" href="{stem}.ipynb" download>notebook (.ipynb)</a> · '
@@ -83,12 +83,14 @@ def page(name: str) -> "pd.io.formats.style.Styler | Any":
                 f'<code>energy-nb run {name}.md -p NAME VALUE</code></p>')
 
 
-def _relative(target: str) -> str:
-    """Link from the current page to ``target`` (a page name without suffix) in the built HTML."""
+def relative_link(target: str, here: str | None = None) -> str:
+    """Link from page ``here`` (default: the current page) to ``target`` (a page name without suffix,
+    optionally with ``#anchor``) in the built HTML."""
     import posixpath
 
-    here = posixpath.dirname(_PAGE["name"] or PROVENANCE_PAGE) or "."
-    return posixpath.relpath(target, here) + ".html"
+    page, _, anchor = target.partition("#")
+    base = posixpath.dirname(here or _PAGE["name"] or PROVENANCE_PAGE) or "."
+    return posixpath.relpath(page, base) + ".html" + (f"#{anchor}" if anchor else "")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -121,7 +123,7 @@ def source_files(data: Iterable[str | Path] | pd.DataFrame | None = None) -> lis
 def source_line(by: Callable | str | Sequence[Callable | str], data: Any = None) -> str:
     """HTML: 'Made by energy_nb.x.f from data/a.csv (sha256 1a2b3c4d) ...', linked to the provenance page."""
     fns = ", ".join(f"<code>{html.escape(q)}</code>" for q in _qualname(by))
-    link = _relative(PROVENANCE_PAGE)
+    link = relative_link(PROVENANCE_PAGE)
     if isinstance(data, str) and data == "all":
         return (f'<p class="enb-source">Made by {fns} from every file of <code>data/</code>. '
                 f'<a href="{link}">Data and provenance</a>.</p>')
@@ -205,7 +207,6 @@ def table(df: pd.DataFrame, caption: str, by: Callable | str | Sequence[Callable
     ``row_ids``: an HTML id per row (link targets)."""
     from IPython.display import HTML
 
-    _PAGE["count"] += 1
     raw = readable(df, labels)
     names = {label(c, labels): c for c in (list(df.index.names) if not isinstance(df.index, pd.RangeIndex) else [])
              + list(df.columns)}
@@ -252,7 +253,6 @@ def figure(fig, caption: str, by: Callable | str | Sequence[Callable | str], dat
     import matplotlib.pyplot as plt
     from IPython.display import HTML
 
-    _PAGE["count"] += 1
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
