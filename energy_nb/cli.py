@@ -334,10 +334,77 @@ def grid_from_args(a: argparse.Namespace):
     return Grid.from_dict({k: v for k, v in flags.items() if v is not None}, "command line")
 
 
+def _gpu_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip() != ""]
+    except ValueError:
+        raise ValueError(f"--gpus {text!r} is not allowed: GPU indices separated by commas, e.g. 0,1,2,3") from None
+
+
+def cmd_sweep_executor(a: argparse.Namespace, grid) -> int:
+    """``energy-nb sweep --executor local|slurm``: shards as worker processes or Slurm jobs (submitit)."""
+    from . import shards
+    from .executors import launch, parse_key_values
+    from .sweep import slurm_settings
+
+    if a.shard:
+        raise ValueError("--shard is for one process; with --executor the shards are the workers (--workers N)")
+    if a.executor == "local" and (a.slurm or a.partition or a.account or a.gpus_per_job is not None):
+        raise ValueError("--slurm, --partition, --account and --gpus-per-job need --executor slurm "
+                         "(--executor local takes --workers, --gpus and --time)")
+    slurm = {**slurm_settings(a.grid), **parse_key_values(a.slurm)} if a.executor == "slurm" else {}
+    for key, value in (("partition", a.partition), ("time", a.time), ("account", a.account),
+                       ("gpus", a.gpus_per_job)):
+        if value is not None:
+            slurm[key] = value
+    options = dict(idle_seconds=a.idle_seconds, warmup=a.warmup, country=a.country, min_window_s=a.min_window)
+    try:
+        res = launch(grid, a.out, a.executor, workers=a.workers, gpus=_gpu_list(a.gpus), meters=a.meters,
+                     options=options, slurm=slurm, retry_errors=a.retry_errors, wait=True if a.wait else None,
+                     gpu_label=a.gpu_label, progress=not a.no_progress)
+    except KeyboardInterrupt:
+        print(f"energy-nb sweep: interrupted; the workers were stopped and every row already in {a.out}/shards is "
+              "complete. Rerun the same command to resume.", file=sys.stderr)
+        return 130
+    if res.nothing_to_do:
+        print(f"{a.out}: nothing to do: every configuration of the grid has rows in {a.out}/shards "
+              f"(merge them: energy-nb sweep merge {a.out})")
+        return 0
+    jobs = ", ".join(f"shard {i}/{res.k} -> job {j}" for i, j in res.submitted.items())
+    if not res.waited:
+        print(f"submitted {len(res.submitted)} job(s) to Slurm: {jobs}; logs in {a.out}/logs.\n"
+              f"watch:  energy-nb sweep status {a.out}\nmerge:  energy-nb sweep merge {a.out}")
+        return 0
+    print(shards.status_text(a.out))
+    if res.unfinished:
+        print(f"energy-nb sweep: {len(res.unfinished)} shard(s) did not finish: " + "; ".join(res.unfinished)
+              + f". Finished rows are kept; rerun the same command to resume (logs in {a.out}/logs).",
+              file=sys.stderr)
+        return 1
+    print(f"all {len(res.submitted)} shard(s) finished; merge them: energy-nb sweep merge {a.out}")
+    return 0
+
+
 def cmd_sweep(a: argparse.Namespace) -> int:
     from .sweep import run_sweep
 
     grid = grid_from_args(a)
+    if a.executor and not a.dry_run:
+        return cmd_sweep_executor(a, grid)
+    if a.executor:
+        from .sweep import shard
+
+        k = len(_gpu_list(a.gpus) or []) or a.workers or 1
+        for i in range(1, k + 1):
+            configs = shard(grid.configs(), i, k)
+            print(f"shard {i}/{k}: {len(configs)} configurations")
+            for c in configs:
+                print(f"  {c.model} {c.height}x{c.width} T={c.steps} {c.dtype} cfg={c.cfg} N={c.n_prompts}")
+        return 0
+    if a.workers or a.gpus or a.slurm or a.partition or a.time or a.account or a.gpus_per_job is not None or a.wait:
+        raise ValueError("--workers, --gpus, --wait and the Slurm settings need --executor local or --executor slurm")
     if a.dry_run:
         from .sweep import parse_shard, shard
 
@@ -485,7 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="measure energy over a grid into an append-only, resumable CSV",
                         description="Measure energy over a grid (Sec. 4.5 or any subset). Flags override --grid. "
-                                    "Rerunning the same command resumes; rows are never rewritten.")
+                                    "Rerunning the same command resumes; rows are never rewritten. Sharded sweeps "
+                                    "(--executor): `energy-nb sweep status OUT` shows each shard, "
+                                    "`energy-nb sweep merge OUT` merges them into OUT/merged.csv.")
     sw.add_argument("--out", required=True, help="CSV to append to, e.g. data/measurements/cpu-smoke.csv")
     sw.add_argument("--grid", help="a YAML file with the keys below, or 'paper' for Sec. 4.5's grid")
     sw.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)}")
@@ -499,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--weights", help="random (default) or pretrained")
     sw.add_argument("--pretrained", help="local path of a checkpoint (with --weights pretrained)")
     sw.add_argument("--seed", type=int)
-    sw.add_argument("--meters", nargs="+", help="codecarbon and/or nvml (default: both on a GPU, codecarbon on CPU)")
+    sw.add_argument("--meters", nargs="+", help="codecarbon, zeus and/or nvml (default: codecarbon + zeus on a GPU, nvml where Zeus is missing; codecarbon on CPU)")
     sw.add_argument("--country", default="USA", help="ISO 3166-1 alpha-3 code for CodeCarbon (default USA)")
     sw.add_argument("--idle-seconds", type=float, default=5.0, help="idle-power window before the sweep (s)")
     sw.add_argument("--warmup", type=int, default=1, help="uncounted generations before each measurement")
@@ -510,6 +579,19 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--gpu-label", help="value of the gpu column (default: from the device name, e.g. H100)")
     sw.add_argument("--dry-run", action="store_true", help="list the configurations and stop")
     sw.add_argument("--no-progress", action="store_true")
+    ex = sw.add_argument_group("executors (submitit): --out is then a folder, one append-only CSV per shard")
+    ex.add_argument("--executor", choices=["local", "slurm"],
+                    help="local: worker processes on this node; slurm: one Slurm job per shard "
+                         "(default: this process only)")
+    ex.add_argument("--workers", type=int, help="number of shards: local worker processes or Slurm jobs (default 1)")
+    ex.add_argument("--gpus", help="local: one worker per GPU, e.g. 0,1,2,3 (CUDA_VISIBLE_DEVICES)")
+    ex.add_argument("--partition", help="Slurm partition")
+    ex.add_argument("--time", help="time limit per job: minutes or [D-]HH:MM:SS")
+    ex.add_argument("--account", help="Slurm account")
+    ex.add_argument("--gpus-per-job", type=int, help="GPUs per Slurm job (default 1 with --device cuda, 0 on CPU)")
+    ex.add_argument("--slurm", nargs="+", action="extend", metavar="KEY=VALUE",
+                    help="more Slurm settings, e.g. qos=high constraint=a100 mem_gb=64 (also a grid YAML's slurm:)")
+    ex.add_argument("--wait", action="store_true", help="slurm: wait for the jobs and show their progress")
     sw.set_defaults(func=cmd_sweep)
 
     im = sub.add_parser("import", help="convert published measurements to the shared schema",
@@ -543,9 +625,57 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def sweep_tools_parser() -> argparse.ArgumentParser:
+    """``energy-nb sweep status OUT`` and ``energy-nb sweep merge OUT``: a sharded sweep's folder."""
+    p = argparse.ArgumentParser(prog="energy-nb sweep", description="Look at or merge a sharded sweep's folder.")
+    sub = p.add_subparsers(dest="tool", required=True)
+    st = sub.add_parser("status", help="per shard: rows ok / oom / error, running or finished, ETA",
+                        description="Per shard of a sweep run with --executor: configurations done of planned, "
+                                    "rows ok / oom / error, whether its worker runs (a dead one reads 'stopped'), "
+                                    "and the time left at its pace.")
+    st.add_argument("out", help="the sweep's folder (--out of `energy-nb sweep --executor ...`)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_sweep_status, command="sweep status")
+    mg = sub.add_parser("merge", help="merge the shard files into one CSV (duplicates refused)",
+                        description="Merge OUT/shards/*.csv into one CSV of the shared schema, one row per "
+                                    "configuration and meter: a retried error row gives way to its retry; two "
+                                    "measured rows of one configuration are refused. Idempotent, and safe while "
+                                    "workers still write.")
+    mg.add_argument("out", help="the sweep's folder")
+    mg.add_argument("--into", help="the merged CSV (default OUT/merged.csv)")
+    mg.set_defaults(func=cmd_sweep_merge, command="sweep merge")
+    return p
+
+
+def cmd_sweep_status(a: argparse.Namespace) -> int:
+    from . import shards
+
+    if a.json:
+        st = shards.status(a.out)
+        print(_json(dict(shards=st.to_dict(orient="records"), overall=shards.overall(a.out))))
+    else:
+        print(shards.status_text(a.out))
+    return 0
+
+
+def cmd_sweep_merge(a: argparse.Namespace) -> int:
+    from . import shards
+
+    res = shards.merge(a.out, a.into)
+    extra = f"; {res.superseded} error row(s) gave way to a retry" if res.superseded else ""
+    print(f"{res.path}: {res.rows} rows from {res.files} shard file(s){extra}"
+          f"{'' if res.changed else ' (unchanged)'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "sweep" and argv[1] in ("status", "merge"):
+        parser = sweep_tools_parser()
+        args = parser.parse_args(argv[1:])
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except ValueError as exc:

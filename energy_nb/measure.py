@@ -4,11 +4,17 @@ Meters (``METERS``):
 
 - ``codecarbon``: CodeCarbon's :class:`OfflineEmissionsTracker` as in the paper (no network, a
   configurable country code, ``measure_power_secs=1``). On a GPU it reports the GPU energy (CodeCarbon
-  integrates NVML power samples); on a machine without one it reports CPU + RAM energy, which
+  3 reads NVML's energy counter once per interval, so a window can miss up to its last interval); on a
+  machine without one it reports CPU + RAM energy, which
   CodeCarbon *estimates* from the CPU's TDP and load and the RAM size when RAPL is not readable (as
   here). Rows say so in ``note``.
+- ``zeus``: ML.ENERGY's Zeus (:class:`zeus.monitor.ZeusMonitor`), the field's library for this
+  measurement, used by the ML.ENERGY leaderboard: the GPU's energy counter on Volta and newer, power
+  sampling on older GPUs, and ``approx_instant_energy`` (power x time) for a window shorter than the
+  counter's update period. The default on a GPU where ``zeus`` imports.
 - ``nvml``: the GPU's own total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``, Volta and
-  newer) read through nvidia-ml-py at the edges of the window: no sampling, no integration.
+  newer) read through nvidia-ml-py at the edges of the window: no sampling, no integration. The
+  fallback on a GPU where Zeus is not installed.
 
 Units: energy in joules, power in watts, time in seconds. A window is bracketed by device
 synchronisation; ``net = raw - idle_w x duration`` with ``idle_w`` measured before the sweep.
@@ -25,7 +31,7 @@ import torch
 
 from .pipelines import synchronize
 
-METERS: tuple[str, ...] = ("codecarbon", "nvml")
+METERS: tuple[str, ...] = ("codecarbon", "zeus", "nvml")
 J_PER_KWH = 3.6e6
 
 
@@ -45,6 +51,39 @@ class Meter(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> Reading: ...
+
+
+def nvml_id(device: torch.device) -> int | str:
+    """The NVML identity (physical index, or a ``GPU-...`` UUID) of a torch CUDA device.
+
+    torch numbers the GPUs that ``CUDA_VISIBLE_DEVICES`` leaves visible (a worker started with
+    ``CUDA_VISIBLE_DEVICES=2`` sees that GPU as ``cuda:0``); NVML numbers every GPU of the machine."""
+    import os
+
+    index = device.index or 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None or not visible.strip():
+        return index
+    items = [x.strip() for x in visible.split(",") if x.strip()]
+    if index >= len(items):
+        raise ValueError(f"device {str(device)!r} is not among the GPUs CUDA_VISIBLE_DEVICES={visible!r} leaves visible")
+    item = items[index]
+    if item.isdigit():
+        return int(item)
+    if item.startswith("MIG"):
+        raise ValueError(f"CUDA_VISIBLE_DEVICES={visible!r} names a MIG slice; NVML cannot measure a slice's energy")
+    return item
+
+
+def nvml_handle(device: torch.device):
+    """NVML's handle of a torch CUDA device (:func:`nvml_id`)."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    ident = nvml_id(device)
+    if isinstance(ident, int):
+        return pynvml.nvmlDeviceGetHandleByIndex(ident)
+    return pynvml.nvmlDeviceGetHandleByUUID(ident)
 
 
 def _quiet_codecarbon() -> None:
@@ -77,7 +116,7 @@ class CodeCarbonMeter:
         kw = dict(country_iso_code=self.country, measure_power_secs=self.measure_power_secs,
                   save_to_file=False, log_level="error", allow_multiple_runs=True, tracking_mode="machine")
         if self.device.type == "cuda":
-            kw["gpu_ids"] = [self.device.index or 0]
+            kw["gpu_ids"] = [nvml_id(self.device)]  # NVML's numbering, not torch's
         self._tracker = OfflineEmissionsTracker(**kw)
         _quiet_codecarbon()
         self._t0 = time.perf_counter()
@@ -91,7 +130,8 @@ class CodeCarbonMeter:
         self._tracker = None
         if self.device.type == "cuda":
             return Reading(self.name, d.gpu_energy * J_PER_KWH, wall,
-                           f"codecarbon {d.codecarbon_version}: GPU energy from NVML power samples")
+                           f"codecarbon {d.codecarbon_version}: GPU energy from NVML's energy counter, read every "
+                           f"{self.measure_power_secs:g} s")
         cpu, ram = d.cpu_energy * J_PER_KWH, d.ram_energy * J_PER_KWH
         return Reading(self.name, cpu + ram, wall,
                        f"codecarbon {d.codecarbon_version}: CPU {cpu:.3f} J + RAM {ram:.3f} J, an ESTIMATE from "
@@ -109,9 +149,8 @@ class NvmlMeter:
                              "(use --meters codecarbon on the CPU)")
         import pynvml
 
-        pynvml.nvmlInit()
         self._nvml = pynvml
-        self.handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+        self.handle = nvml_handle(device)
         self._mj0 = 0
         self._t0 = 0.0
 
@@ -128,6 +167,46 @@ class NvmlMeter:
                        "NVML total-energy counter")
 
 
+class ZeusMeter:
+    """Zeus's :class:`~zeus.monitor.ZeusMonitor` over one GPU (``device``'s index as the framework sees it,
+    after ``CUDA_VISIBLE_DEVICES``). :func:`window` synchronises the device, so Zeus does not again.
+    ``monitor`` is for tests: a ZeusMonitor built over Zeus's own GPU objects."""
+
+    name = "zeus"
+
+    def __init__(self, device: torch.device, monitor=None) -> None:
+        if device.type != "cuda":
+            raise ValueError(f"meter 'zeus' reads a GPU's energy through Zeus; device {str(device)!r} is not a GPU "
+                             "(use --meters codecarbon on the CPU)")
+        self.index = device.index or 0
+        if monitor is None:
+            try:
+                from zeus.monitor import ZeusMonitor
+            except ImportError as exc:
+                raise ValueError(f"meter 'zeus' needs ML.ENERGY's Zeus (pip install zeus): {exc}; "
+                                 "or use --meters nvml") from None
+            monitor = ZeusMonitor(gpu_indices=[self.index], cpu_indices=[], approx_instant_energy=True)
+        if self.index not in monitor.gpu_indices:
+            raise ValueError(f"meter 'zeus': GPU {self.index} is not among the GPUs Zeus sees "
+                             f"({monitor.gpu_indices or 'none'})")
+        self.monitor = monitor
+        self._key = f"energy-nb-{id(self)}"
+        try:
+            from importlib.metadata import version
+
+            self._version = version("zeus")
+        except Exception:  # pragma: no cover - metadata missing
+            self._version = "?"
+
+    def start(self) -> None:
+        self.monitor.begin_window(self._key, sync_execution=False, restart=True)
+
+    def stop(self) -> Reading:
+        m = self.monitor.end_window(self._key, sync_execution=False)
+        return Reading(self.name, float(m.gpu_energy[self.index]), float(m.time),
+                       f"zeus {self._version}: ZeusMonitor GPU {self.index}")
+
+
 def make_meters(names: list[str], device: torch.device, country: str = "USA") -> list[Meter]:
     """Meters by name (``METERS``); a clear error for an unknown one."""
     out: list[Meter] = []
@@ -136,6 +215,8 @@ def make_meters(names: list[str], device: torch.device, country: str = "USA") ->
             out.append(CodeCarbonMeter(device, country))
         elif n == "nvml":
             out.append(NvmlMeter(device))
+        elif n == "zeus":
+            out.append(ZeusMeter(device))
         else:
             raise ValueError(f"unknown meter {n!r}; allowed: {', '.join(METERS)}")
     if not out:
@@ -143,9 +224,21 @@ def make_meters(names: list[str], device: torch.device, country: str = "USA") ->
     return out
 
 
+def zeus_available() -> bool:
+    """Whether ML.ENERGY's Zeus imports here."""
+    try:
+        import zeus.monitor  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
 def default_meters(device: torch.device) -> list[str]:
-    """Both meters on a GPU, CodeCarbon (CPU estimate) elsewhere."""
-    return list(METERS) if device.type == "cuda" else ["codecarbon"]
+    """On a GPU: CodeCarbon (the paper's meter) and Zeus, or our raw NVML reader where Zeus does not
+    import. Elsewhere: CodeCarbon (a CPU estimate)."""
+    if device.type != "cuda":
+        return ["codecarbon"]
+    return ["codecarbon", "zeus" if zeus_available() else "nvml"]
 
 
 def check_country(code: str) -> str:
@@ -197,8 +290,7 @@ def device_state(device: torch.device) -> DeviceState:
         return DeviceState(gpu_name=_cpu_name())
     import pynvml
 
-    pynvml.nvmlInit()
-    h = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+    h = nvml_handle(device)
     name = pynvml.nvmlDeviceGetName(h)
     driver = pynvml.nvmlSystemGetDriverVersion()
     return DeviceState(

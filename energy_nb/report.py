@@ -167,6 +167,29 @@ def meter_pairs(df: pd.DataFrame, a: str = "codecarbon", b: str = "nvml") -> pd.
     return pairs
 
 
+def meters_side_by_side(df: pd.DataFrame, reference: str = "nvml") -> pd.DataFrame:
+    """One row per window read by several meters: per-image net energy (J) and idle power (W) of each
+    meter, and each meter's net and raw energy relative to ``reference`` (%, 0 = the same reading)."""
+    ok = ok_rows(df)
+    key = [c for c in METER_KEY if c != "file"]
+    meters = [m for m in ("zeus", "nvml", "codecarbon") if m in set(ok["meter"])] + sorted(
+        set(ok["meter"].astype(str)) - {"zeus", "nvml", "codecarbon"})
+    wide = ok.assign(per_image_j=ok["energy_j"] / ok["n_prompts"], raw_per_image_j=ok["energy_raw_j"] / ok["n_prompts"]
+                     ).pivot_table(index=key, columns="meter", values=["per_image_j", "raw_per_image_j", "idle_w"])
+    out = pd.DataFrame(index=wide.index)
+    for m in meters:
+        out[f"{m}_j"] = wide[("per_image_j", m)]
+    for m in meters:
+        out[f"{m}_idle_w"] = wide[("idle_w", m)]
+    if reference in meters:
+        for m in meters:
+            if m == reference:
+                continue
+            out[f"{m}_vs_{reference}_raw_pct"] = 100 * (wide[("raw_per_image_j", m)] / wide[("raw_per_image_j", reference)] - 1)
+            out[f"{m}_vs_{reference}_net_pct"] = 100 * (out[f"{m}_j"] / out[f"{reference}_j"] - 1)
+    return out.dropna(how="any").reset_index()
+
+
 def per_image(df: pd.DataFrame, convention: str = "paper") -> pd.DataFrame:
     """ok rows with per-image energy (J) and per-image denoising GFLOPs (x 2 with CFG) for plotting."""
     from .fit import features

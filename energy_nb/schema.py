@@ -14,6 +14,7 @@ id of a model the registry does not have yet (kept, but not fitted).
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from pathlib import Path
@@ -155,18 +156,28 @@ def validate_row(row: dict[str, object], path: str = "<row>", line: int = 0) -> 
         _fail(path, line, "size", row.get("size"), "full, tiny or empty")
 
 
-def read_energy_csv(path: str | Path) -> pd.DataFrame:
+def read_energy_csv(path: str | Path, complete_lines_only: bool = False) -> pd.DataFrame:
     """Load and validate an energy CSV in the shared schema; return a typed frame with all columns.
 
     Unknown columns are refused; missing measurement columns are added empty. ``status`` defaults
     to ``ok``. Raises :class:`SchemaError` on the first bad cell (file, line, column, allowed values).
+    ``complete_lines_only`` ignores a last line without its newline (a writer mid-line, or a kill
+    mid-write) and leaves the file as it is: for reading a sweep's file while it is being written.
     """
     path = Path(path)
     from .provenance import note_read
 
     note_read(path)
     rows: list[dict[str, object]] = []
-    with path.open(newline="") as fh:
+    if complete_lines_only:
+        data = path.read_bytes()
+        data = data[:data.rfind(b"\n") + 1]
+        if not data:  # not even a whole header yet: a file just created
+            return to_frame([])
+        fh_ctx = io.StringIO(data.decode("utf-8"), newline="")
+    else:
+        fh_ctx = path.open(newline="")
+    with fh_ctx as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         unknown = [c for c in header if c not in COLUMNS]

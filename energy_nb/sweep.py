@@ -39,6 +39,8 @@ GRID_KEYS = ("models", "steps", "resolutions", "dtypes", "cfg", "prompts", "size
 #: Columns that identify a row: a rerun skips a configuration that has a row with these values.
 KEY_COLUMNS = ("model", "gpu", "height", "width", "steps", "dtype", "cfg", "n_prompts", "size", "device",
                "weights", "seed", "meter")
+#: Columns of a row that come from its :class:`Config`.
+CONFIG_COLUMNS = ("model", "height", "width", "steps", "dtype", "cfg", "n_prompts")
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class Grid:
             raise ValueError(f"cannot read grid file {path}: {exc}") from exc
         if not isinstance(d, dict):
             raise ValueError(f"{path}: a grid file is a mapping of {', '.join(GRID_KEYS)}")
+        d.pop("slurm", None)  # the cluster settings: :func:`slurm_settings`
         d.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(d, source=str(path))
 
@@ -175,6 +178,17 @@ class Grid:
         out = [Config(m, h, w, s, d, c, n) for m, d, (h, w), s, c, n in itertools.product(
             self.models, self.dtypes, self.resolutions, self.steps, self.cfg, self.prompts)]
         return list(dict.fromkeys(out))
+
+
+def slurm_settings(path: str | Path | None) -> dict[str, Any]:
+    """The ``slurm:`` mapping of a grid YAML (partition, time, account, gpus, any ``#SBATCH`` option)."""
+    if not path or str(path) == "paper":
+        return {}
+    d = yaml.safe_load(Path(path).read_text()) or {}
+    s = d.get("slurm") or {} if isinstance(d, dict) else {}
+    if not isinstance(s, dict):
+        raise ValueError(f"{path}: 'slurm' is a mapping of Slurm settings, e.g. {{partition: gpu, time: '4:00:00'}}")
+    return s
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -246,13 +260,24 @@ class RowLog:
 
     def done(self, retry_errors: bool = False) -> set[tuple]:
         """Keys (``KEY_COLUMNS``) of rows already in the file."""
-        df = read_energy_csv(self.path)
+        return done_keys([self.path], retry_errors)
+
+
+def done_keys(paths: Iterable[str | Path], retry_errors: bool = False) -> set[tuple]:
+    """Keys (``KEY_COLUMNS``) of the rows in these sweep files (complete lines only, so a file being
+    written is read safely); with ``retry_errors``, rows whose status is an error do not count."""
+    import pandas as pd
+
+    out: set[tuple] = set()
+    for path in paths:
+        if not Path(path).exists():
+            continue
+        df = read_energy_csv(path, complete_lines_only=True)
         if retry_errors:
             df = df[~df["status"].astype(str).str.startswith("error")]
-        import pandas as pd
-
-        return {tuple("" if pd.isna(v) else str(v) for v in r) for r in
+        out |= {tuple("" if pd.isna(v) else str(v) for v in r) for r in
                 df[list(KEY_COLUMNS)].astype(object).itertuples(index=False)}
+    return out
 
 
 def row_key(row: dict[str, Any]) -> tuple:
@@ -288,7 +313,8 @@ def _is_oom(exc: BaseException) -> bool:
 def run_sweep(grid: Grid, out: str | Path, meters: list[str] | None = None, shard_spec: str | None = None,
               idle_seconds: float = 5.0, warmup: int = 1, country: str = "USA", retry_errors: bool = False,
               progress: bool = True, gpu_label_override: str | None = None, min_window_s: float = 1.0,
-              log: Callable[[str], None] | None = None) -> SweepResult:
+              log: Callable[[str], None] | None = None, also_done: Iterable[str | Path] = (),
+              on_progress: Callable[[dict[str, Any]], None] | None = None) -> SweepResult:
     """Measure every configuration of ``grid`` (this shard's part) not yet in ``out``; append rows.
 
     Per configuration: ``warmup`` uncounted generations (1 prompt, ``min(steps, 2)`` steps), then one
@@ -296,6 +322,11 @@ def run_sweep(grid: Grid, out: str | Path, meters: list[str] | None = None, shar
     by every meter. Idle power is measured once, before the first measurement, for ``idle_seconds``.
     A window shorter than ``min_window_s`` (tiny models) repeats the N prompts until it is long enough;
     the row then holds the per-run averages (raw energy and duration divided by the repetitions).
+
+    ``also_done``: other sweep files (the other shards of a sharded sweep) whose configurations count as
+    done too, so a resubmission with another number of shards redoes nothing. ``on_progress`` is called
+    with ``planned``, ``done`` (configurations of this shard with rows), ``measured`` (this run),
+    ``statuses`` and ``current`` after the skip check and after each configuration.
     """
     import torch
     from tqdm import tqdm
@@ -325,10 +356,17 @@ def run_sweep(grid: Grid, out: str | Path, meters: list[str] | None = None, shar
     def key_of(c: Config, meter: str) -> tuple:
         return row_key(dict(asdict(c), **base, meter=meter))
 
-    done = rowlog.done(retry_errors)
+    done = done_keys([rowlog.path, *also_done], retry_errors)
     todo = [c for c in configs if not all(key_of(c, m) in done for m in meter_names)]
     skipped = len(configs) - len(todo)
     statuses: dict[str, int] = {}
+
+    def report(measured_now: int, current: Config | None) -> None:
+        if on_progress is not None:
+            on_progress(dict(planned=len(configs), done=skipped + measured_now, measured=measured_now,
+                             statuses=dict(statuses), current=None if current is None else asdict(current)))
+
+    report(0, todo[0] if todo else None)
     if not todo:
         say(f"nothing to do: all {len(configs)} configurations of this shard are in {rowlog.path}")
         return SweepResult(rowlog.path, len(configs), skipped, 0, statuses, time.perf_counter() - t_start)
@@ -369,6 +407,7 @@ def run_sweep(grid: Grid, out: str | Path, meters: list[str] | None = None, shar
                         f"{row['status']}")
             measured += 1
             bar.update(1)
+            report(measured, todo[measured] if measured < len(todo) else None)
             interrupt.check()
     finally:
         interrupt.restore()

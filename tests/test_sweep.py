@@ -84,7 +84,7 @@ def test_replica_refuses_what_cannot_run_here():
 def test_meter_errors_and_gpu_labels():
     with pytest.raises(ValueError, match="meter 'nvml'.*device 'cpu' has none"):
         measure.make_meters(["nvml"], torch.device("cpu"))
-    with pytest.raises(ValueError, match="unknown meter 'rapl'; allowed: codecarbon, nvml"):
+    with pytest.raises(ValueError, match="unknown meter 'rapl'; allowed: codecarbon, zeus, nvml"):
         measure.make_meters(["rapl"], torch.device("cpu"))
     with pytest.raises(ValueError, match="unknown country code 'XYZ'"):
         measure.make_meters(["codecarbon"], torch.device("cpu"), country="XYZ")
