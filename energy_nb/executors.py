@@ -100,10 +100,11 @@ def slurm_parameters(settings: dict[str, Any], device_type: str) -> dict[str, An
         name = SLURM_SHORTCUTS.get(key, key)
         if name == "timeout_min":
             params[name] = parse_minutes(value)
-        elif name in valid:
+        elif name in valid or f"slurm_{key}" in valid:
+            name = name if name in valid else f"slurm_{key}"
+            if name in ("slurm_setup", "slurm_srun_args") and isinstance(value, str):
+                value = [value]  # shell lines / srun arguments: a list in submitit
             params[name] = _number(value)
-        elif f"slurm_{key}" in valid:
-            params[f"slurm_{key}"] = _number(value)
         else:
             extra[key] = value
     if not params.get("gpus_per_node"):
