@@ -189,27 +189,10 @@ def run_shard(spec: dict[str, Any]) -> dict[str, Any]:
 def _remaining_shards(grid, out: Path, k: int, meters: list[str], retry_errors: bool, gpu_label: str | None
                       ) -> list[int]:
     """Shards of ``k`` that still have configurations without rows (in any shard file)."""
-    from .sweep import CONFIG_COLUMNS, done_keys, shard
+    from .sweep import shard
 
-    keys = done_keys(shards.shard_files(out), retry_errors)
-    # a row's key is (config..., gpu, size, device, weights, seed, meter): compare on config, grid and meter
-    have: dict[tuple, set[str]] = {}
-    from .sweep import KEY_COLUMNS
-
-    pos = [KEY_COLUMNS.index(c) for c in CONFIG_COLUMNS]
-    g = (grid.size, grid.weights, str(grid.seed))
-    gi = [KEY_COLUMNS.index(c) for c in ("size", "weights", "seed")]
-    for key in keys:
-        if tuple(key[j] for j in gi) != g or (gpu_label and key[KEY_COLUMNS.index("gpu")] != gpu_label):
-            continue
-        have.setdefault(tuple(key[j] for j in pos), set()).add(key[KEY_COLUMNS.index("meter")])
-    left = []
-    for i in range(1, k + 1):
-        todo = [c for c in shard(grid.configs(), i, k)
-                if not set(meters) <= have.get(tuple(str(getattr(c, f)) for f in shards.CONFIG_FIELDS), set())]
-        if todo:
-            left.append(i)
-    return left
+    done = set(shards.done_configs(out, grid, meters, retry_errors, gpu_label))
+    return [i for i in range(1, k + 1) if any(c not in done for c in shard(grid.configs(), i, k))]
 
 
 def launch(grid, out: str | Path, executor: str, workers: int | None = None, gpus: list[int] | None = None,

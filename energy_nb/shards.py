@@ -27,8 +27,6 @@ import pandas as pd
 
 SPEC = "sweep.json"
 MERGED = "merged.csv"
-#: States a worker writes; ``stopped`` and ``pending`` are inferred by :func:`status`.
-STATES = ("running", "finished", "failed", "interrupted")
 
 
 def shard_stem(i: int, k: int) -> str:
@@ -240,29 +238,41 @@ def status(out: str | Path) -> pd.DataFrame:
                                        "note", "rows", "meters"])
 
 
+def done_configs(out: str | Path, grid, meters: list[str], retry_errors: bool = False,
+                 gpu_label: str | None = None) -> list:
+    """The grid's configurations that have a row for every meter in some shard file of ``out`` (with
+    ``retry_errors``, error rows do not count): what no worker measures again."""
+    from .sweep import KEY_COLUMNS, done_keys
+
+    col = {c: KEY_COLUMNS.index(c) for c in KEY_COLUMNS}
+    fields = ("model", "height", "width", "steps", "dtype", "cfg", "n_prompts")  # Config fields = row columns
+    run = (grid.size, grid.weights, str(grid.seed))
+    have: dict[tuple, set[str]] = {}
+    for key in done_keys(shard_files(out), retry_errors):
+        if (key[col["size"]], key[col["weights"]], key[col["seed"]]) != run:
+            continue
+        if gpu_label and key[col["gpu"]] != gpu_label:
+            continue
+        have.setdefault(tuple(key[col[f]] for f in fields), set()).add(key[col["meter"]])
+    return [c for c in grid.configs()
+            if set(meters) <= have.get(tuple(str(getattr(c, f)) for f in fields), set())]
+
+
 def overall(out: str | Path) -> dict[str, Any]:
     """The whole sweep: configurations in the grid, configurations with rows for every meter (in any
     shard file), rows by status, shards running, and the ETA of the slowest running shard (s)."""
-    from .sweep import CONFIG_COLUMNS, Grid
+    from .sweep import Grid
 
     out = Path(out)
     spec = load_spec(out)
     grid = Grid.from_dict(spec["grid"], str(out / SPEC))
-    frames = [_rows(p) for p in shard_files(out)]
-    d = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
-    done = 0
-    if d is not None:
-        per = d.groupby([d[c].astype(str) for c in CONFIG_COLUMNS])["meter"].nunique()
-        have = {k for k, n in per.items() if n >= len(spec["meters"])}
-        done = sum(1 for c in grid.configs() if tuple(str(getattr(c, f)) for f in CONFIG_FIELDS) in have)
+    done = len(done_configs(out, grid, spec["meters"], gpu_label=spec.get("gpu_label")))
     st = status(out)
     return dict(configs=len(grid.configs()), done=done, ok=int(st["ok"].sum()), oom=int(st["oom"].sum()),
                 error=int(st["error"].sum()), running=int((st["state"] == "running").sum()),
                 eta_s=float(st["eta_s"].max()) if st["eta_s"].notna().any() else float("nan"))
 
 
-#: :class:`~energy_nb.sweep.Config` fields in the order of ``sweep.CONFIG_COLUMNS``.
-CONFIG_FIELDS = ("model", "height", "width", "steps", "dtype", "cfg", "n_prompts")
 
 
 def format_eta(seconds: float) -> str:

@@ -39,8 +39,6 @@ GRID_KEYS = ("models", "steps", "resolutions", "dtypes", "cfg", "prompts", "size
 #: Columns that identify a row: a rerun skips a configuration that has a row with these values.
 KEY_COLUMNS = ("model", "gpu", "height", "width", "steps", "dtype", "cfg", "n_prompts", "size", "device",
                "weights", "seed", "meter")
-#: Columns of a row that come from its :class:`Config`.
-CONFIG_COLUMNS = ("model", "height", "width", "steps", "dtype", "cfg", "n_prompts")
 
 
 @dataclass(frozen=True)
