@@ -1,11 +1,12 @@
 # Two entry points: `make book` and `make test`. Both create .venv (once) and install the lock.
+# `make check` is the fast tier for the edit loop (lint + the tests not marked slow, browser, notebook or cluster).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test bench venv clean clean-cache lock-check
+.PHONY: book test check lint bench identity venv clean clean-cache lock-check
 
 venv: $(STAMP)
 
@@ -26,8 +27,20 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 book: $(STAMP)
 	$(BIN)/python -m energy_nb book
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+# Everything: the linter, then every test on two workers (pytest-xdist; the browser tests build the book once).
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The edit loop (about a minute): lint, then the tests that are not slow, browser, notebook or cluster tests.
+check: $(STAMP) lint
+	$(BIN)/python -m pytest -n 2 -m "not slow and not browser and not notebook and not cluster"
+
+lint: $(STAMP)
+	$(BIN)/ruff check energy_nb tests benchmarks
+
+# The proof of identity: every README command and every executed page against the recorded baseline.
+identity: book
+	$(BIN)/python benchmarks/identity.py check
 
 # Speed of the command line: cold processes, median of several runs, against the targets (a table).
 bench: $(STAMP)

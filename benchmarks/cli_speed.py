@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         t_warm, t_empty = TARGETS[kind]
         ok = warm <= t_warm and (t_empty is None or empty <= t_empty)
         failed += not ok
-        line += f"  <= {t_warm:g} s warm" + (f", <= {t_empty:g} s empty" if t_empty else "") + ("" if ok else "  MISSED")
+        line += (f"  <= {t_warm:g} s warm" + (f", <= {t_empty:g} s empty" if t_empty else "")
+                 + ("" if ok else "  MISSED"))
         print(line, flush=True)
     print(f"{len(commands) - failed} of {len(commands)} commands within target")
     return 1 if failed else 0

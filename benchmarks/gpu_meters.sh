@@ -9,7 +9,7 @@ out=${1:?give an output folder}
 nvidia-smi --query-gpu=name,driver_version,power.limit,power.draw --format=csv
 python3 - <<'PY'
 import torch
-from energy_nb import measure
+from energy_nb.measurement import meters as measure
 dev = torch.device("cuda")
 print("default meters:", measure.default_meters(dev), "| NVML id of cuda:0:", measure.nvml_id(dev))
 PY

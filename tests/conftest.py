@@ -1,31 +1,44 @@
+"""Fixtures (helpers live in helpers.py). Markers: ``slow`` (seconds or more), ``browser`` (headless Chromium and
+the built book), ``notebook`` (a notebook under papermill), ``cluster`` (worker processes, Slurm)."""
 import functools
 import http.server
 import os
-import threading
 import shutil
-import subprocess
-import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``python -m energy_nb ARGS`` and return the completed process (text output)."""
-    proc = subprocess.run([sys.executable, "-m", "energy_nb", *args], cwd=ROOT, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"energy-nb {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
+@pytest.fixture(autouse=True)
+def _forget_registrations():
+    """--model-config and --gpu-spec register a model or a GPU in the process: forget them after each test."""
+    from energy_nb.models import hardware, registry
+
+    models, gpus = dict(registry.REGISTRY), dict(hardware._CUSTOM)
+    yield
+    if registry.REGISTRY != models:
+        registry.REGISTRY.clear()
+        registry.REGISTRY.update(models)
+        registry._aliases.cache_clear()
+    if hardware._CUSTOM != gpus:
+        hardware._CUSTOM.clear()
+        hardware._CUSTOM.update(gpus)
 
 
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """Build the book (cached notebooks; seconds when nothing changed) and return _build/html."""
-    from energy_nb.book import build
+    """Build the book (cached notebooks; seconds when nothing changed) and return _build/html. Under
+    pytest-xdist, one worker builds while the others wait on a lock."""
+    from filelock import FileLock
 
-    assert build(strict=True) == 0, "jupyter-book build -W failed"
+    from energy_nb.book.build import build
+
+    (ROOT / "_build").mkdir(exist_ok=True)
+    with FileLock(str(ROOT / "_build" / ".book-build.lock")):
+        assert build(strict=True) == 0, "jupyter-book build -W failed"
     html = ROOT / "_build" / "html"
     assert (html / "index.html").exists()
     return html

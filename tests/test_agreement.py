@@ -1,24 +1,22 @@
 """One answer to one question: `predict`, `plan` and the laws give the same per-image energy; N
 multiplies; extrapolation is said out loud; JSON is strict; fitted laws and features are cached."""
-import json
-import math
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, cli
-from energy_nb import laws, planner
+from energy_nb import laws
+from energy_nb.models.configuration import Configuration
+from energy_nb.planning import planner
+from helpers import ROOT, cli, cli_process
+from helpers import strict_json as _strict
 
 MODELS = ("sd2", "sd35", "flux", "qwen")
 CONFIG = dict(height=768, width=768, steps=25, dtype="fp16", cfg=True, gpu="A100")
 
 
-def _strict(text: str):
-    """json.loads refusing NaN / Infinity, as a browser's JSON.parse does."""
-    def refuse(c):
-        raise ValueError(f"non-standard JSON constant {c}")
-    return json.loads(text, parse_constant=refuse)
+def config(model: str, **changes) -> Configuration:
+    return Configuration(model, **{**CONFIG, **changes})
 
 
 @pytest.mark.parametrize("law_name", laws.LAW_NAMES)
@@ -26,13 +24,12 @@ def test_predict_and_plan_agree_for_every_model(law_name):
     opts = planner.Options(carbon_intensity=100.0, law_name=law_name)
     for m in MODELS:
         law = laws.get(law_name, m)
-        one = law.predict_one(m, **CONFIG)
-        c = planner.Config(m, CONFIG["height"], CONFIG["width"], CONFIG["steps"], "fp16", True, "A100")
-        row = planner.plan(planner.Workload.single(c, 1000.0), opts).iloc[0]
+        one = law.predict_one(config(m))
+        row = planner.plan(planner.Workload.single(config(m), 1000.0), opts).frame.iloc[0]
         assert row["wh_per_image"] == pytest.approx(one["per_image_wh"], rel=1e-9, abs=0)
         assert row["wh_per_image_low"] == pytest.approx(one["per_image_wh_low"], rel=1e-9, abs=0)
         # N prompts cost N x the per-image energy, interval included
-        many = law.predict_one(m, **CONFIG, n_prompts=37)
+        many = law.predict_one(config(m, prompts=37))
         assert many["total_j"] == pytest.approx(37 * one["per_image_j"], rel=1e-12)
         assert many["total_j_high"] == pytest.approx(37 * one["per_image_j_high"], rel=1e-12)
         assert many["per_image_j"] == pytest.approx(one["per_image_j"], rel=1e-12)
@@ -54,15 +51,15 @@ def test_paper_n_extrapolation_is_explicit_and_documented():
     for m in MODELS:
         law = laws.get("paper", m)
         alpha = law.value("alpha")
-        lin = law.predict_one(m, **CONFIG)
-        at_data = law.predict_one(m, **CONFIG, n_prompts=100, n_scaling="law")
-        single = law.predict_one(m, **CONFIG, n_prompts=1, n_scaling="law")
+        lin = law.predict_one(config(m))
+        at_data = law.predict_one(config(m, prompts=100), n_scaling="law")
+        single = law.predict_one(config(m, prompts=1), n_scaling="law")
         assert at_data["per_image_j"] == pytest.approx(lin["per_image_j"], rel=1e-12)
         assert single["per_image_j"] / lin["per_image_j"] == pytest.approx(100 ** (1 - alpha), rel=1e-9)
         assert any("n_scaling='law'" in f for f in single["extrapolation"])
         assert not lin["extrapolation"]
     with pytest.raises(ValueError, match="unknown n_scaling 'quadratic'; allowed: linear, law"):
-        law.predict_one("qwen", **CONFIG, n_scaling="quadratic")
+        law.predict_one(config("qwen"), n_scaling="quadratic")
 
 
 def test_extrapolation_is_flagged_in_text_and_json():
@@ -75,7 +72,7 @@ def test_extrapolation_is_flagged_in_text_and_json():
                          "--json").stdout)
     assert inside["extrapolation"] == []
     law = laws.get("roofline_tc_kernels")
-    flags = law.extrapolation("sd35", 512, 1024, 60, "bf16", False, "L40S", gpu_as={"L40S": "A100"})
+    flags = law.extrapolation(Configuration("sd35", 512, 1024, 60, "bf16", False, "L40S"), gpu_as={"L40S": "A100"})
     text = " | ".join(flags)
     for part in ("GPU L40S is not in the law's data (A100, H100); predicted as A100",
                  "aspect ratio 512x1024", "60 steps is outside the law's data (10-50 steps)"):
@@ -95,31 +92,33 @@ def test_strict_json_everywhere():
 
 
 def test_fitted_laws_come_from_the_disk_cache(tmp_path, monkeypatch):
+    from energy_nb.laws import registry
+
     monkeypatch.setenv("ENERGY_NB_CACHE", str(tmp_path))
-    laws._MEMORY.clear()
+    registry._MEMORY.clear()
     first = laws.get("roofline_tc_kernels")
     files = list((tmp_path / "laws").glob("roofline_tc_kernels-counted-all-*.json"))
     assert len(files) == 1
     assert first.provenance["data_sha256"] and first.provenance["code_version"].startswith("0.")
-    laws._MEMORY.clear()
+    registry._MEMORY.clear()
 
     def no_fitting(*a, **k):
         raise AssertionError("refitted although the cache has this law")
 
-    monkeypatch.setattr(laws, "fit", no_fitting)
+    monkeypatch.setattr(registry, "fit", no_fitting)
     again = laws.get("roofline_tc_kernels")
     assert again.coef == first.coef and again.domain == first.domain
     # Another data digest is another key: the cached law is not used for other data.
-    monkeypatch.setattr("energy_nb.data.shipped_sha256", lambda: "0" * 64)
-    laws._MEMORY.clear()
+    monkeypatch.setattr("energy_nb.data.shipped.shipped_sha256", lambda: "0" * 64)
+    registry._MEMORY.clear()
     with pytest.raises(AssertionError, match="refitted"):
         laws.get("roofline_tc_kernels")
-    laws._MEMORY.clear()
+    registry._MEMORY.clear()
 
 
 def test_a_prediction_imports_neither_torch_nor_statsmodels():
     """Why `predict` answers in about a second: nothing heavy is imported once the law is cached."""
-    cli("predict", "--model", "sd35", "--height", "512", "--width", "512", "--steps", "20")  # warm the cache
+    cli_process("predict", "--model", "sd35", "--height", "512", "--width", "512", "--steps", "20")  # warm the cache
     code = ("import sys; from energy_nb.cli import main\n"
             "assert main(['predict','--model','sd35','--height','512','--width','512','--steps','20']) == 0\n"
             "assert main(['predict','--model','sd35','--height','512','--width','512','--steps','20','--law',"
@@ -128,33 +127,3 @@ def test_a_prediction_imports_neither_torch_nor_statsmodels():
             "assert not heavy, heavy")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-
-
-def test_package_has_no_import_cycle():
-    import ast
-
-    pkg = ROOT / "energy_nb"
-    graph = {}
-    for f in pkg.glob("*.py"):
-        deps = set()
-        for node in ast.walk(ast.parse(f.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                if node.module:
-                    deps.add(node.module.split(".")[0])
-                else:
-                    deps.update(a.name for a in node.names)
-        graph[f.stem] = {d for d in deps if (pkg / f"{d}.py").exists() and d != f.stem}
-    state = {}
-
-    def visit(n, path):
-        if state.get(n) == 1:
-            raise AssertionError("import cycle: " + " -> ".join(path + [n]))
-        if state.get(n) == 2:
-            return
-        state[n] = 1
-        for d in sorted(graph.get(n, ())):
-            visit(d, path + [n])
-        state[n] = 2
-
-    for n in sorted(graph):
-        visit(n, [])

@@ -5,9 +5,9 @@ from urllib.parse import urljoin, urlparse
 import pytest
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def toc_pages() -> list[str]:

@@ -13,20 +13,22 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, cli
-from energy_nb import executors, measure, shards, sweep
-from energy_nb.schema import read_energy_csv
+import slurm_local
+from energy_nb.data.schema import read_energy_csv
+from energy_nb.measurement import executors, shards, slurm
+from energy_nb.measurement import grid as grids
+from energy_nb.measurement import log as logs
+from energy_nb.measurement import meters as measure
+from helpers import ROOT, cli
 
-sys.path.insert(0, str(Path(__file__).parent))
-import slurm_local  # noqa: E402
-
+pytestmark = pytest.mark.cluster
 #: A tiny grid: 12 configurations, about 0.5 s each on this CPU.
 GRID = ["--models", "sd2", "flux", "--steps", "2", "4", "6", "--resolutions", "64", "--dtypes", "fp32", "--cfg",
         "both", "--prompts", "1"]
 FAST = ["--idle-seconds", "0.3", "--min-window", "0.3", "--no-progress"]
 GRID_DICT = dict(models=["sd2", "flux"], steps=[2, 4, 6], resolutions=[64], dtypes=["fp32"], cfg="both", prompts=[1])
 OPTIONS = dict(idle_seconds=0.3, min_window_s=0.3)
-IDENTITY = list(sweep.KEY_COLUMNS)
+IDENTITY = list(logs.KEY_COLUMNS)
 
 
 def identities(df: pd.DataFrame) -> list[tuple]:
@@ -119,7 +121,7 @@ def test_three_local_workers_killed_worker_resubmitted_same_rows_as_one_run(tmp_
 @pytest.mark.slow
 def test_submitit_local_executor_stands_in_for_slurm_and_errors_retry_across_shards(tmp_path, single_run):
     out = tmp_path / "standin"
-    grid = sweep.Grid.from_dict(dict(GRID_DICT))
+    grid = grids.Grid.from_dict(dict(GRID_DICT))
     res = executors.launch(grid, out, "slurm", workers=2, slurm=dict(partition="debug", time="0:20:00", qos="x"),
                            cluster="local", wait=True, progress=False, options=OPTIONS)
     assert res.unfinished == [] and sorted(res.submitted) == [1, 2]
@@ -237,29 +239,29 @@ def test_real_slurm_two_jobs_one_cancelled_and_resubmitted_same_rows_as_one_run(
 def test_a_grid_file_carries_slurm_settings(tmp_path):
     f = tmp_path / "grid.yml"
     f.write_text(yaml.safe_dump(dict(GRID_DICT, slurm=dict(partition="gpu", time="4:00:00", reservation="maint"))))
-    assert sweep.slurm_settings(f) == dict(partition="gpu", time="4:00:00", reservation="maint")
-    assert sweep.Grid.from_yaml(f).configs() == sweep.Grid.from_dict(dict(GRID_DICT)).configs()
+    assert slurm.slurm_settings(f) == dict(partition="gpu", time="4:00:00", reservation="maint")
+    assert grids.Grid.from_yaml(f).configs() == grids.Grid.from_dict(dict(GRID_DICT)).configs()
     f.write_text(yaml.safe_dump(dict(GRID_DICT, slurm=["partition=gpu"])))
     with pytest.raises(ValueError, match="'slurm' is a mapping of Slurm settings"):
-        sweep.slurm_settings(f)
+        slurm.slurm_settings(f)
 
 
 def test_slurm_settings_map_to_submitit_and_bad_ones_are_named():
-    assert [executors.parse_minutes(v) for v in (90, "90", "1:30:00", "2-00:00:00", "2-1", "45:00")] == [
+    assert [slurm.parse_minutes(v) for v in (90, "90", "1:30:00", "2-00:00:00", "2-1", "45:00")] == [
         90, 90, 90, 2880, 2940, 45]
     for bad in ("soon", "0", "1:xx"):
         with pytest.raises(ValueError, match=f"time '{bad}' is not allowed"):
-            executors.parse_minutes(bad)
+            slurm.parse_minutes(bad)
     with pytest.raises(ValueError, match="--slurm 'partition' is not allowed: give KEY=VALUE"):
-        executors.parse_key_values(["partition"])
-    p = executors.slurm_parameters(dict(partition="gpu", time="4:00:00", account="proj", qos="high",
+        slurm.parse_key_values(["partition"])
+    p = slurm.slurm_parameters(dict(partition="gpu", time="4:00:00", account="proj", qos="high",
                                         reservation="maint", gpus="2", mem_gb="64"), "cuda")
     assert p["slurm_partition"] == "gpu" and p["timeout_min"] == 240 and p["slurm_account"] == "proj"
     assert p["slurm_qos"] == "high" and p["gpus_per_node"] == 2 and p["mem_gb"] == 64
     assert p["slurm_additional_parameters"] == {"reservation": "maint"}  # -> #SBATCH --reservation=maint
-    assert executors.slurm_parameters({}, "cuda")["gpus_per_node"] == 1
-    assert executors.slurm_parameters(dict(setup="module load cuda"), "cuda")["slurm_setup"] == ["module load cuda"]
-    assert "gpus_per_node" not in executors.slurm_parameters({}, "cpu")
+    assert slurm.slurm_parameters({}, "cuda")["gpus_per_node"] == 1
+    assert slurm.slurm_parameters(dict(setup="module load cuda"), "cuda")["slurm_setup"] == ["module load cuda"]
+    assert "gpus_per_node" not in slurm.slurm_parameters({}, "cpu")
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -277,9 +279,9 @@ def test_executor_arguments_are_refused_with_the_value_named(tmp_path, extra, me
 
 
 def test_a_folder_holds_one_sweep_and_a_file_is_not_a_folder(tmp_path):
-    grid = sweep.Grid.from_dict(dict(GRID_DICT))
+    grid = grids.Grid.from_dict(dict(GRID_DICT))
     shards.save_spec(tmp_path / "a", grid, ["codecarbon"], None)
-    other = sweep.Grid.from_dict(dict(GRID_DICT, steps=[2]))
+    other = grids.Grid.from_dict(dict(GRID_DICT, steps=[2]))
     with pytest.raises(ValueError, match=r"grid has steps \[2, 4, 6\], not \[2\]"):
         executors.launch(other, tmp_path / "a", "local", progress=False)
     (tmp_path / "f.csv").write_text("x")
@@ -290,7 +292,7 @@ def test_a_folder_holds_one_sweep_and_a_file_is_not_a_folder(tmp_path):
 
 
 def test_a_running_shard_blocks_a_second_submission(tmp_path):
-    grid = sweep.Grid.from_dict(dict(GRID_DICT))
+    grid = grids.Grid.from_dict(dict(GRID_DICT))
     out = tmp_path / "busy"
     shards.save_spec(out, grid, ["codecarbon"], None)
     shards.shard_csv(out, 1, 2).parent.mkdir(parents=True)
@@ -319,7 +321,6 @@ class FakeNVML:
 
     def install(self, monkeypatch):
         import pynvml
-
         import zeus.device.gpu as zgpu
 
         handles = {i: f"handle-{i}" for i in self.energy_mj}
@@ -385,7 +386,7 @@ def test_zeus_is_the_default_on_a_gpu_where_it_imports(monkeypatch):
 
 
 def test_merge_keeps_one_row_per_configuration_and_refuses_two_measurements():
-    cols = list(sweep.KEY_COLUMNS) + ["status", "timestamp"]
+    cols = list(logs.KEY_COLUMNS) + ["status", "timestamp"]
     base = dict(model="sd2", gpu="cpu", height=64, width=64, steps=2, dtype="fp32", cfg=0, n_prompts=1, size="tiny",
                 device="cpu", weights="random", seed=0, meter="codecarbon")
     a = pd.DataFrame([dict(base, status="error: x", timestamp="2026-01-01T00:00:00Z"),

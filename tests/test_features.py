@@ -4,8 +4,9 @@ import csv
 
 import pytest
 
-from conftest import cli
-from energy_nb import features, paths
+from energy_nb.compute import features
+from energy_nb.core import paths
+from helpers import cli
 
 
 def test_shipped_table_is_current_and_complete():
@@ -22,12 +23,14 @@ def test_shipped_table_is_current_and_complete():
 
 @pytest.mark.parametrize("model, role, res, size", [("sd2", "denoiser", 512, "full"), ("flux", "vae", 256, "full"),
                                                     ("qwen", "text_encoder", 64, "tiny")])
+@pytest.mark.slow
 def test_shipped_rows_equal_a_fresh_count(model, role, res, size):
     shipped = features._shipped()[(model, size, role, res, res)]
     fresh = features.count(model, role, res, res, size)
     assert fresh == shipped
 
 
+@pytest.mark.slow
 def test_uncached_features_are_counted_once_then_read_from_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("ENERGY_NB_CACHE", str(tmp_path))
     features._lookup.cache_clear()

@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from energy_nb import findings, mlenergy, paper
+from energy_nb.book import findings
+from energy_nb.data import mlenergy, paper
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,7 @@ def test_every_finding_states_its_number_and_page(shipped):
     assert _numbers(shipped["cross_model"].text)[1] == f"{shipped['cross_model'].value:.1f}%"
 
 
+@pytest.mark.slow
 def test_findings_follow_the_data(shipped):
     """Bend SD 3.5's and SD2's energy with the step count, make ML.ENERGY's H100 rows dearer: the findings
     that read those rows must change, the ones that only read the architectures must not."""
@@ -48,8 +50,9 @@ def test_findings_follow_the_data(shipped):
 
 
 def test_front_page_links_resolve_to_pages():
-    from conftest import ROOT
     import yaml
+
+    from helpers import ROOT
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     docs = {toc["root"]} | {c["file"] for p in toc["parts"] for c in p["chapters"]}

@@ -5,10 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import cli
-from energy_nb import fit as law_mod
-from energy_nb import laws, paper, validate
-from energy_nb.flops import scaling_flops
+from energy_nb import laws
+from energy_nb.compute.flops import scaling_flops
+from energy_nb.data import paper
+from energy_nb.evaluation import validation as validate
+from energy_nb.evaluation.metrics import metrics
+from energy_nb.laws import scaling as law_mod
+from energy_nb.models.configuration import Configuration
+from helpers import cli
 
 
 def _synthetic(seed=0, noise=0.01):
@@ -43,7 +47,7 @@ def test_constant_columns_are_dropped_and_reported():
     law = law_mod.fit(paper.a100_energy().query("model == 'qwen'"))
     assert "I_fp32" in law.dropped and law.value("beta_dtype") == 0
     with pytest.raises(ValueError, match="dtype 'fp32' cannot be predicted by this law"):
-        law.predict_one("qwen", 512, 512, 10, "fp32")
+        law.predict_one(Configuration("qwen", 512, 512, 10, "fp32"))
 
 
 @pytest.mark.parametrize("model, alpha, beta_dtype, beta_res", [
@@ -58,13 +62,13 @@ def test_table1_reproduced_close_to_published(model, alpha, beta_dtype, beta_res
 
 def test_predict_interval_save_load(tmp_path):
     law = laws.get("paper", "flux")
-    r = law.predict_one("flux", 1024, 1024, 50, "fp16", False, "A100", n_prompts=100)
+    r = law.predict_one(Configuration("flux", 1024, 1024, 50, "fp16", False, "A100", prompts=100))
     assert r["total_j_low"] < r["total_j"] < r["total_j_high"]
     assert r["total_j"] == pytest.approx(7.65e5, rel=0.1)  # Table 6 cell, in-sample
     assert r["per_image_wh"] == pytest.approx(r["total_j"] / 100 / 3600)
     p = law.save(tmp_path / "law.json")
     again = laws.load(p)
-    assert again.predict_one("flux", 1024, 1024, 50, n_prompts=100)["total_j"] == pytest.approx(r["total_j"])
+    assert again.predict_one(Configuration("flux", 1024, 1024, 50, prompts=100))["total_j"] == pytest.approx(r["total_j"])
     assert again.provenance["data_sha256"] == law.provenance["data_sha256"] and again.domain == law.domain
     with pytest.raises(ValueError, match="cannot read a law"):
         laws.load(tmp_path / "missing.json")
@@ -73,23 +77,23 @@ def test_predict_interval_save_load(tmp_path):
 def test_unseen_gpu_refused_unless_told():
     law = laws.get("paper", "flux")
     with pytest.raises(ValueError, match="GPU 'L40S' is not in this law.*--treat-gpu-as"):
-        law.predict_one("flux", 512, 512, 10, gpu="L40S")
-    r = law.predict_one("flux", 512, 512, 10, gpu="L40S", gpu_as={"L40S": "A100"})
-    assert r["total_j"] == pytest.approx(law.predict_one("flux", 512, 512, 10)["total_j"])
+        law.predict_one(Configuration("flux", 512, 512, 10, gpu="L40S"))
+    r = law.predict_one(Configuration("flux", 512, 512, 10, gpu="L40S"), gpu_as={"L40S": "A100"})
+    assert r["total_j"] == pytest.approx(law.predict_one(Configuration("flux", 512, 512, 10))["total_j"])
 
 
 def test_within_model_cv_and_cross_model():
     df = paper.a100_energy()
     cv = validate.within_model_cv(df, "flux", k=2, seed=0)
     assert len(cv) == 80 and set(cv.fold) == {0, 1}
-    assert validate.metrics(cv.energy_j, cv.energy_pred_j)["r2_log"] > 0.99
+    assert metrics(cv.energy_j, cv.energy_pred_j)["r2_log"] > 0.99
     law, tr, te = validate.cross_model(df, ["flux", "sd35"], ["qwen"])
-    m = validate.metrics(te.energy_j, te.energy_pred_j)
+    m = metrics(te.energy_j, te.energy_pred_j)
     assert m["spearman"] > 0.9 and len(te) == 40
 
 
 def test_metrics_by_hand():
-    m = validate.metrics([100, 200, 400], [110, 180, 400])
+    m = metrics([100, 200, 400], [110, 180, 400])
     assert m["mae_j"] == pytest.approx(10)
     assert m["mape_pct"] == pytest.approx(100 * (0.1 + 0.1 + 0) / 3)
     assert m["spearman"] == pytest.approx(1.0)
@@ -100,7 +104,7 @@ def test_cross_gpu_with_one_calibration_point():
     cal = df[df.gpu == "H100"].head(1)
     law, pred = validate.cross_gpu(df, ["A100"], "H100", calibration=cal)
     assert pred["calibration_shift"].iloc[0] == pytest.approx(0.3, abs=1e-6)
-    assert validate.metrics(pred.energy_j, pred.energy_pred_j)["mape_pct"] < 1e-6
+    assert metrics(pred.energy_j, pred.energy_pred_j)["mape_pct"] < 1e-6
 
 
 def test_cli_fit_and_predict(tmp_path):

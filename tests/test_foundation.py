@@ -4,8 +4,9 @@ import re
 import pytest
 import yaml
 
-from conftest import ROOT, cli
-from energy_nb import notebooks, provenance
+from energy_nb.book import notebooks
+from energy_nb.core import provenance
+from helpers import ROOT, cli
 
 
 def test_layout():
@@ -15,7 +16,7 @@ def test_layout():
 
 
 def _pins(lines):
-    return {m.group(1).lower(): m.group(2) for m in (re.match(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==(\S+)\s*$", l) for l in lines) if m}
+    return {m.group(1).lower(): m.group(2) for m in (re.match(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==(\S+)\s*$", line) for line in lines) if m}
 
 
 def test_environment_yml_has_the_lock_pins():
@@ -25,7 +26,7 @@ def test_environment_yml_has_the_lock_pins():
     conda = _pins(pip)
     assert conda.pop("torch") == "2.13.0"
     assert conda == lock
-    assert all("==" in l for l in (ROOT / "requirements.lock").read_text().splitlines() if l.strip())
+    assert all("==" in line for line in (ROOT / "requirements.lock").read_text().splitlines() if line.strip())
 
 
 def test_makefile_installs_torch_first_then_constrained():
@@ -63,6 +64,7 @@ def test_run_refuses_unknown_parameter():
         notebooks.resolve("nope")
 
 
+@pytest.mark.notebook
 def test_cli_run_executes_with_papermill_and_leaves_no_ipynb(tmp_path):
     out = tmp_path / "prov.ipynb"
     before = set((ROOT / "notebooks").glob("*.ipynb"))

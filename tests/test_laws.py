@@ -4,9 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from conftest import cli
-from energy_nb import laws, physical, validate
-from energy_nb.data import shipped_data
+from energy_nb import laws
+from energy_nb.data.shipped import shipped_data
+from energy_nb.evaluation import validation as validate
+from energy_nb.laws import physical
+from energy_nb.models.configuration import Configuration
+from helpers import cli
 
 SMALL = [("paper", "paper"), ("linear", "paper"), ("roofline_tc_kernels", "counted")]
 
@@ -43,25 +46,25 @@ def test_coefficients_are_non_negative_and_unsupported_terms_dropped(data):
 def test_physical_laws_transfer_better_than_the_papers(data):
     """The finding of the 5.9 page: with kernel costs and the TF32 rule, the worst held-out model's
     error falls well below the paper's law's (and SD2, the U-Net, most of all)."""
-    table, _ = validate.lomo(data, [("paper", "paper"), ("roofline_tc_kernels", "counted")])
+    table = validate.scores(validate.held_out(data, [("paper", "paper"), ("roofline_tc_kernels", "counted")]))
     mape = table.pivot_table(index="law", columns="held_out", values="mape_pct")
     assert mape.loc["roofline_tc_kernels"].max() < 0.5 * mape.loc["paper"].max()
     assert mape.loc["roofline_tc_kernels", "sd2"] < 15 < mape.loc["paper", "sd2"]
 
 
 def test_nested_selection_never_looks_at_the_held_out_model(data):
-    sel, preds = validate.nested_lomo(data, SMALL)
+    sel, preds = validate.nested(data, SMALL, common=False)
     assert list(sel.held_out) == ["flux", "qwen", "sd2", "sd35"]
     # Triple the held-out model's energies: the choice and its inner score cannot change, its error must.
     for m in ("sd2", "qwen"):
         changed = data.copy()
         changed.loc[changed.model == m, "energy_j"] *= 3
-        sel2, _ = validate.nested_lomo(changed, SMALL, models=None)
+        sel2, _ = validate.nested(changed, SMALL, common=False)
         a, b = sel.set_index("held_out").loc[m], sel2.set_index("held_out").loc[m]
-        assert (a.selected_law, a.convention, a.inner_score_pct) == (b.selected_law, b.convention, b.inner_score_pct)
+        assert (a.law, a.convention, a.inner_score_pct) == (b.law, b.convention, b.inner_score_pct)
         assert b.mape_pct != pytest.approx(a.mape_pct)
     with pytest.raises(ValueError, match="unknown selection rule 'median'"):
-        validate.nested_lomo(data, SMALL, rule="median")
+        validate.nested(data, SMALL, rule="median")
 
 
 def test_physical_reading_against_the_datasheet(data):
@@ -82,7 +85,7 @@ def test_cli_fit_and_predict_accept_the_new_laws(tmp_path):
                        "--law-file", str(out), "--json").stdout)
     k = json.loads(cli("predict", "--model", "sd2", "--height", "512", "--width", "512", "--steps", "30",
                        "--law", "roofline_tc_kernels", "--json").stdout)
-    saved = laws.load(out).per_image("sd2", 512, 512, 30, "fp16", False, "A100")
+    saved = laws.load(out).per_image(Configuration("sd2", 512, 512, 30, "fp16", False, "A100"))
     assert j["per_image_j"] == pytest.approx(saved["per_image_j"]) and j["law"] == "roofline_tc_kernels"
     # the registry's shared law is fitted on every record (paper tables + ML.ENERGY, both GPUs), not the 280
     assert k["law"] == "roofline_tc_kernels" and laws.get("roofline_tc_kernels").n_obs > 280

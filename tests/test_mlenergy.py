@@ -8,9 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, cli
-from energy_nb import laws, mlenergy, planner, power, schema, timing
-from energy_nb.sweep import RowLog
+from energy_nb import laws
+from energy_nb.data import mlenergy, power, schema
+from energy_nb.laws import timing
+from energy_nb.measurement.log import RowLog
+from energy_nb.models.configuration import Configuration
+from energy_nb.planning import planner
+from helpers import ROOT, cli
 
 V2 = ROOT / "data" / "external" / "mlenergy-leaderboard-v2"
 V3 = ROOT / "data" / "external" / "mlenergy-leaderboard-v3" / "text-to-image.json"
@@ -153,21 +157,21 @@ def test_predict_h100_batch_json_has_net_gross_and_time():
     assert one["per_image_j"] < a100["per_image_j"]
     law = laws.get("paper", "sd2")
     assert law.value("beta_batch") < 0 and "H100" in law.gpus
-    flagged = law.predict_one("qwen" if False else "sd2", 768, 768, 25, "fp16", True, "H100", batch_size=128)
+    flagged = law.predict_one(Configuration("sd2", 768, 768, 25, "fp16", True, "H100", batch_size=128))
     assert any("batch size 128 is outside" in f for f in flagged["extrapolation"])
-    q = laws.get("paper", "qwen").predict_one("qwen", 1024, 1024, 30, "fp16", True, "A100", batch_size=4)
+    q = laws.get("paper", "qwen").predict_one(Configuration("qwen", 1024, 1024, 30, "fp16", True, "A100", batch_size=4))
     assert any("no batch term: predicted as batch 1" in f for f in q["extrapolation"])
 
 
 def test_plan_counts_gpu_hours_and_gpus():
-    c = planner.Config("sd2", 768, 768, 25, "fp16", True, "H100", batch_size=8)
+    c = Configuration("sd2", 768, 768, 25, "fp16", True, "H100", batch_size=8)
     opts = planner.Options(carbon_intensity=100.0, utilisation=0.4)
-    row = planner.plan(planner.Workload.single(c, 1e6), opts).iloc[0]
-    t = timing.time_and_gross("sd2", 768, 768, 25, "fp16", True, "H100", 8, 1.0)["per_image_s"]
+    row = planner.plan(planner.Workload.single(c, 1e6), opts).frame.iloc[0]
+    t = timing.time_and_gross(c, 1.0)["per_image_s"]
     assert row["seconds_per_image"] == pytest.approx(t, rel=1e-12)
     assert row["gpu_hours_per_day"] == pytest.approx(t * 1e6 / 3600, rel=1e-12)
     assert row["gpus_needed"] == math.ceil(t * 1e6 / 3600 / (24 * 0.4))
-    q = planner.plan(planner.Workload.single(planner.Config("qwen", 1024, 1024, 30), 10.0), opts).iloc[0]
+    q = planner.plan(planner.Workload.single(Configuration("qwen", 1024, 1024, 30), 10.0), opts).frame.iloc[0]
     assert q["gpu_hours_per_day"] is None  # no measured time for Qwen-Image
     out = cli("plan", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--cfg", "--gpu", "H100",
               "--batch-size", "8", "--images-per-day", "1e6", "--utilisation", "0.4").stdout

@@ -2,8 +2,10 @@
 import nbformat
 import pytest
 
-from conftest import ROOT
-from energy_nb import notebooks
+from energy_nb.book import notebooks
+from helpers import ROOT
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 #: Every executed page: the results notebooks and the front page (its findings).
 NAMES = sorted(p.stem for p in (ROOT / "notebooks").glob("*.md")) + ["book/intro.md"]

@@ -7,10 +7,12 @@ import codecarbon
 import pytest
 from scipy import stats
 
-from conftest import cli
-from energy_nb import carbon, planner
-from energy_nb.fit import ScalingLaw
-from energy_nb.flops import scaling_flops
+from energy_nb.compute.flops import scaling_flops
+from energy_nb.data import carbon
+from energy_nb.laws.scaling import ScalingLaw
+from energy_nb.models.configuration import Configuration
+from energy_nb.planning import alternatives, planner
+from helpers import cli
 
 C_KWH_PER_GFLOP = 2e-9  # the hand-made law: E[kWh] = 2e-9 x GFLOPs (alpha = 1)
 SIGMA = 0.1  # residual s.d. in log space
@@ -30,9 +32,9 @@ def expected_wh(model, res, steps, cfg):
 
 
 def test_plan_arithmetic_matches_hand_computation():
-    cfg = planner.Config("flux", 1024, 1024, 30, "fp16", True, "A100")
+    cfg = Configuration("flux", 1024, 1024, 30, "fp16", True, "A100")
     opts = planner.Options(pue=1.2, carbon_intensity=56.0, price_per_kwh=0.15, law=hand_law())
-    row = planner.plan(planner.Workload.single(cfg, 1e6), opts).iloc[0]
+    row = planner.plan(planner.Workload.single(cfg, 1e6), opts).frame.iloc[0]
     wh = expected_wh("flux", 1024, 30, True) * 1.2  # PUE on top
     k = math.exp(stats.t.ppf(0.975, DF) * SIGMA)  # the 95% PI factor in linear space
     assert row["wh_per_image"] == pytest.approx(wh, rel=1e-12)
@@ -47,14 +49,14 @@ def test_plan_arithmetic_matches_hand_computation():
     assert row["cost_per_year_low"] == pytest.approx(wh / k * 1e6 * 365 / 1000 * 0.15, rel=1e-12)
     # PUE scales everything linearly
     no_pue = planner.plan(planner.Workload.single(cfg, 1e6), planner.Options(carbon_intensity=56.0, law=hand_law()))
-    assert row["t_co2e_per_year"] / no_pue.iloc[0]["t_co2e_per_year"] == pytest.approx(1.2, rel=1e-12)
+    assert row["t_co2e_per_year"] / no_pue.frame.iloc[0]["t_co2e_per_year"] == pytest.approx(1.2, rel=1e-12)
 
 
 def test_mix_totals_add_up_and_shares_are_checked():
-    a = planner.Config("flux", 1024, 1024, 30, "fp16", True)
-    b = planner.Config("flux", 512, 512, 20, "fp16", False)
+    a = Configuration("flux", 1024, 1024, 30, "fp16", True)
+    b = Configuration("flux", 512, 512, 20, "fp16", False)
     w = planner.Workload(((a, 0.25), (b, 0.75)), 4000.0).check()
-    df = planner.plan(w, planner.Options(carbon_intensity=100.0, law=hand_law()))
+    df = planner.plan(w, planner.Options(carbon_intensity=100.0, law=hand_law())).frame
     wa, wb = expected_wh("flux", 1024, 30, True), expected_wh("flux", 512, 20, False)
     total = df.iloc[-1]
     assert total["configuration"] == "total"
@@ -82,12 +84,12 @@ def test_carbon_lookup_comes_from_codecarbon_data():
         carbon.intensity("XYZ")
     with pytest.raises(ValueError, match="unknown region 'USA/atlantis'"):
         carbon.intensity("USA/atlantis")
-    assert planner.Options().grid().g_per_kwh == 475  # CodeCarbon's world average when none is given
+    assert planner.Options().intensity().g_per_kwh == 475  # CodeCarbon's world average when none is given
 
 
 def test_compare_ranks_alternatives_and_reports_savings():
-    base = planner.Config("qwen", 1024, 1024, 30, "fp16", True)
-    df = planner.compare(base, 1000.0, planner.Options(carbon_intensity=50.0))
+    base = Configuration("qwen", 1024, 1024, 30, "fp16", True)
+    df = alternatives.compare(base, 1000.0, planner.Options(carbon_intensity=50.0))
     assert df["mwh_per_year"].dropna().is_monotonic_increasing
     b = df[df.change == "(base)"].iloc[0]
     off = df[df.change == "CFG off"].iloc[0]

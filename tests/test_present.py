@@ -6,7 +6,11 @@ import math
 import pandas as pd
 import pytest
 
-from energy_nb import calculator, laws, present, provenance
+from energy_nb import laws
+from energy_nb.book import present
+from energy_nb.core import provenance
+from energy_nb.models.configuration import Configuration
+from energy_nb.planning import calculator
 
 
 def test_table_units_rounding_no_row_numbers_source_and_csv():
@@ -18,7 +22,7 @@ def test_table_units_rounding_no_row_numbers_source_and_csv():
     assert "MAPE (%)" in html and "R² (log)" in html and "mape_pct" not in html.split("base64,")[0]
     assert "<th>model</th>" in html and "<tbody><tr><td class=\"enb-text\">flux</td>" in html and "<th></th>" not in html
     assert "12.3" in html and "12.3456" not in html.split("base64,")[0]
-    assert "energy_nb.laws.fit" in html
+    assert "energy_nb.laws.registry.fit" in html
     sha = provenance.sha256(provenance.paths.A100_ENERGY_CSV)[:8]
     assert sha in html and 'href="provenance.html#data-paper-a100-energy-csv"' in html
     csv = base64.b64decode(html.split("data:text/csv;base64,")[1].split('"')[0]).decode()
@@ -74,7 +78,7 @@ def test_calculator_closed_form_is_the_law():
         L = math.log(cell[0] + cell[1] * steps)
         j = math.exp(m0 + law["m1"] * L)
         hi = j * math.exp(law["q"] * math.sqrt(v0 + v1 * L + law["v2"] * L * L))
-        want = fitted.per_image(model, res, res, steps, "fp16", True, gpu)
+        want = fitted.per_image(Configuration(model, res, res, steps, "fp16", True, gpu))
         assert j == pytest.approx(want["per_image_j"], rel=1e-8)
         assert hi == pytest.approx(want["per_image_j_high"], rel=1e-8)
     # what the law refuses, the calculator carries as the same message

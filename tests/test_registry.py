@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from energy_nb import architectures as A
-from energy_nb import features, paths
 from energy_nb.cli import main
+from energy_nb.compute import features
+from energy_nb.core import paths
+from energy_nb.models import registry as A
 
 SHARED_CONFIGS = paths.ROOT.parent / "shared" / "external" / "model-configs"
 
@@ -177,7 +178,7 @@ def test_tiny_replica_of_every_pipeline_class_runs_on_cpu(model):
     """The real diffusers pipeline class, tiny random weights, conditioned by its real text encoders, CFG on."""
     import torch
 
-    from energy_nb.pipelines import Replica
+    from energy_nb.measurement.pipelines import Replica
 
     spec = A.get_model(model)
     r = Replica(model, size="tiny", device="cpu")

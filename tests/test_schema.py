@@ -1,8 +1,9 @@
 """The shared CSV schema and the transcription of Tables 6-9."""
 import pytest
 
-from energy_nb import paper, paths
-from energy_nb.schema import COLUMN_NAMES, SchemaError, read_energy_csv
+from energy_nb.core import paths
+from energy_nb.data import paper
+from energy_nb.data.schema import COLUMN_NAMES, SchemaError, read_energy_csv
 
 
 def test_transcription_counts_and_checksum():

@@ -7,10 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_nb import features, hardware, laws, physical, transfer, validate
+from energy_nb import laws
 from energy_nb.cli import main
-
-from conftest import cli
+from energy_nb.compute import features
+from energy_nb.data.shipped import law_data
+from energy_nb.evaluation import validation as validate
+from energy_nb.laws import physical, transfer
+from energy_nb.models import hardware
+from energy_nb.models.configuration import Configuration
+from helpers import cli
 
 
 # -- GPU datasheets ---------------------------------------------------------------------------------
@@ -71,7 +76,7 @@ def test_datasheet_law_recovers_the_coefficients_it_was_built_with():
     # no per-GPU term: an unseen GPU is priced from its datasheet, in proportion to its power over its peaks
     one = df.iloc[[0]].assign(gpu="L40S")
     assert np.isfinite(law.predict(one)["energy_pred_j"]).all()
-    assert "priced from its datasheet" in " ".join(law.extrapolation("sd2", 512, 512, 10, "fp16", False, "L40S"))
+    assert "priced from its datasheet" in " ".join(law.extrapolation(Configuration("sd2", 512, 512, 10, gpu="L40S")))
 
 
 def test_power_time_holds_power_at_its_prior_without_latency_and_fits_it_with():
@@ -116,7 +121,7 @@ def test_physical_features_share_weights_and_kernels_across_a_batch():
 # -- validation on the same folds ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pool() -> pd.DataFrame:
-    return validate.transfer_data()
+    return law_data()
 
 
 def test_pool_holds_every_model_and_gpu_with_data(pool):
@@ -128,26 +133,26 @@ def test_pool_holds_every_model_and_gpu_with_data(pool):
 def test_nested_transfer_chooses_inside_the_training_folds_and_scores_what_it_predicts(pool):
     small = pool[pool["model"].isin(["sd2", "sd15", "sdxl", "sd35"])]
     cands = ("paper", "roofline_tc_kernels", "datasheet")
-    rows, preds = validate.nested_transfer(small, cands, by="model")
-    assert list(rows["held_out"]) == ["sd15", "sd2", "sd35", "sdxl"] and set(rows["chosen"]) <= set(cands)
+    rows, preds = validate.nested(small, cands, by="model")
+    assert list(rows["held_out"]) == ["sd15", "sd2", "sd35", "sdxl"] and set(rows["law"]) <= set(cands)
     for r in rows.itertuples():
         p = preds[(preds.held_out == r.held_out)].dropna(subset=["energy_pred_j"])
-        assert (p["law"] == r.chosen).all() and len(p) == r.rows
+        assert (p["law"] == r.law).all() and len(p) == r.rows
         assert r.mape_pct == pytest.approx(100 * (p.energy_pred_j / p.energy_j - 1).abs().mean())
         # the choice is the one the training models alone make
-        law, _ = validate.choose_law(small[small["model"] != r.held_out], cands)
-        assert law == r.chosen
-    g_rows, g_preds = validate.nested_transfer(small, ("roofline_tc_kernels", "datasheet"), by="gpu")
+        best, _ = validate.choose(small[small["model"] != r.held_out], cands)
+        assert best.law == r.law
+    g_rows, g_preds = validate.nested(small, ("roofline_tc_kernels", "datasheet"), by="gpu")
     assert set(g_rows["held_out"]) == {"A100", "H100"} and (g_rows["rows"] > 0).all()
     with pytest.raises(ValueError, match="unknown fold 'prompt'; allowed: model, gpu"):
-        validate.held_out_predictions(small, cands, by="prompt")
+        validate.held_out(small, cands, by="prompt")
 
 
 def test_the_defaults_are_what_the_selection_picks_on_the_shipped_data(pool):
-    chosen, scores = validate.choose_law(pool)
-    assert chosen == laws.DEFAULT_SHARED, scores
-    tchosen, tscores = validate.choose_law(pool, transfer.TRANSFER_LAWS)
-    assert tchosen == laws.DEFAULT_DATASHEET, tscores
+    chosen, scores = validate.choose(pool)
+    assert chosen.law == laws.DEFAULT_SHARED, scores
+    tchosen, tscores = validate.choose(pool, transfer.TRANSFER_LAWS)
+    assert tchosen.law == laws.DEFAULT_DATASHEET, tscores
 
 
 # -- the law that answers -------------------------------------------------------------------------

@@ -1,0 +1,9 @@
+"""Layer 10, ``book``: how the book shows results.
+
+Tables and figures with captions, units and source lines (:mod:`.present`), the figures (:mod:`.plots`),
+the front page's findings (:mod:`.findings`), Markdown the pages show (:mod:`.prose`), running a notebook
+with papermill (:mod:`.notebooks`), building the book (:mod:`.build`) and its Sphinx extension
+(:mod:`.sphinxext`).
+
+May import: the layers before it (``core`` to ``planning``) and ``energy_nb.api``.
+"""

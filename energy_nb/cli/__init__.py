@@ -1,0 +1,42 @@
+"""Layer 11, ``cli``: the command line ``energy-nb {predict,plan,fit,flops,models,gpus,features,provenance,
+import,sweep,run,book}`` (also ``python -m energy_nb``).
+
+One module per command group: :mod:`.answers` (predict, plan, fit), :mod:`.info` (flops, models, gpus,
+features, provenance, import), :mod:`.sweep` (sweep run, status, merge) and :mod:`.book` (run, book); the
+options they share are in :mod:`.options`. A :class:`~energy_nb.core.errors.UserError` is printed as one line
+(``energy-nb CMD: error: ...``) with exit status 2; any other exception is a bug and keeps its traceback.
+
+May import: every layer (it answers through :mod:`energy_nb.api` where the API has the answer).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.errors import UserError
+from . import answers, book, info, sweep
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="energy-nb", description="Predict, plan and measure the GPU energy of "
+                                "text-to-image diffusion inference. `energy-nb COMMAND --help` for each command.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    answers.add_parsers(sub)
+    info.add_parsers(sub)
+    sweep.add_parsers(sub)
+    book.add_parsers(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sweep.normalise(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"energy-nb {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""``energy-nb predict``, ``plan`` and ``fit``: the commands that answer with a law.
+
+Each parses its options into the public API's arguments (:mod:`energy_nb.api`) and prints the result:
+strict JSON with ``--json`` (the result's ``to_dict()``), else its text (``str(result)``).
+"""
+from __future__ import annotations
+
+import argparse
+
+from .options import (
+    configuration_parent,
+    gpu_as,
+    gpu_parent,
+    json_parent,
+    law_parent,
+    nonnegative,
+    positive_int,
+    print_json,
+    resolve_gpu,
+    resolve_model,
+)
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from .. import api
+
+    resolve_model(a)
+    resolve_gpu(a)
+    p = api.predict(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.batch_size, a.prompts, law=a.law,
+                    law_file=a.law_file, convention=a.convention, gpu_as=gpu_as(a), n_scaling=a.n_scaling,
+                    level=a.level)
+    print_json(p.to_dict()) if a.json else print(p)
+    return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from .. import api
+
+    resolve_model(a, required=False)
+    resolve_gpu(a)
+    p = api.plan(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.batch_size,
+                 images_per_day=a.images_per_day, mix=a.mix, pue=a.pue, country=a.country,
+                 carbon_intensity=a.carbon_intensity, price_per_kwh=a.price_kwh, days_per_year=a.days_per_year,
+                 utilisation=a.utilisation, compare=a.compare, law=a.law, law_file=a.law_file,
+                 convention=a.convention, gpu_as=gpu_as(a), level=a.level)
+    print_json(p.to_dict()) if a.json else print(p)
+    return 0
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    from .. import api, laws
+
+    convention = a.convention or laws.default_convention(a.law)
+    law = api.fit(a.law, a.data, a.models, a.gpus, convention, a.out)
+    if a.json:
+        print_json(dict(law=a.law, convention=convention, n_obs=law.n_obs, r2=law.r2, models=law.models,
+                        gpus=law.gpus, parameters=law.table().reset_index().to_dict(orient="records"),
+                        dropped=law.dropped, saved=a.out))
+    else:
+        print(law.summary())
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from ..compute.flops import CONVENTIONS
+    from ..laws import LAW_NAMES
+    from ..models.registry import MODEL_KEYS
+
+    pr = sub.add_parser("predict", parents=[configuration_parent(True), gpu_parent(), law_parent(), json_parent()],
+                        help="predicted energy of one configuration, with a 95%% prediction interval",
+                        description="Energy of one configuration (net of idle power, and gross where the data have "
+                                    "time), with its prediction interval and every reason it extrapolates.")
+    pr.add_argument("--prompts", type=positive_int, default=1,
+                    help="N prompts run one after another: total = N x per-image energy")
+    pr.add_argument("--n-scaling", choices=("linear", "law"), default="linear",
+                    help="linear (default): per-image energy = E(N_data)/N_data, total = N x that; law: the "
+                         "paper's law evaluated at N = --prompts (alpha < 1 inflates small N; extrapolates)")
+    pr.set_defaults(func=cmd_predict)
+
+    pl = sub.add_parser("plan", parents=[configuration_parent(False), gpu_parent(), law_parent(), json_parent()],
+                        help="energy, carbon and cost of a workload per image and per year, with intervals",
+                        description="Plan a deployment: energy (with the law's 95%% interval), carbon and cost of "
+                                    "a workload. Scope: GPU energy net of idle power, times --pue.")
+    g = pl.add_argument_group("the workload")
+    g.add_argument("--images-per-day", required=True, type=nonnegative, help="e.g. 1e6")
+    g.add_argument("--mix", help="YAML list of configurations with a share each (instead of one configuration)")
+    g.add_argument("--utilisation", type=float, default=0.5,
+                   help="busy fraction of each GPU, for the number of GPUs needed (default 0.5)")
+    g.add_argument("--compare", action="store_true", help="rank cheaper alternatives with their savings")
+    g = pl.add_argument_group("the facility and the grid")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--country", help="ISO 3166-1 alpha-3 code (FRA, USA, IND) or USA/<state>; "
+                                         "default: CodeCarbon's world average")
+    where.add_argument("--carbon-intensity", type=nonnegative, help="grid intensity in gCO2e/kWh")
+    g.add_argument("--price-kwh", type=nonnegative, help="electricity price per kWh (any currency)")
+    g.add_argument("--pue", type=float, default=1.0, help="facility power usage effectiveness (>= 1)")
+    g.add_argument("--days-per-year", type=float, default=365.0)
+    pl.set_defaults(func=cmd_plan)
+
+    fi = sub.add_parser("fit", parents=[json_parent()],
+                        help="fit a scaling law on energy CSVs (default: the shipped data)")
+    fi.add_argument("--data", nargs="+", help="CSV files in the shared schema")
+    fi.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)} (or their Hugging Face ids)")
+    fi.add_argument("--gpus", nargs="+")
+    fi.add_argument("--convention", choices=CONVENTIONS, help="FLOPs convention (default: paper for the paper's "
+                    "law, counted for the others)")
+    fi.add_argument("--law", choices=LAW_NAMES, default="paper")
+    fi.add_argument("--out", help="save the fitted law as JSON")
+    fi.set_defaults(func=cmd_fit)

@@ -1,0 +1,40 @@
+"""``energy-nb run`` (a notebook with papermill and parameters) and ``energy-nb book`` (build the book)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    import yaml
+
+    from ..book.notebooks import run, smoke_parameters
+
+    params = smoke_parameters(a.notebook) if a.smoke else {}
+    for name, value in a.p or []:
+        params[name] = yaml.safe_load(value)
+    out = a.output or str(Path("_build") / "runs" / (Path(a.notebook).stem + ".ipynb"))
+    run(a.notebook, params, out, progress=not a.quiet)
+    print(f"executed {a.notebook} with {params or 'its defaults'} -> {out}")
+    return 0
+
+
+def cmd_book(a: argparse.Namespace) -> int:
+    from ..book.build import build
+
+    return build(strict=not a.no_strict)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("run", help="execute a notebook with papermill and parameters")
+    r.add_argument("notebook", help="path or name, e.g. notebooks/flops.md or flops")
+    r.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="parameter (VALUE parsed as YAML: 3, true, [sd2, flux])")
+    r.add_argument("-o", "--output", help="executed .ipynb (default _build/runs/NAME.ipynb)")
+    r.add_argument("--smoke", action="store_true", help="start from the notebook's fast parameter set")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("book", help="execute notebooks (cached) and build _build/html")
+    b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    b.set_defaults(func=cmd_book)

@@ -1,0 +1,142 @@
+"""``energy-nb flops``, ``models``, ``gpus``, ``features``, ``provenance`` and ``import``: what the package
+knows (architectures, GPUs, counted features, data files) and bringing published measurements in."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.errors import UserError
+from .options import json_parent, model_args, positive_int, print_json, resolve_model
+
+
+def cmd_flops(a: argparse.Namespace) -> int:
+    from .. import api
+
+    resolve_model(a)
+    f = api.flops(a.model, a.height, a.width, a.steps, a.cfg, a.convention)
+    print_json(f.to_dict()) if a.json else print(f)
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from ..models.registry import REGISTRY
+
+    rows = [dict(key=k, name=s.name, pipeline=s.pipeline, paper=s.paper, hf_ids=list(s.hf_ids),
+                 denoiser=s.component("denoiser").cls, multiple=s.multiple, defaults=s.defaults, origin=s.origin)
+            for k, s in REGISTRY.items()]
+    if a.json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        d = r["defaults"]
+        print(f"{r['key']:<13} {r['name']:<48} {r['pipeline']:<26} default {d.get('height')}x{d.get('width')}, "
+              f"{d.get('steps')} steps, guidance {d.get('guidance')}")
+        print(f"{'':<13} answers to: {', '.join(r['hf_ids'])}")
+    return 0
+
+
+def cmd_gpus(a: argparse.Namespace) -> int:
+    from ..models.hardware import table
+
+    t = table()
+    if a.json:
+        print_json(t.to_dict(orient="records"))
+        return 0
+    cols = ["gpu_part", "family", "peak_fp16_tflops", "peak_tf32_tflops", "peak_fp32_tflops", "bandwidth_gb_s",
+            "power_limit_w", "idle_w"]
+    print(t[cols].to_string(index=False, na_rep="-"))
+    print("TFLOP/s dense; GB/s; W. A family name answers with its first part. Sources: data/gpus.csv.")
+    return 0
+
+
+def cmd_features(a: argparse.Namespace) -> int:
+    from ..compute import features
+    from ..core import paths
+    from ..models.registry import resolve
+
+    if a.regenerate:
+        path = features.write_table(progress=not a.no_progress)
+        print(f"wrote {path.relative_to(paths.ROOT)} ({sum(1 for _ in path.open()) - 1} rows)")
+        return 0
+    stale = features.stale_rows()
+    if stale:
+        raise UserError(f"{len(stale)} rows of {paths.FEATURES_CSV.name} were counted with another registry, "
+                        f"counting code or library versions (e.g. {stale[0]}): run `energy-nb features --regenerate`")
+    rows = [dict(model=f.model, size=f.size, role=f.role, height=f.height, width=f.width, gflops=f.flops / 1e9,
+                 kernels=f.kernels, params_m=f.params / 1e6)
+            for f in features.table(tuple(resolve(m) for m in a.models) if a.models else None)]
+    if a.json:
+        print_json(rows)
+        return 0
+    import pandas as pd
+
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    return 0
+
+
+def cmd_provenance(a: argparse.Namespace) -> int:
+    from ..core.provenance import table
+
+    print(table().to_string(index=False))
+    return 0
+
+
+def cmd_import(a: argparse.Namespace) -> int:
+    from ..data import mlenergy
+
+    df = mlenergy.read(a.path)
+    if a.out:
+        out = Path(a.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out, index=False)
+    summary = mlenergy.summary(df).reset_index()
+    if a.json:
+        print_json(dict(rows=len(df), out=a.out, summary=summary.to_dict(orient="records")))
+        return 0
+    print(summary.to_string(index=False))
+    print(f"{len(df)} rows (energy_scope gross: GPU energy without idle subtraction)"
+          + (f" written to {a.out}" if a.out else ""))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from ..compute.flops import CONVENTIONS
+    from ..models.registry import MODEL_KEYS
+
+    f = sub.add_parser("flops", parents=[json_parent()], help="analytic or counted FLOPs of one prompt")
+    model_args(f)
+    f.add_argument("--height", required=True, type=int)
+    f.add_argument("--width", required=True, type=int)
+    f.add_argument("--steps", type=positive_int, default=1)
+    f.add_argument("--cfg", action="store_true")
+    f.add_argument("--convention", choices=CONVENTIONS,
+                   help="default: paper for the paper's four models (printed formulas), counted for the others")
+    f.set_defaults(func=cmd_flops)
+
+    mo = sub.add_parser("models", parents=[json_parent()],
+                        help="the model registry (data/models): keys, Hugging Face ids, defaults")
+    mo.set_defaults(func=cmd_models)
+
+    gp = sub.add_parser("gpus", parents=[json_parent()],
+                        help="the GPU datasheet table (data/gpus.csv): peaks, bandwidth, power")
+    gp.set_defaults(func=cmd_gpus)
+
+    fe = sub.add_parser("features", parents=[json_parent()],
+                        help="counted FLOPs, kernels and parameters of every component (shipped table)",
+                        description="Show the architecture features the laws use, or recount them into "
+                                    "data/features/counted.csv (--regenerate). Fails if the table is stale.")
+    fe.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)} (or their Hugging Face ids)")
+    fe.add_argument("--regenerate", action="store_true", help="recount everything and rewrite the shipped table")
+    fe.add_argument("--no-progress", action="store_true")
+    fe.set_defaults(func=cmd_features)
+
+    pv = sub.add_parser("provenance", help="every data file with source, rows and sha256")
+    pv.set_defaults(func=cmd_provenance)
+
+    im = sub.add_parser("import", parents=[json_parent()], help="convert published measurements to the shared schema",
+                        description="Read ML.ENERGY leaderboard data (a v2 folder with models.json, or a v3 "
+                                    "text-to-image.json) into rows of the shared schema (energy_scope gross).")
+    im.add_argument("source", choices=["mlenergy"])
+    im.add_argument("path", help="e.g. ../shared/external/mlenergy-leaderboard-v2")
+    im.add_argument("--out", help="write the rows as CSV")
+    im.set_defaults(func=cmd_import)

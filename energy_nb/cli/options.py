@@ -1,0 +1,144 @@
+"""What the command's parsers share: argument types, parent parsers of option groups, and turning options
+into a :class:`~energy_nb.models.configuration.Configuration`.
+
+``predict`` and ``plan`` take the same configuration, GPU and law options from :func:`configuration_parent`,
+:func:`gpu_parent` and :func:`law_parent`; bad values are refused by argparse (one line, exit 2) or by the
+package (:class:`~energy_nb.core.errors.UserError`, one line, exit 2).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..compute.flops import CONVENTIONS
+from ..core.errors import UserError
+from ..core.jsonio import to_json
+
+
+def positive_int(s: str) -> int:
+    """An integer >= 1 (``1e3`` is read as 1000)."""
+    try:
+        v = int(float(s))
+        if v < 1 or float(s) != v:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: an integer >= 1") from None
+    return v
+
+
+def nonnegative(s: str) -> float:
+    """A number >= 0."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: a number >= 0")
+    return v
+
+
+def level(s: str) -> float:
+    """A probability in (0, 1): the level of every interval."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: a probability in (0, 1), e.g. 0.95")
+    return v
+
+
+def print_json(obj: Any) -> None:
+    """Strict JSON for jq and browsers: NaN and infinities are written as null."""
+    print(to_json(obj))
+
+
+def model_args(p: argparse.ArgumentParser) -> None:
+    """--model KEY_OR_HF_ID and --model-config DIR (read by :func:`resolve_model`)."""
+    p.add_argument("--model", help="a registry key (energy-nb models) or a Hugging Face id it answers to, "
+                                    "e.g. sdxl or PixArt-alpha/PixArt-Sigma-XL-2-1024-MS")
+    p.add_argument("--model-config", metavar="DIR",
+                   help="a local folder in the Hugging Face layout (model_index.json, <component>/config.json; "
+                        "no weights)")
+
+
+def configuration_parent(required: bool) -> argparse.ArgumentParser:
+    """The configuration: model, resolution, steps, precision, CFG, batch size (``required``: height, width
+    and steps must be given)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("the configuration")
+    model_args(g)
+    g.add_argument("--height", required=required, type=int, help="pixels")
+    g.add_argument("--width", required=required, type=int, help="pixels")
+    g.add_argument("--steps", required=required, type=positive_int, help="denoising steps")
+    g.add_argument("--dtype", default="fp16", help="fp16 (default), bf16 or fp32")
+    g.add_argument("--cfg", action="store_true", help="classifier-free guidance on")
+    g.add_argument("--batch-size", type=positive_int, default=1, help="images per pipeline call (default 1)")
+    return p
+
+
+def gpu_parent() -> argparse.ArgumentParser:
+    """The GPU: a name of data/gpus.csv, a datasheet given on the command line, or one to stand in for it."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("the GPU")
+    g.add_argument("--gpu", help="a GPU family or part of data/gpus.csv (default A100; `energy-nb gpus` lists them)")
+    g.add_argument("--gpu-spec", help="describe a GPU by its datasheet: name=X,tflops_bf16=...,bandwidth_tbs=...,"
+                                      "power_w=... (optional tflops_tf32, tflops_fp32, idle_w)")
+    g.add_argument("--treat-gpu-as", help="predict an unseen GPU as this one (e.g. A100)")
+    return p
+
+
+def law_parent(auto: bool = True) -> argparse.ArgumentParser:
+    """The law that answers: a registry name (``auto`` by default) or a saved law, and its FLOPs convention."""
+    from ..laws import AUTO, LAW_NAMES
+
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("the law")
+    g.add_argument("--law", choices=(AUTO, *LAW_NAMES), default=AUTO,
+                   help="which law to fit on the shipped data (auto, the default: the paper's law on the model's "
+                        "own rows where they exist and hold the GPU, else the shared law chosen by "
+                        "leave-one-model-out, else a datasheet-priced law for a GPU without data)")
+    g.add_argument("--law-file", help="a law saved with `energy-nb fit --out` (overrides --law)")
+    g.add_argument("--convention", choices=CONVENTIONS, help="FLOPs convention (default: paper for the paper's law, "
+                                                             "counted for the others)")
+    g.add_argument("--level", type=level, default=0.95, help="level of every interval (default 0.95)")
+    return p
+
+
+def json_parent() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--json", action="store_true", help="strict JSON (missing values as null)")
+    return p
+
+
+def resolve_model(a: argparse.Namespace, required: bool = True) -> str | None:
+    """--model (a registry key or a Hugging Face id) or --model-config DIR, as a registry key."""
+    from ..api import use_model_config
+    from ..models.registry import resolve
+
+    if getattr(a, "model_config", None):
+        if a.model:
+            raise UserError("give --model or --model-config, not both")
+        a.model = use_model_config(a.model_config)
+    elif a.model:
+        a.model = resolve(a.model)
+    elif required:
+        raise UserError("--model or --model-config DIR is required")
+    return a.model
+
+
+def resolve_gpu(a: argparse.Namespace) -> None:
+    """--gpu-spec: register the described GPU for this process and answer for it; --gpu defaults to A100."""
+    if getattr(a, "gpu_spec", None):
+        from ..api import use_gpu_spec
+
+        name = use_gpu_spec(a.gpu_spec)
+        if a.gpu not in (None, name):
+            raise UserError(f"--gpu {a.gpu} and --gpu-spec name={name} disagree: give one GPU")
+        a.gpu = name
+    elif getattr(a, "gpu", None) is None:
+        a.gpu = "A100"
+
+
+def gpu_as(a: argparse.Namespace) -> dict[str, str] | None:
+    return {a.gpu: a.treat_gpu_as} if getattr(a, "treat_gpu_as", None) else None

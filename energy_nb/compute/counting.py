@@ -1,0 +1,198 @@
+"""Counted FLOPs: one forward pass of a real registry component, on the meta device.
+
+``torch.utils.flop_counter.FlopCounterMode`` counts matrix products, convolutions and attention
+kernels by operator. On the meta device nothing is allocated (a full-size Flux costs no memory) and
+attention is counted too (on real CPU tensors PyTorch's attention kernels are not counted).
+Element-wise work (norms, activations, softmax) is not counted by PyTorch: the counted numbers are
+matrix-multiply-and-convolution FLOPs, which is also what the analytic formulas describe. Its memory
+traffic is counted instead (:func:`count_elementwise`): the elements every other operator reads and
+writes, the quantity a memory-bound kernel's time follows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..core.errors import UserError
+from ..models.build import build
+from ..models.registry import check_resolution, get_model
+
+
+@dataclass(frozen=True)
+class OpCounts:
+    """Counted FLOPs of one forward pass, total and by ATen operator."""
+
+    model: str
+    role: str
+    height: int
+    width: int
+    total: float
+    by_operator: dict[str, float]
+
+
+def _inputs(model: str, role: str, height: int, width: int, size: str) -> tuple[str, dict]:
+    """The method to call and its keyword inputs for one forward pass, as meta tensors (batch 1).
+
+    One entry per network class (the registry's classes; a new class needs its inputs here)."""
+    spec = get_model(model)
+    comp = spec.component(role)
+    cfg = comp.config(size)
+    h, w = height // spec.latent_factor, width // spec.latent_factor
+    meta = dict(device="meta")
+    rand = lambda *shape: torch.randn(*shape, **meta)  # noqa: E731
+    cls = comp.cls
+    if role == "vae":
+        c = cfg.get("latent_channels", cfg.get("z_dim", 4))
+        if cls == "AutoencoderKLQwenImage":
+            return "decode", dict(z=rand(1, c, 1, h, w))
+        if cls == "VQModel":  # MoVQ: the pipelines decode without re-quantising
+            return "decode", dict(h=rand(1, c, h, w), force_not_quantize=True)
+        return "decode", dict(z=rand(1, c, h, w))
+    if role.startswith("text_encoder"):
+        n = comp.tokens
+        ids = torch.zeros(1, n, dtype=torch.long, **meta)
+        if cls.startswith("Qwen2_5_VL"):
+            pos = torch.zeros(3, 1, n, dtype=torch.long, **meta)
+            return "forward", dict(input_ids=ids, position_ids=pos)  # no mask: all tokens valid
+        return "forward", dict(input_ids=ids)
+    # denoisers
+    ts = torch.ones(1, **meta)
+    ctx = spec.text_tokens
+    if cls == "UNet2DConditionModel":
+        kw = dict(sample=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                  encoder_hidden_states=rand(1, ctx, cfg["cross_attention_dim"]))
+        if cfg.get("addition_embed_type") == "text_time":  # SDXL: pooled text + 6 size/crop ids
+            pooled = cfg["projection_class_embeddings_input_dim"] - 6 * cfg["addition_time_embed_dim"]
+            kw["added_cond_kwargs"] = dict(text_embeds=rand(1, pooled), time_ids=rand(1, 6))
+        return "forward", kw
+    if cls == "SD3Transformer2DModel":
+        return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["joint_attention_dim"]),
+                               pooled_projections=rand(1, cfg["pooled_projection_dim"]))
+    if cls == "PixArtTransformer2DModel":
+        return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["caption_channels"]),
+                               added_cond_kwargs=dict(resolution=None, aspect_ratio=None))
+    if cls == "SanaTransformer2DModel":
+        return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["caption_channels"]))
+    if cls == "Kandinsky3UNet":
+        return "forward", dict(sample=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["encoder_hid_dim"]),
+                               encoder_attention_mask=torch.ones(1, ctx, **meta))
+    if cls == "HunyuanDiT2DModel":
+        from diffusers.models.embeddings import get_2d_rotary_pos_embed
+        from diffusers.pipelines.hunyuandit.pipeline_hunyuandit import get_resize_crop_region_for_grid
+
+        p = cfg.get("patch_size", 2)
+        n_clip, n_t5 = (c.tokens for c in spec.text_encoders)
+        base = 512 // 8 // p  # as the pipeline computes its rotary embedding
+        rope = get_2d_rotary_pos_embed(cfg["attention_head_dim"],
+                                       get_resize_crop_region_for_grid((h // p, w // p), base), (h // p, w // p),
+                                       device="meta", output_type="pt")
+        return "forward", dict(hidden_states=rand(1, cfg["in_channels"], h, w), timestep=ts,
+                               encoder_hidden_states=rand(1, n_clip, cfg["cross_attention_dim"]),
+                               text_embedding_mask=torch.ones(1, n_clip, **meta),
+                               encoder_hidden_states_t5=rand(1, n_t5, cfg["cross_attention_dim_t5"]),
+                               text_embedding_mask_t5=torch.ones(1, n_t5, **meta), image_meta_size=rand(1, 6),
+                               style=torch.zeros(1, dtype=torch.long, **meta), image_rotary_emb=rope)
+    n = (h // 2) * (w // 2)
+    if cls == "FluxTransformer2DModel":
+        kw = dict(hidden_states=rand(1, n, cfg["in_channels"]), timestep=ts,
+                  encoder_hidden_states=rand(1, ctx, cfg["joint_attention_dim"]),
+                  pooled_projections=rand(1, cfg["pooled_projection_dim"]),
+                  img_ids=torch.zeros(n, 3, **meta), txt_ids=torch.zeros(ctx, 3, **meta))
+        if cfg.get("guidance_embeds"):
+            kw["guidance"] = torch.ones(1, **meta)
+        return "forward", kw
+    if cls == "QwenImageTransformer2DModel":
+        return "forward", dict(hidden_states=rand(1, n, cfg["in_channels"]), timestep=ts,
+                               encoder_hidden_states=rand(1, ctx, cfg["joint_attention_dim"]),
+                               img_shapes=[(1, h // 2, w // 2)])
+    raise UserError(f"no counting inputs for {cls} (model {spec.key}); supported denoisers: UNet2DConditionModel, "
+                     "SD3Transformer2DModel, FluxTransformer2DModel, QwenImageTransformer2DModel, "
+                     "PixArtTransformer2DModel, SanaTransformer2DModel, HunyuanDiT2DModel, Kandinsky3UNet")
+
+
+@cache
+def _module(model: str, role: str, size: str) -> torch.nn.Module:
+    return build(model, role, size=size, device="meta")
+
+
+def count_component(model: str, role: str, height: int, width: int, size: str = "full") -> OpCounts:
+    """Counted FLOPs of one forward pass of ``role`` of ``model`` at ``height`` x ``width`` (meta device)."""
+    check_resolution(model, height, width)
+    return _pass(model, role, height, width, size)[0]
+
+
+@cache
+def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[OpCounts, int, int]:
+    """One forward pass on meta, counting FLOPs (FlopCounterMode), ATen operators dispatched (views
+    and aliases excluded) and the tensor elements those operators other than the FLOP-counted ones
+    (matrix products, convolutions, attention) read and write, all at the same time."""
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    def numel(tree) -> int:
+        return sum(t.numel() for t in tree_leaves(tree) if isinstance(t, torch.Tensor))
+
+    class _Attention(TorchFunctionMode):
+        """Fused attention reads q, k, v and writes its output once: the scores it decomposes into on
+        the meta device never reach memory on a GPU (flash / memory-efficient kernels)."""
+        inside = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is not torch.nn.functional.scaled_dot_product_attention:
+                return func(*args, **(kwargs or {}))
+            _Attention.inside += 1
+            try:
+                out = func(*args, **(kwargs or {}))
+            finally:
+                _Attention.inside -= 1
+            _Kernels.elements += numel((args, kwargs or {}, out))
+            return out
+
+    class _Kernels(TorchDispatchMode):
+        n = 0
+        elements = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            schema = getattr(func, "_schema", None)
+            if schema is None or not any(r.alias_info for r in schema.returns):
+                _Kernels.n += 1
+                if not _Attention.inside and func._overloadpacket not in counter.flop_registry:
+                    _Kernels.elements += numel((args, kwargs or {}, out))
+            return out
+
+    module = _module(model, role, size)
+    method, kwargs = _inputs(model, role, height, width, size)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter, _Attention(), _Kernels():
+        getattr(module, method)(**kwargs)
+    ops = {str(k).replace("aten.", ""): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
+    return OpCounts(model, role, height, width, float(counter.get_total_flops()), ops), _Kernels.n, _Kernels.elements
+
+
+@cache
+def count_parameters(model: str, role: str, size: str = "full") -> int:
+    """Parameters of one component (the meta module built for counting)."""
+    return sum(p.numel() for p in _module(model, role, size).parameters())
+
+
+def count_kernels(model: str, role: str, height: int, width: int, size: str = "full") -> int:
+    """ATen operators one forward pass dispatches (views and aliases excluded): a proxy for the kernels
+    launched on a GPU, i.e. for fixed per-kernel costs. Counted on the meta device."""
+    check_resolution(model, height, width)
+    return _pass(model, role, height, width, size)[1]
+
+
+def count_elementwise(model: str, role: str, height: int, width: int, size: str = "full") -> int:
+    """Tensor elements read plus written by the operators of one forward pass that are not FLOP-counted
+    (norms, activations, additions, copies, softmax outside fused attention): the activation traffic of
+    memory-bound kernels, in elements (multiply by the bytes per element of the dtype). Meta device."""
+    check_resolution(model, height, width)
+    return _pass(model, role, height, width, size)[2]

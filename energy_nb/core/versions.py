@@ -1,0 +1,44 @@
+"""What built this: energy_nb's version, the git commit and package versions (shown on the book's front page)."""
+from __future__ import annotations
+
+import subprocess
+from importlib import metadata
+
+from . import paths
+
+__version__ = "0.2.0"
+
+PACKAGES = ("torch", "diffusers", "transformers", "codecarbon", "pandas", "statsmodels", "matplotlib",
+            "jupyter-book", "papermill", "jupytext")
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=paths.ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def library_versions(names: tuple[str, ...] = ("torch", "diffusers", "transformers")) -> dict[str, str]:
+    """Installed versions of ``names`` without importing them ("absent" when not installed)."""
+    out = {}
+    for lib in names:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "absent"
+    return out

@@ -1,0 +1,93 @@
+"""Our refits of the paper's law beside its published values: Table 1, cross-validation, train/test
+scenarios, the N = 1 reading and the Qwen-Image case study. Energies in J (per run unless said), Wh per image."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from .. import laws
+from ..core.units import J_PER_WH
+from ..data.paper import LLM_QUERY_WH, published_params
+from ..models.configuration import Configuration
+from .metrics import metrics
+from .validation import cross_model, within_model_cv
+
+PARAM_ORDER = ["log_A", "alpha", "beta_dtype", "beta_res"]
+
+
+def refit_vs_published(df: pd.DataFrame, models: Iterable[str], convention: str = "paper",
+                       table: str = "Table 1") -> pd.DataFrame:
+    """Per model and parameter: our OLS value with 95% CI, the published value and the difference."""
+    pub = published_params()
+    pub = pub[pub["table"] == table]
+    rows = []
+    for m in models:
+        law = laws.fit("paper", df[df["model"] == m], convention=convention)
+        t = law.table()
+        for par in PARAM_ORDER + ["r2"]:
+            ours = law.r2 if par == "r2" else float(t.loc[par, "value"])
+            lo = hi = float("nan")
+            if par != "r2" and not t.loc[par, "dropped"]:
+                lo, hi = float(t.loc[par, "ci_low"]), float(t.loc[par, "ci_high"])
+            p = pub[(pub["model"] == m) & (pub["parameter"] == par)]["value"]
+            published = float(p.iloc[0]) if len(p) else float("nan")
+            rows.append(dict(model=m, parameter=par, ours=ours, ci_low=lo, ci_high=hi, published=published,
+                             difference=ours - published, n_rows=law.n_obs))
+    return pd.DataFrame(rows)
+
+
+def cv_predictions(df: pd.DataFrame, models: Iterable[str], k: int = 2, seed: int = 0,
+                   convention: str = "paper") -> pd.DataFrame:
+    """:func:`~energy_nb.evaluation.validation.within_model_cv` of every model in ``models``, stacked."""
+    return pd.concat([within_model_cv(df, m, k=k, seed=seed, convention=convention) for m in models],
+                     ignore_index=True)
+
+
+def scenarios(df: pd.DataFrame, splits: Sequence[tuple[Sequence[str], Sequence[str]]], convention: str = "paper"
+              ) -> tuple[pd.DataFrame, list[tuple[pd.DataFrame, pd.DataFrame]]]:
+    """Run train -> test splits; return a metrics table (train and test) and the prediction frames."""
+    rows, preds = [], []
+    for train, test in splits:
+        law, tr, te = cross_model(df, train, test, convention=convention)
+        name = " + ".join(train) + " -> " + " + ".join(test)
+        for part, p in (("train", tr), ("test", te)):
+            rows.append(dict(scenario=name, part=part, alpha=law.value("alpha"),
+                             **metrics(p["energy_j"], p["energy_pred_j"])))
+        preds.append((tr, te))
+    return pd.DataFrame(rows), preds
+
+
+def n_inflation(df: pd.DataFrame, models: Iterable[str], height: int = 768, width: int = 768, steps: int = 25,
+                dtype: str = "fp16", cfg: bool = True) -> pd.DataFrame:
+    """How much the paper's law inflates one image when evaluated at ``N = 1`` instead of its data's ``N``.
+
+    Per model (law fitted on ``df``'s rows of that model): ``alpha``, the data's ``N``, per-image energy
+    (J) as E(N_data)/N_data -- the one definition ``predict``, ``plan`` and the book use -- and as the law
+    at N = 1 (``n_scaling='law'``), and their ratio, which is ``N_data^(1 - alpha)`` at any configuration.
+    """
+    rows = []
+    for m in models:
+        law = laws.fit("paper", df[df["model"] == m])
+        config = Configuration(m, height, width, steps, dtype, cfg)
+        lin = law.predict_one(config)
+        one = law.predict_one(config, n_scaling="law")
+        rows.append(dict(model=m, alpha=law.value("alpha"), data_n=law.reference_prompts,
+                         per_image_j=lin["per_image_j"], at_n1_j=one["per_image_j"],
+                         inflation=one["per_image_j"] / lin["per_image_j"]))
+    return pd.DataFrame(rows)
+
+
+def case_study(df: pd.DataFrame, model: str = "qwen") -> pd.DataFrame:
+    """Per-image energy (J, Wh) of the cheapest and costliest configuration of ``model``, beside LLM queries."""
+    d = df[df["model"] == model].copy()
+    d["per_image_j"] = d["energy_j"] / d["n_prompts"]
+    lo, hi = d.loc[d["per_image_j"].idxmin()], d.loc[d["per_image_j"].idxmax()]
+    rows = []
+    for label, r in (("smallest", lo), ("largest", hi)):
+        wh = r["per_image_j"] / J_PER_WH
+        rows.append(dict(configuration=f"{label}: {r['height']}x{r['width']}, {r['steps']} steps, {r['dtype']}, "
+                                       f"CFG {'on' if r['cfg'] else 'off'}",
+                         per_image_j=r["per_image_j"], per_image_wh=wh,
+                         **{f"x {k}": wh / v for k, v in LLM_QUERY_WH.items()}))
+    return pd.DataFrame(rows)

@@ -1,0 +1,215 @@
+"""What every energy law shares: per-image semantics, the data's domain, extrapolation flags,
+provenance, description and JSON persistence.
+
+A law class (:class:`energy_nb.laws.scaling.ScalingLaw`, :class:`energy_nb.laws.physical.PhysicalLaw`,
+:class:`energy_nb.laws.transfer.TransferLaw`) implements ``predict(df, level, gpu_as)`` -- energy in J of each
+row's ``n_prompts`` prompts with a prediction interval -- and ``table()``; this mixin adds the rest of the
+:class:`energy_nb.laws.registry.Law` protocol, for one :class:`~energy_nb.models.configuration.Configuration`.
+
+**Per-image energy, one definition everywhere.** A sequential run of ``N`` prompts costs ``N`` times
+the per-image energy, and the per-image energy is what the law predicts at the ``N`` of its data
+(:attr:`reference_prompts`, 100 for the paper's tables) divided by that ``N``. The paper's law has
+``alpha < 1`` and its data never varies ``N`` (always 100), so evaluating it at ``N = 1`` extrapolates
+along a direction the data does not span; that reading stays available as ``n_scaling="law"``.
+
+Units: energy in J (``_j``) and Wh (``_wh``); intervals are prediction intervals at ``level`` (0.95: 95%).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import UserError
+from ..core.jsonio import finite, to_json
+from ..core.stats import two_sided
+from ..core.units import HALF_DTYPES, J_PER_KWH, J_PER_WH
+from ..models.configuration import Configuration
+
+N_SCALINGS: tuple[str, ...] = ("linear", "law")
+
+
+def data_domain(df: pd.DataFrame, by_gpu: bool = True) -> dict[str, Any]:
+    """What a law's training rows cover: models, GPUs, dtypes, CFG, ranges of height, width, steps, N,
+    batch size; and the same per GPU (``by_gpu``) when there are several GPUs."""
+    def span(col: str, default: int = 1) -> list[int]:
+        if col not in df:
+            return [default, default]
+        v = df[col].astype(float).fillna(default)
+        return [int(v.min()), int(v.max())]
+
+    out = dict(models=sorted(df["model"].astype(str).unique()), gpus=sorted(df["gpu"].astype(str).unique()),
+               dtypes=sorted(df["dtype"].astype(str).unique()), cfg=sorted(int(v) for v in df["cfg"].unique()),
+               height=span("height"), width=span("width"), steps=span("steps"), n_prompts=span("n_prompts"),
+               batch_size=span("batch_size"), square_only=bool((df["height"] == df["width"]).all()))
+    if by_gpu and len(out["gpus"]) > 1:
+        out["by_gpu"] = {g: data_domain(part, by_gpu=False) for g, part in df.groupby(df["gpu"].astype(str))}
+    return out
+
+
+def interval_frame(energy_j, sigma: float, df_resid: float, level: float, index) -> pd.DataFrame:
+    """Predicted energies (J) with a ``level`` interval from a log-residual spread ``sigma``: the frame every
+    linear-in-energy law's ``predict`` returns (``energy_pred_j``, ``pi_low_j``, ``pi_high_j``, ``log_pred``
+    in log kWh, ``se_log``)."""
+    e = np.asarray(energy_j, dtype=float)
+    q = two_sided(level, df_resid)
+    return pd.DataFrame(dict(energy_pred_j=e, pi_low_j=e * np.exp(-q * sigma), pi_high_j=e * np.exp(q * sigma),
+                             log_pred=np.log(e / J_PER_KWH), se_log=sigma), index=index)
+
+
+def reference_prompts_of(df: pd.DataFrame) -> int:
+    """The ``N`` at which per-image energy is read off: the most common ``n_prompts`` of the data
+    (ties: the largest)."""
+    counts = df["n_prompts"].astype(int).value_counts()
+    return int(max(counts[counts == counts.max()].index))
+
+
+def configuration_frame(config: Configuration, n_prompts: int | None = None) -> pd.DataFrame:
+    """One configuration as a one-row frame of the record schema's columns (``n_prompts`` defaults to the
+    configuration's prompts)."""
+    row = config.record()
+    row["gpu"] = config.gpu
+    if n_prompts is not None:
+        row["n_prompts"] = int(n_prompts)
+    return pd.DataFrame([row])
+
+
+class LawMixin:
+    """Shared behaviour of fitted laws (fields ``name``, ``kind``, ``convention``, ``domain``,
+    ``reference_prompts``, ``provenance``, ``baseline_gpu``, ``gpus``, ``models``, ``dtypes``, ``r2``,
+    ``n_obs`` are dataclass fields of the concrete class)."""
+
+    # -- extrapolation ----------------------------------------------------------------------------------
+    def extrapolation(self, config: Configuration, n_scaling: str = "linear",
+                      gpu_as: dict[str, str] | None = None) -> list[str]:
+        """Reasons why ``config`` lies outside the law's training data (empty: inside)."""
+        d = self.domain or {}
+        out: list[str] = []
+        if not d:
+            return ["the law records no training domain (saved by an older version): coverage unknown"]
+        model, gpu, dtype, cfg = config.model, config.gpu or self.baseline_gpu, config.dtype, config.cfg
+        height, width, steps, batch_size = config.height, config.width, config.steps, config.batch_size
+        if model not in d["models"]:
+            out.append(f"model {model} is not in the law's data (fitted on {', '.join(d['models'])})")
+        if gpu not in d["gpus"]:
+            used = (gpu_as or {}).get(gpu, gpu)
+            out.append(f"GPU {gpu} is not in the law's data ({', '.join(d['gpus'])})"
+                       + (f"; predicted as {used}" if used != gpu else ""))
+        if dtype not in d["dtypes"]:
+            twin = next((x for x in d["dtypes"] if x in HALF_DTYPES), None) if dtype in HALF_DTYPES else None
+            out.append(f"dtype {dtype} is not in the law's data ({', '.join(d['dtypes'])})"
+                       + (f"; treated as {twin} (both half precision)" if twin else ""))
+        if int(cfg) not in d["cfg"]:
+            out.append(f"CFG {'on' if cfg else 'off'} is not in the law's data")
+        for name, v in (("height", height), ("width", width)):
+            lo, hi = d[name]
+            if not lo <= v <= hi:
+                out.append(f"{name} {v} px is outside the law's data ({lo}-{hi} px)")
+        if d.get("square_only") and height != width:
+            out.append(f"aspect ratio {height}x{width}: the law's data has square images only")
+        lo, hi = d["steps"]
+        if not lo <= steps <= hi:
+            out.append(f"{steps} steps is outside the law's data ({lo}-{hi} steps)")
+        lo, hi = d.get("batch_size", [1, 1])
+        if not lo <= batch_size <= hi:
+            out.append(f"batch size {batch_size} is outside the law's data ({lo}-{hi})"
+                       + ("; the law has no batch term: predicted as batch 1" if hi == 1 else ""))
+        g = d.get("by_gpu", {}).get(gpu)
+        if g is not None:
+            gaps = []
+            for name, v in (("height", height), ("steps", steps), ("batch size", batch_size)):
+                lo, hi = g[name.replace(" ", "_")]
+                if not lo <= v <= hi:
+                    gaps.append(f"{name} {lo}-{hi}" if lo != hi else f"{name} {lo}")
+            if dtype not in g["dtypes"]:
+                gaps.append("dtype " + "/".join(g["dtypes"]))
+            if int(cfg) not in g["cfg"]:
+                gaps.append("CFG " + ("on" if g["cfg"] == [1] else "off"))
+            if gaps:
+                out.append(f"the {gpu} data cover only {', '.join(gaps)}: elsewhere the {gpu} term is assumed "
+                           "to hold as fitted")
+        if n_scaling == "law":
+            lo, hi = d["n_prompts"]
+            if not lo <= config.prompts <= hi:
+                out.append(f"{config.prompts} prompts with n_scaling='law': the law's data has N = {lo}-{hi} only")
+        return out
+
+    # -- prediction of one configuration ---------------------------------------------------------------
+    def _n_law_factor(self, n: int) -> float:
+        """E(N) under the law's own N reading over N x per-image energy (1 for laws linear in N)."""
+        return 1.0
+
+    def _at(self, config: Configuration, n: int, level: float, gpu_as: dict[str, str] | None) -> pd.Series:
+        if config.gpu is None:
+            config = config.replace(gpu=self.baseline_gpu)
+        return self.predict(configuration_frame(config, n), level=level, gpu_as=gpu_as).iloc[0]
+
+    def per_image(self, config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> dict:
+        """Energy of one image of ``config`` (J and Wh, with the ``level`` interval): the law at
+        ``reference_prompts`` divided by it. This is the one per-image number of ``predict``, ``plan`` and
+        the book."""
+        n = int(self.reference_prompts)
+        p = self._at(config, n, level, gpu_as)
+        j, lo, hi = p.energy_pred_j / n, p.pi_low_j / n, p.pi_high_j / n
+        return dict(per_image_j=float(j), per_image_j_low=float(lo), per_image_j_high=float(hi),
+                    per_image_wh=float(j / J_PER_WH), per_image_wh_low=float(lo / J_PER_WH),
+                    per_image_wh_high=float(hi / J_PER_WH))
+
+    def predict_one(self, config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None,
+                    n_scaling: str = "linear") -> dict:
+        """Energy of the ``config.prompts`` images of ``config``, per image and in total, with intervals and
+        the reasons the configuration is an extrapolation (``extrapolation``, empty inside the data).
+
+        ``n_scaling="linear"`` (default): total = ``prompts`` x :meth:`per_image`.
+        ``n_scaling="law"``: the paper's reading, the law evaluated at ``N = prompts`` (per image =
+        total / N); with ``alpha < 1`` a single image then costs ``(N_data)^(1-alpha)`` times more.
+        """
+        if n_scaling not in N_SCALINGS:
+            raise UserError(f"unknown n_scaling {n_scaling!r}; allowed: {', '.join(N_SCALINGS)}")
+        gpu = config.gpu or self.baseline_gpu
+        n = config.prompts
+        if n_scaling == "linear":
+            e = self.per_image(config, level=level, gpu_as=gpu_as)
+            total, lo, hi = n * e["per_image_j"], n * e["per_image_j_low"], n * e["per_image_j_high"]
+        else:
+            p = self._at(config, n, level, gpu_as)
+            k = self._n_law_factor(n)
+            total, lo, hi = float(p.energy_pred_j) * k, float(p.pi_low_j) * k, float(p.pi_high_j) * k
+        return dict(model=config.model, gpu=gpu, height=config.height, width=config.width, steps=config.steps,
+                    dtype=config.dtype, cfg=config.cfg, n_prompts=n, batch_size=config.batch_size, law=self.name,
+                    kind=self.kind, convention=self.convention, n_scaling=n_scaling,
+                    reference_prompts=int(self.reference_prompts), interval=level,
+                    per_image_j=total / n, per_image_j_low=lo / n, per_image_j_high=hi / n,
+                    per_image_wh=total / n / J_PER_WH, per_image_wh_low=lo / n / J_PER_WH,
+                    per_image_wh_high=hi / n / J_PER_WH, total_j=total, total_j_low=lo, total_j_high=hi,
+                    total_wh=total / J_PER_WH, total_wh_low=lo / J_PER_WH, total_wh_high=hi / J_PER_WH,
+                    extrapolation=self.extrapolation(config, n_scaling, gpu_as))
+
+    # -- description and persistence -------------------------------------------------------------------
+    def summary(self) -> str:
+        """The fitted law in words and numbers: its parameters (value, and interval or unit where it has
+        them), R² in log space, the rows, models and GPUs it was fitted on (what ``energy-nb fit`` prints)."""
+        table = self.table()
+        return (table.to_string(float_format=lambda v: f"{v:.4g}")
+                + f"\nR^2 (log) = {self.r2:.4f} on {self.n_obs} rows; models {self.models}; GPUs {self.gpus}")
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.name}** ({self.kind} law)\n\n```text\n{self.summary()}\n```"
+
+    def describe(self) -> dict:
+        """What the law is, what it was fitted on and where that came from (JSON-safe)."""
+        return finite(dict(name=self.name, kind=self.kind, convention=self.convention, r2_log=self.r2,
+                           n_obs=self.n_obs, reference_prompts=self.reference_prompts, domain=self.domain,
+                           provenance=self.provenance,
+                           parameters=self.table().reset_index().to_dict(orient="records")))
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the law (coefficients, domain, provenance) as strict JSON."""
+        path = Path(path)
+        path.write_text(to_json(self.to_dict()))
+        return path

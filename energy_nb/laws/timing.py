@@ -1,0 +1,123 @@
+"""Time per image, where the data know it, and the gross energy that follows.
+
+The paper's tables have no time; ML.ENERGY's rows do (SD 2.1 on A100 and H100 at 768^2, FLUX.1-dev
+and SD3.5-Large on H100 at 1024^2, batch 1-64). Per model, a small log-linear law is fitted on those
+rows with the time per image proportional to the FLOPs per image (exponent fixed at 1: the data have
+one configuration per GPU, so it cannot be estimated) and a GPU and a batch term:
+
+``ln(t / GFLOPs) = tau_0 + sum_g tau_g I_g + sum_g tau_B,g I_g ln B`` (a batch slope per GPU)
+
+Any other configuration is the measured one scaled by its FLOPs, and says so. Gross energy per image
+= net + idle power x time (the footing :func:`energy_nb.data.external_data` uses). Units: s, J.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..compute.flops import native_convention, scaling_flops
+from ..core.stats import two_sided
+from ..core.units import HALF_DTYPES
+from ..models.configuration import Configuration
+from ..models.hardware import idle_power
+from .base import data_domain
+
+
+@dataclass
+class TimeLaw:
+    """Fitted time per image of one model: coefficients, covariance, residual variance, domain."""
+
+    model: str
+    terms: list[str]
+    coef: list[float]
+    cov: list[list[float]]
+    sigma2: float
+    dof: int
+    baseline_gpu: str
+    gpus: list[str]
+    domain: dict[str, Any] = field(default_factory=dict)
+
+    def _x(self, gpu: str, batch_size: int) -> np.ndarray:
+        return np.array([1.0] + [float(gpu == g) for g in self.gpus if g != self.baseline_gpu]
+                        + [float(gpu == g) * float(np.log(batch_size)) for g in self.gpus])
+
+    def predict(self, config: Configuration, level: float = 0.95) -> dict[str, Any] | None:
+        """Seconds per image of ``config`` with a ``level`` interval, and why it is an extrapolation; None when
+        the data hold no time for its GPU or precision class."""
+        height, width, steps, dtype, cfg = config.height, config.width, config.steps, config.dtype, config.cfg
+        gpu, batch_size = config.gpu, config.batch_size
+        if gpu not in self.gpus:
+            return None
+        half = dtype in HALF_DTYPES
+        if half != any(d in HALF_DTYPES for d in self.domain["dtypes"]):
+            return None
+        gflops = scaling_flops(self.model, height, width, steps, cfg, 1, native_convention(self.model)) / 1e9
+        x = self._x(gpu, batch_size)
+        mean = float(x @ np.array(self.coef)) + np.log(gflops)
+        se = float(np.sqrt(x @ np.array(self.cov) @ x + self.sigma2))
+        t = two_sided(level, self.dof)
+        flags = []
+        g = self.domain.get("by_gpu", {}).get(gpu, self.domain)
+        config = (height, width, steps, int(bool(cfg)))
+        timed = (g["height"][0], g["width"][0], g["steps"][0], g["cfg"][0])
+        if config != timed or g["height"][0] != g["height"][1] or dtype not in g["dtypes"]:
+            flags.append(f"time scaled in proportion to FLOPs from the timed {gpu} configuration "
+                         f"({timed[0]}x{timed[1]}, {timed[2]} steps, CFG {'on' if timed[3] else 'off'}, "
+                         f"{'/'.join(g['dtypes'])})")
+        lo, hi = g["batch_size"]
+        if not lo <= batch_size <= hi:
+            flags.append(f"batch size {batch_size} outside the timed {gpu} batches ({lo}-{hi})")
+        return dict(per_image_s=float(np.exp(mean)), per_image_s_low=float(np.exp(mean - t * se)),
+                    per_image_s_high=float(np.exp(mean + t * se)), time_extrapolation=flags)
+
+
+def fit_time(df: pd.DataFrame, model: str) -> TimeLaw | None:
+    """Fit :class:`TimeLaw` on ``model``'s single-GPU rows with ``time_s``; None with fewer than 3."""
+    d = df[(df["model"] == model) & df["time_s"].notna() & (df["num_gpus"] == 1)]
+    if len(d) < 3:
+        return None
+    gpus = sorted(d["gpu"].astype(str).unique())
+    base = "A100" if "A100" in gpus else gpus[0]
+    gflops = np.array([scaling_flops(model, int(r.height), int(r.width), int(r.steps), int(r.cfg), 1,
+                                         native_convention(model))
+                       for r in d.itertuples()]) / 1e9
+    y = np.log(d["time_s"].to_numpy(float)) - np.log(gflops)
+    is_gpu = {g: (d["gpu"].astype(str) == g).to_numpy(float) for g in gpus}
+    X = np.column_stack([np.ones(len(d))] + [is_gpu[g] for g in gpus if g != base]
+                        + [is_gpu[g] * np.log(d["batch_size"].to_numpy(float)) for g in gpus])
+    terms = ["log_s_per_gflop"] + [f"I_{g}" for g in gpus if g != base] + [f"log_B:{g}" for g in gpus]
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    r = y - X @ beta
+    dof = max(len(y) - X.shape[1], 1)
+    s2 = float(r @ r / dof)
+    cov = s2 * np.linalg.pinv(X.T @ X)
+    return TimeLaw(model, terms, beta.tolist(), cov.tolist(), s2, dof, base, gpus, data_domain(d))
+
+
+@cache
+def get(model: str) -> TimeLaw | None:
+    """The time law of ``model`` on :func:`energy_nb.data.external_data` (None: no timed rows)."""
+    from ..data.shipped import external_data
+
+    return fit_time(external_data(), model)
+
+
+def time_and_gross(config: Configuration, per_image_j: float, level: float = 0.95) -> dict[str, Any]:
+    """``per_image_s`` (with interval), ``per_image_gross_j`` (net + idle power x time) and the time's
+    extrapolation notes; the values are None where the data hold no time for this model and GPU."""
+    law = get(config.model)
+    t = law.predict(config, level) if law is not None else None
+    if t is None:
+        return dict(per_image_s=None, per_image_s_low=None, per_image_s_high=None, per_image_gross_j=None,
+                    idle_w=None, time_extrapolation=[f"no measured time for {config.model} on {config.gpu} in this "
+                                                     "precision"])
+    try:
+        idle = idle_power(config.gpu)
+    except ValueError:
+        idle = None
+    gross = per_image_j + idle * t["per_image_s"] if idle is not None else None
+    return dict(t, per_image_gross_j=gross, idle_w=idle)

@@ -1,0 +1,328 @@
+"""Laws priced by the GPU's datasheet: energy = power x time, so that they transfer to unseen models and GPUs.
+
+Every row (``n_prompts`` images of one configuration on one GPU) is first turned into the time an
+ideal GPU would need at its datasheet peaks (:func:`hardware_features`, from counted features):
+
+- ``x_mm``, ``x_attn``, ``x_conv``: matrix-product, attention and convolution FLOPs over the peak rate
+  of the dtype (half precision on tensor cores; fp32 matmuls on CUDA cores, fp32 convolutions on TF32);
+- ``x_mem``: bytes over the memory bandwidth -- weights read once per denoiser call (so batching shares
+  them) plus the activation traffic of the element-wise kernels (``elementwise`` of the features);
+- ``K`` kernels launched (once per call: batching shares them too) and ``N`` images.
+
+Then, with ``P`` the GPU's power limit (W):
+
+``datasheet``
+    energy fitted directly: ``E = P (c_compute (x_mm + x_attn + x_conv) + c_memory x_mem + t_kernel K +
+    t_image N)``. ``c`` are dimensionless (1: the ideal time at the power limit), ``t_kernel`` and
+    ``t_image`` seconds at the power limit.
+``datasheet_ops``
+    the same with matmul, attention and convolution priced separately.
+``power_time``
+    time and power modelled separately. The GPU is busy for ``t_gpu = k_compute (x_mm + x_conv) +
+    k_attention x_attn + k_memory x_mem`` (``k >= 1``: no kernel beats its peak); the host needs
+    ``t_host = t_kernel K + t_image N`` to launch the kernels (Python and dispatch: a small model at
+    batch 1 waits on the CPU); the wall time is the smooth maximum ``(t_gpu^4 + t_host^4)^(1/4)``.
+    Net power (above idle) is ``P (p_static t + p_dynamic t_gpu) / t``, capped at ``P``: a share of the
+    limit for every second of wall time plus a share for every second the GPU is busy. Energy = power x
+    time; time and energy are fitted jointly (energy of every row, time of the rows that have latency).
+
+Nothing is per GPU: a GPU enters only through its datasheet (:mod:`energy_nb.hardware`), so any GPU
+with a specification is predicted. Coefficients are fitted by least squares on log residuals (relative
+errors, like the paper) with a weak pull toward datasheet-relative priors (:data:`PRIORS`); a term
+whose share of the ideal time stays below :data:`MIN_SHARE` in every training row cannot be identified
+and is held at its prior (listed in ``frozen``).
+
+Units: J, s, W; ``t_kernel`` in microseconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..compute import features
+from ..core.errors import UserError
+from ..core.units import BYTES_PER_ELEMENT, DTYPES
+from ..data.schema import ok_rows
+from ..models.configuration import Configuration
+from ..models.hardware import get_spec
+from ..models.registry import get_model
+from .base import LawMixin, data_domain, interval_frame, reference_prompts_of
+
+TRANSFER_LAWS: tuple[str, ...] = ("datasheet", "datasheet_ops", "power_time")
+LAW_TERMS: dict[str, tuple[str, ...]] = {
+    "datasheet": ("c_compute", "c_memory", "t_kernel_us", "t_image_s"),
+    "datasheet_ops": ("c_matmul", "c_attention", "c_conv", "c_memory", "t_kernel_us", "t_image_s"),
+    "power_time": ("k_compute", "k_attention", "k_memory", "t_kernel_us", "t_image_s", "p_static", "p_dynamic"),
+}
+#: Prior values (datasheet-relative): half the peak rate at the power limit, 5 us per kernel, 20 ms per
+#: image (20 us per kernel and 50 ms per image on the host for power_time); power: a tenth of the limit
+#: above idle per second of wall time plus three quarters of it per busy second.
+PRIORS: dict[str, float] = dict(c_compute=2.0, c_matmul=2.0, c_attention=2.0, c_conv=2.0, c_memory=2.0,
+                                k_compute=2.0, k_attention=2.0, k_memory=2.0, t_kernel_us=5.0, t_image_s=0.02,
+                                p_static=0.1, p_dynamic=0.75)
+HOST_PRIORS = dict(t_kernel_us=20.0, t_image_s=0.05)
+SMOOTH_MAX = 4.0
+#: Bounds of each coefficient (physical ranges): a kernel cannot beat its peak (k >= 1); power shares
+#: lie in (0, 1]; energy coefficients may fall below 1 (a GPU drawing less than its limit).
+BOUNDS: dict[str, tuple[float, float]] = dict(
+    c_compute=(0.05, 50.0), c_matmul=(0.05, 50.0), c_attention=(0.05, 50.0), c_conv=(0.05, 50.0),
+    c_memory=(0.05, 50.0), k_compute=(1.0, 50.0), k_attention=(1.0, 50.0), k_memory=(1.0, 50.0),
+    t_kernel_us=(0.01, 200.0), t_image_s=(1e-5, 5.0), p_static=(1e-3, 1.0), p_dynamic=(1e-3, 1.0))
+UNITS = dict(c_compute="x ideal", c_matmul="x ideal", c_attention="x ideal", c_conv="x ideal", c_memory="x ideal",
+             k_compute="x ideal time", k_attention="x ideal time", k_memory="x ideal time", t_kernel_us="us",
+             t_image_s="s", p_static="x power limit", p_dynamic="x power limit")
+MEANING = dict(
+    c_compute="energy of tensor/CUDA-core FLOPs over (power limit x ideal time at peak)",
+    c_matmul="the same for matrix products", c_attention="the same for attention", c_conv="the same for convolutions",
+    c_memory="energy of bytes moved over (power limit x bytes / bandwidth)",
+    k_compute="time of matmul and convolution FLOPs over their ideal time at peak (1 / efficiency)",
+    k_attention="the same for attention",
+    k_memory="time of bytes moved over bytes / bandwidth (1 / efficiency)",
+    t_kernel_us="fixed time per kernel launched (power_time: on the host; energy laws: at the power limit)",
+    t_image_s="fixed time per image (power_time: on the host; energy laws: at the power limit)",
+    p_static="net power (above idle) per second of wall time, share of the power limit",
+    p_dynamic="extra net power per second the GPU is busy, share of the power limit")
+#: Prior weight (log units) and the identifiability threshold of a term.
+PRIOR_WEIGHT = 0.1
+MIN_SHARE = 0.02
+
+
+# ---------------------------------------------------------------------------------------------------
+# Features: ideal times at the datasheet
+# ---------------------------------------------------------------------------------------------------
+@cache
+def _geometry(model: str, height: int, width: int) -> dict[str, float]:
+    """Per call at batch 1 (counted): denoiser, text encoders (summed) and VAE decoder FLOPs by kind,
+    element-wise traffic (elements), parameters and kernels."""
+    spec = get_model(model)
+
+    def comp(role: str) -> dict[str, float]:
+        f = features.component(model, role, height, width)
+        return dict(mm=f.flops_mm - f.flops_attn, attn=f.flops_attn, conv=f.flops_conv, elem=float(f.elementwise),
+                    params=float(f.params), kernels=float(f.kernels))
+
+    text = [comp(c.role) for c in spec.text_encoders]
+    return dict(den=comp("denoiser"), text={k: sum(t[k] for t in text) for k in text[0]} if text else
+                dict(mm=0, attn=0, conv=0, elem=0, params=0, kernels=0), vae=comp("vae"), batched=spec.cfg_batched)
+
+
+def _gpu_name(r) -> str:
+    part = getattr(r, "gpu_part", None)
+    if isinstance(part, str) and part:
+        try:
+            get_spec(part)
+            return part
+        except ValueError:
+            pass
+    return str(r.gpu)
+
+
+def hardware_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per row (all ``n_prompts`` images): ideal seconds at the GPU's datasheet peaks for matmul
+    (``x_mm``, attention excluded), attention (``x_attn``), convolution (``x_conv``) and memory
+    (``x_mem``), kernels launched ``K``, images ``N``, the power limit ``P`` (W) and the fp32 flag."""
+    gpu_as = gpu_as or {}
+    rows = []
+    for r in df.itertuples():
+        dtype = str(r.dtype)
+        if dtype not in DTYPES:
+            raise UserError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
+        spec = get_spec(gpu_as.get(str(r.gpu), _gpu_name(r)))
+        r_mm, r_conv = spec.rates(dtype)
+        g = _geometry(str(r.model), int(r.height), int(r.width))
+        n, steps = float(r.n_prompts), float(r.steps)
+        b = float(getattr(r, "batch_size", 1) or 1)
+        cfgf = 2.0 if int(r.cfg) else 1.0
+        den, text, vae = g["den"], g["text"], g["vae"]
+        passes = steps * cfgf  # denoiser work per image (batch-1 passes)
+        calls = steps * (1.0 if g["batched"] else cfgf) / b  # denoiser calls per image
+
+        def per_img(k: str, passes=passes, cfgf=cfgf, den=den, text=text, vae=vae) -> float:
+            return passes * den[k] + cfgf * text[k] + vae[k]
+        bpe = BYTES_PER_ELEMENT[dtype]
+        mem_bytes = (per_img("elem") * bpe + calls * den["params"] * bpe
+                     + (cfgf * text["params"] + vae["params"]) * bpe / b)
+        kernels = calls * den["kernels"] + (cfgf * text["kernels"] + vae["kernels"]) / b
+        rows.append(dict(x_mm=n * per_img("mm") / r_mm, x_attn=n * per_img("attn") / r_mm,
+                         x_conv=n * per_img("conv") / r_conv, x_mem=n * mem_bytes / (spec.bandwidth_gb_s * 1e9),
+                         K=n * kernels, N=n, P=spec.power_w, fp32=float(dtype == "fp32")))
+    return pd.DataFrame(rows, index=df.index)
+
+
+def _columns(name: str, X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Ideal-time columns (s) each coefficient multiplies (kernel column in us)."""
+    comp = X["x_mm"] + X["x_attn"] + X["x_conv"]
+    cols = dict(c_compute=comp, c_matmul=X["x_mm"], c_attention=X["x_attn"], c_conv=X["x_conv"],
+                c_memory=X["x_mem"], t_kernel_us=X["K"] * 1e-6, t_image_s=X["N"])
+    if name == "power_time":
+        cols.update(k_compute=X["x_mm"] + X["x_conv"], k_attention=X["x_attn"], k_memory=X["x_mem"])
+    return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
+
+
+def _prior(name: str, term: str) -> float:
+    return HOST_PRIORS[term] if name == "power_time" and term in HOST_PRIORS else PRIORS[term]
+
+
+def _smooth_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(a^q + b^q)^(1/q) with q = :data:`SMOOTH_MAX`: the larger of two times, rounded at the corner (GPU
+    work and host launches overlap; the GPU's own compute and memory phases add up, kernel after kernel)."""
+    return (a ** SMOOTH_MAX + b ** SMOOTH_MAX) ** (1 / SMOOTH_MAX)
+
+
+def _evaluate(name: str, coef: dict[str, float], X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """(energy J per row, time s per row or None) of law ``name`` with coefficients ``coef``."""
+    return _evaluate_columns(name, coef, _columns(name, X), X["P"].to_numpy(float))
+
+
+def _evaluate_columns(name: str, coef: dict[str, float], cols: dict[str, np.ndarray], P: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`_evaluate` on columns computed once (a fit evaluates the law thousands of times)."""
+    if name != "power_time":
+        t_eff = sum(coef[k] * cols[k] for k in LAW_TERMS[name])
+        return P * t_eff, None
+    t_gpu = sum(coef[k] * cols[k] for k in ("k_compute", "k_attention", "k_memory"))
+    t_host = coef["t_kernel_us"] * cols["t_kernel_us"] + coef["t_image_s"] * cols["t_image_s"]
+    t = _smooth_max(t_gpu, t_host)
+    energy = P * np.minimum(t, coef["p_static"] * t + coef["p_dynamic"] * t_gpu)
+    return energy, t
+
+
+# ---------------------------------------------------------------------------------------------------
+# The fitted law
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class TransferLaw(LawMixin):
+    """A law priced by the datasheet (see the module docstring); any GPU with a specification is predicted."""
+
+    name: str
+    coef: dict[str, float]
+    frozen: dict[str, str]  #: terms held at their prior, and why
+    sigma: float  #: s.d. of log energy residuals on the training rows
+    df_resid: float
+    r2: float  #: R^2 of log energy on the training rows
+    n_obs: int
+    n_timed: int  #: training rows with latency
+    time_sigma: float | None  #: s.d. of log time residuals (power_time)
+    baseline_gpu: str
+    gpus: list[str]
+    models: list[str]
+    dtypes: list[str]
+    convention: str = "counted"
+    kind: str = "transfer"
+    domain: dict[str, Any] = field(default_factory=dict)
+    reference_prompts: int = 100
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dropped(self) -> dict[str, str]:
+        return self.frozen
+
+    @property
+    def gpu_factor(self) -> dict[str, float]:  # no GPU terms: hardware enters through the datasheet
+        return {}
+
+    def table(self) -> pd.DataFrame:
+        rows = [dict(parameter=t, value=v, unit=UNITS[t], meaning=MEANING[t]
+                     + (f" [held at prior: {self.frozen[t]}]" if t in self.frozen else ""))
+                for t, v in self.coef.items()]
+        return pd.DataFrame(rows).set_index("parameter")
+
+    def value(self, parameter: str) -> float:
+        return float(self.coef[parameter])
+
+    def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
+        """Energy (J for each row's ``n_prompts``) with an approximate ``level`` interval from the log
+        residual spread; a GPU without data is priced from its datasheet."""
+        X = hardware_features(df, gpu_as)
+        e, t = _evaluate(self.name, self.coef, X)
+        out = interval_frame(e, self.sigma, self.df_resid, level, df.index)
+        if t is not None:
+            out["time_pred_s"] = t / df["n_prompts"].to_numpy(float)  # per image
+        return out
+
+    def term_shares(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Share of each row's ideal-time-weighted cost per term (energy laws) or of its time (power_time)."""
+        cols = _columns(self.name, hardware_features(df))
+        keys = [k for k in LAW_TERMS[self.name] if k in cols]
+        parts = np.column_stack([self.coef[k] * cols[k] for k in keys])
+        return pd.DataFrame(parts / parts.sum(axis=1, keepdims=True), columns=keys, index=df.index)
+
+    def extrapolation(self, config: Configuration, n_scaling: str = "linear",
+                      gpu_as: dict[str, str] | None = None) -> list[str]:
+        out = super().extrapolation(config, n_scaling, gpu_as)
+        gpu = config.gpu or self.baseline_gpu
+        spec = get_spec((gpu_as or {}).get(gpu, gpu))
+        return [f"GPU {gpu} is not in the law's data ({', '.join(self.domain['gpus'])}): priced from its datasheet "
+                f"({spec.tflops_half:g} TFLOP/s half, {spec.bandwidth_gb_s:g} GB/s, {spec.power_w:g} W)"
+                if s.startswith(f"GPU {gpu} is not") else s for s in out]
+
+
+def identifiable(name: str, X: pd.DataFrame) -> dict[str, str]:
+    """Terms no training row gives at least :data:`MIN_SHARE` of its prior-priced ideal time: held at the prior."""
+    cols = _columns(name, X)
+    keys = [k for k in LAW_TERMS[name] if k in cols]
+    parts = np.column_stack([_prior(name, k) * cols[k] for k in keys])
+    share = parts / parts.sum(axis=1, keepdims=True)
+    return {k: f"at most {100 * share[:, j].max():.1f}% of any training row's ideal time"
+            for j, k in enumerate(keys) if share[:, j].max() < MIN_SHARE}
+
+
+def fit_transfer(name: str, df: pd.DataFrame, baseline_gpu: str = "A100", provenance: dict[str, Any] | None = None,
+                 prior_weight: float = PRIOR_WEIGHT, **_: Any) -> TransferLaw:
+    """Fit law ``name`` on the ``ok`` rows of ``df`` (energy; and ``time_s`` where present, for
+    ``power_time``) by bounded least squares on log residuals with a weak pull toward :data:`PRIORS`."""
+    from scipy import optimize
+
+    if name not in TRANSFER_LAWS:
+        raise UserError(f"unknown transfer law {name!r}; allowed: {', '.join(TRANSFER_LAWS)}")
+    df = ok_rows(df)
+    terms = LAW_TERMS[name]
+    if len(df) < len(terms) + 2:
+        raise UserError(f"need at least {len(terms) + 2} ok rows to fit law {name!r}, got {len(df)}")
+    X = hardware_features(df)
+    y = np.log(df["energy_j"].to_numpy(float))
+    timed = df["time_s"].notna().to_numpy() if "time_s" in df else np.zeros(len(df), bool)
+    yt = np.log(df.loc[timed, "time_s"].to_numpy(float) * df.loc[timed, "n_prompts"].to_numpy(float))
+    frozen = identifiable(name, X)
+    if name == "power_time" and not timed.any():
+        frozen.update(p_static="no training row has latency", p_dynamic="no training row has latency")
+    free = [t for t in terms if t not in frozen]
+    lo = np.log([BOUNDS[t][0] for t in free])
+    hi = np.log([BOUNDS[t][1] for t in free])
+    prior = np.log([_prior(name, t) for t in free])
+
+    def coef_of(theta: np.ndarray) -> dict[str, float]:
+        c = {t: _prior(name, t) for t in terms}
+        c.update(zip(free, np.exp(theta)))
+        return c
+
+    cols, P = _columns(name, X), X["P"].to_numpy(float)
+
+    def resid(theta: np.ndarray) -> np.ndarray:
+        e, t = _evaluate_columns(name, coef_of(theta), cols, P)
+        parts = [np.log(e) - y]
+        if t is not None and timed.any():
+            parts.append(np.log(t[timed]) - yt)
+        parts.append(prior_weight * (theta - prior))
+        return np.concatenate(parts)
+
+    theta0 = np.clip(prior, lo + 1e-9, hi - 1e-9)
+    sol = optimize.least_squares(resid, theta0, bounds=(lo, hi), method="trf", x_scale=1.0)
+    coef = coef_of(sol.x)
+    e, t = _evaluate_columns(name, coef, cols, P)
+    r = np.log(e) - y
+    dof = max(len(y) - len(free), 1)
+    ss = float(np.sum((y - y.mean()) ** 2))
+    gpus = sorted(df["gpu"].astype(str).unique())
+    time_sigma = (float(np.sqrt(np.mean((np.log(t[timed]) - yt) ** 2))) if t is not None and timed.any() else None)
+    return TransferLaw(name=name, coef={k: float(v) for k, v in coef.items()}, frozen=frozen,
+                       sigma=float(np.sqrt(r @ r / dof)), df_resid=float(dof),
+                       r2=float(1 - r @ r / ss) if ss > 0 else float("nan"), n_obs=int(len(df)),
+                       n_timed=int(timed.sum()), time_sigma=time_sigma,
+                       baseline_gpu=baseline_gpu if baseline_gpu in gpus else gpus[0], gpus=gpus,
+                       models=sorted(df["model"].astype(str).unique()), dtypes=sorted(df["dtype"].astype(str).unique()),
+                       domain=data_domain(df), reference_prompts=reference_prompts_of(df), provenance=provenance or {})

@@ -1,0 +1,89 @@
+"""One inference configuration, validated once and carried everywhere.
+
+A :class:`Configuration` is what a prediction, a plan, a time law, the calculator and a sweep talk about:
+``prompts`` images of ``model`` at ``height`` x ``width`` pixels, ``steps`` denoising steps, precision
+``dtype``, classifier-free guidance on or off, on ``gpu``, ``batch_size`` images per pipeline call. Building
+one checks every field (the model is resolved to its registry key, a Hugging Face id included), so a bad
+value is refused where it enters, with its name and what is allowed, and nothing downstream checks again.
+
+Units: pixels, steps, images.
+"""
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from ..core.errors import UserError
+from ..core.units import check_dtype
+from .registry import check_resolution, check_steps, get_model
+
+_GPU_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def _integer(name: str, value: Any) -> Any:
+    """``value`` as an int when it is one (numpy integers included); unchanged otherwise (the field's own
+    check then names it)."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        return value
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """``prompts`` images of ``model`` at ``height`` x ``width`` px, ``steps`` steps, ``dtype``, CFG on or off,
+    on ``gpu`` (a family, a part or a ``--gpu-spec`` name; None in a sweep's grid: whatever GPU runs it),
+    ``batch_size`` images per pipeline call."""
+
+    model: str
+    height: int
+    width: int
+    steps: int
+    dtype: str = "fp16"
+    cfg: bool = False
+    gpu: str | None = "A100"
+    batch_size: int = 1
+    prompts: int = 1
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "model", get_model(str(self.model)).key)
+        for name in ("height", "width", "steps", "batch_size", "prompts"):
+            set_(self, name, _integer(name, getattr(self, name)))
+        check_resolution(self.model, self.height, self.width)
+        check_steps(self.steps)
+        check_dtype(self.dtype)
+        if self.cfg not in (True, False, 0, 1):
+            raise UserError(f"cfg {self.cfg!r} is not allowed; allowed: on or off (True/False, 1/0)")
+        set_(self, "cfg", bool(self.cfg))
+        if self.gpu is not None and not _GPU_RE.match(str(self.gpu)):
+            raise UserError(f"GPU {self.gpu!r} is not allowed: a GPU name of letters, digits, '.', '_' or '-' "
+                            "(e.g. A100, H100-80GB-HBM3)")
+        for name, what in (("batch_size", "batch size"), ("prompts", "prompts")):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise UserError(f"{what} {v!r} is not allowed: it must be an integer >= 1")
+
+    def replace(self, **changes: Any) -> Configuration:
+        """A copy with ``changes`` (checked again)."""
+        return replace(self, **changes)
+
+    def record(self) -> dict[str, Any]:
+        """The configuration as a record's columns (``cfg`` as 0/1, ``prompts`` as ``n_prompts``; no ``gpu``)."""
+        return dict(model=self.model, height=self.height, width=self.width, steps=self.steps, dtype=self.dtype,
+                    cfg=int(self.cfg), n_prompts=self.prompts, batch_size=self.batch_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def label(self) -> str:
+        """``flux 1024x1024 T=30 fp16 CFG on A100`` (and ``batch B`` when it is not 1)."""
+        return (f"{self.model} {self.height}x{self.width} T={self.steps} {self.dtype} CFG {'on' if self.cfg else 'off'}"
+                + (f" {self.gpu}" if self.gpu else "") + (f" batch {self.batch_size}" if self.batch_size != 1 else ""))
+
+    def __str__(self) -> str:
+        return self.label()

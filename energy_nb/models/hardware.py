@@ -1,0 +1,229 @@
+"""Every fact about a GPU, read from ``data/gpus.csv``: names, datasheet peaks, power limit, idle power.
+
+**Names.** A record's ``gpu`` column holds the *family* (``A100``, ``H100``): the paper's Eq. 3 gives each
+GPU one indicator, and users ask for ``--gpu H100``. ``gpu_part`` keeps what the driver reports, normalised
+(``NVIDIA H100 80GB HBM3`` -> ``H100-80GB-HBM3``), so variants stay visible. The families are those of the
+table (:func:`families`).
+
+**Datasheets.** A :class:`GpuSpec` holds the dense peak rates, the memory bandwidth, the power limit and,
+where it is published, the idle power (bare, and with a CUDA context). :func:`get_spec` answers a part
+(``A100-SXM4-40GB``, ``H100 80GB HBM3``), a family (``A100``: the datasheet of the family's first part in
+the file, and the idle power of its first part that has one published) or a name registered from the
+command line with :func:`parse_spec` (``--gpu-spec name=MyGPU,tflops_bf16=400,bandwidth_tbs=2,power_w=500``).
+:func:`idle_power` is the published idle power of any of those, the one figure that turns a gross record
+net (:mod:`energy_nb.data.power`) and a net prediction gross (:mod:`energy_nb.laws.timing`).
+
+Units: TFLOP/s (dense, no sparsity), GB/s, W.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from functools import cache, lru_cache
+
+import pandas as pd
+
+from ..core import paths
+from ..core.errors import UserError
+
+
+def gpu_part(name: str) -> str:
+    """The driver's or a publisher's GPU name as a part string: vendor dropped, spaces as dashes."""
+    s = re.sub(r"^\s*NVIDIA\s+", "", str(name).strip(), flags=re.I)
+    return re.sub(r"\s+", "-", s)
+
+
+def families() -> tuple[str, ...]:
+    """The GPU families of ``data/gpus.csv``, in table order."""
+    return tuple(dict.fromkeys(table()["family"].astype(str)))
+
+
+def gpu_family(name: str) -> str:
+    """The family of a GPU name or part (``A100-SXM4-40GB`` -> ``A100``); a clear error when unknown."""
+    part = gpu_part(name)
+    for fam in families():
+        if part == fam or part.startswith(fam + "-") or part.startswith(fam + " "):
+            return fam
+    raise UserError(f"GPU {name!r} is not one we can map to a family; known: {', '.join(families())} "
+                    f"(the families of {GPUS_CSV.name})")
+
+
+GPUS_CSV = paths.DATA / "gpus.csv"
+#: Fields of ``--gpu-spec`` (name -> (GpuSpec field, scale to the field's unit, meaning)).
+SPEC_FIELDS: dict[str, tuple[str, float, str]] = {
+    "name": ("name", 1.0, "what to call the GPU (letters, digits, '.', '_', '-')"),
+    "tflops_bf16": ("tflops_half", 1.0, "dense fp16/bf16 tensor-core peak, TFLOP/s"),
+    "tflops_fp16": ("tflops_half", 1.0, "same as tflops_bf16"),
+    "tflops_tf32": ("tflops_tf32", 1.0, "dense TF32 tensor-core peak, TFLOP/s (fp32 convolutions)"),
+    "tflops_fp32": ("tflops_fp32", 1.0, "fp32 (non-tensor) peak, TFLOP/s (fp32 matrix products)"),
+    "bandwidth_tbs": ("bandwidth_gb_s", 1000.0, "memory bandwidth, TB/s"),
+    "bandwidth_gbs": ("bandwidth_gb_s", 1.0, "memory bandwidth, GB/s"),
+    "power_w": ("power_w", 1.0, "power limit (TDP), W"),
+    "idle_w": ("idle_w", 1.0, "idle power, W (optional)"),
+}
+REQUIRED = ("name", "tflops_half", "bandwidth_gb_s", "power_w")
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """Datasheet figures of one GPU (dense peaks)."""
+
+    name: str
+    family: str
+    tflops_half: float  #: fp16/bf16 tensor cores, TFLOP/s
+    tflops_tf32: float | None  #: TF32 tensor cores, TFLOP/s (None: the GPU has none)
+    tflops_fp32: float | None  #: fp32 CUDA cores, TFLOP/s
+    bandwidth_gb_s: float  #: GB/s
+    power_w: float  #: power limit, W
+    idle_w: float | None = None  #: published idle power, W (bare: no CUDA context)
+    idle_context_w: float | None = None  #: published idle power with a CUDA context, W
+    source: str = ""
+
+    def rates(self, dtype: str) -> tuple[float, float]:
+        """(matrix-product, convolution) peak FLOP/s for ``dtype``: half precision runs both on the tensor
+        cores; fp32 matrix products on the CUDA cores (PyTorch's default ``allow_tf32=False`` for matmul)
+        and fp32 convolutions on TF32 tensor cores (cuDNN's default), or CUDA cores without TF32."""
+        if dtype in ("fp16", "bf16"):
+            return self.tflops_half * 1e12, self.tflops_half * 1e12
+        if dtype != "fp32":
+            raise UserError(f"unknown dtype {dtype!r}; allowed: fp16, bf16, fp32")
+        if self.tflops_fp32 is None:
+            raise UserError(f"GPU {self.name!r} has no fp32 peak in its specification: give tflops_fp32=... "
+                             "to predict fp32")
+        return self.tflops_fp32 * 1e12, (self.tflops_tf32 or self.tflops_fp32) * 1e12
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+@lru_cache(maxsize=1)
+def table() -> pd.DataFrame:
+    """``data/gpus.csv``: one row per GPU part (datasheet figures, published idle power, sources)."""
+    from ..core.provenance import note_read
+
+    note_read(GPUS_CSV)
+    return pd.read_csv(GPUS_CSV)
+
+
+_CUSTOM: dict[str, GpuSpec] = {}
+
+
+def _opt(v) -> float | None:
+    return None if pd.isna(v) else float(v)
+
+
+def _from_row(r: pd.Series, name: str, idle: pd.Series | None = None) -> GpuSpec:
+    """A spec from a row of the table; ``idle``: the row whose idle figures it takes (default: ``r``)."""
+    idle = r if idle is None else idle
+    return GpuSpec(name=name, family=str(r["family"]), tflops_half=float(r["peak_fp16_tflops"]),
+                   tflops_tf32=_opt(r["peak_tf32_tflops"]), tflops_fp32=_opt(r["peak_fp32_tflops"]),
+                   bandwidth_gb_s=float(r["bandwidth_gb_s"]), power_w=float(r["power_limit_w"]),
+                   idle_w=_opt(idle["idle_w"]), idle_context_w=_opt(idle["idle_context_w"]),
+                   source=str(r["spec_source"]))
+
+
+def known() -> list[str]:
+    """Every name :func:`get_spec` answers: families, parts and registered names."""
+    t = table()
+    return sorted(set(t["family"]) | set(t["gpu_part"]) | set(_CUSTOM))
+
+
+@cache
+def _named(name: str) -> GpuSpec | None:
+    t = table()
+    part = gpu_part(name)
+    rows = t[t["gpu_part"].str.lower() == part.lower()]
+    if not rows.empty:
+        return _from_row(rows.iloc[0], name)
+    rows = t[t["family"].str.lower() == part.lower()]
+    if rows.empty:
+        return None
+    published = rows[rows["idle_w"].notna()]  # a family's idle power: its first part with a published figure
+    return _from_row(rows.iloc[0], name, published.iloc[0] if len(published) else None)
+
+
+def get_spec(name: str) -> GpuSpec:
+    """The datasheet of ``name``: a registered ``--gpu-spec``, a part of ``data/gpus.csv`` or a family (its
+    first part in the file). Unknown names get an error listing the known ones."""
+    if name in _CUSTOM:
+        return _CUSTOM[name]
+    spec = _named(str(name))
+    if spec is None:
+        raise UserError(f"GPU {name!r} has no datasheet entry in data/gpus.csv; known: {', '.join(known())}. "
+                         "Describe it with --gpu-spec name=...,tflops_bf16=...,bandwidth_tbs=...,power_w=...")
+    return spec
+
+
+def has_spec(name: str) -> bool:
+    try:
+        get_spec(name)
+        return True
+    except ValueError:
+        return False
+
+
+def parse_spec(text: str) -> GpuSpec:
+    """A :class:`GpuSpec` from ``name=...,tflops_bf16=...,bandwidth_tbs=...,power_w=...`` (optional:
+    ``tflops_tf32``, ``tflops_fp32``, ``idle_w``; ``tflops_fp16`` and ``bandwidth_gbs`` are synonyms).
+    Errors name the field and what is allowed."""
+    import re
+
+    values: dict[str, object] = {}
+    for item in filter(None, (s.strip() for s in str(text).split(","))):
+        if "=" not in item:
+            raise UserError(f"--gpu-spec item {item!r} is not key=value; allowed keys: {', '.join(SPEC_FIELDS)}")
+        k, v = (s.strip() for s in item.split("=", 1))
+        if k not in SPEC_FIELDS:
+            raise UserError(f"--gpu-spec key {k!r} is unknown; allowed: "
+                             + "; ".join(f"{n} ({m})" for n, (_, _, m) in SPEC_FIELDS.items()))
+        field, scale, _ = SPEC_FIELDS[k]
+        if field == "name":
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", v):
+                raise UserError(f"--gpu-spec name {v!r} is not allowed: use letters, digits, '.', '_' or '-'")
+            values[field] = v
+            continue
+        try:
+            x = float(v)
+        except ValueError:
+            raise UserError(f"--gpu-spec {k}={v!r} is not a number") from None
+        if not x > 0 or x != x or x == float("inf"):
+            raise UserError(f"--gpu-spec {k}={v!r} is not allowed: it must be a positive number")
+        values[field] = x * scale
+    missing = [f for f in REQUIRED if f not in values]
+    if missing:
+        names = {"name": "name", "tflops_half": "tflops_bf16", "bandwidth_gb_s": "bandwidth_tbs", "power_w": "power_w"}
+        raise UserError(f"--gpu-spec lacks {', '.join(names[m] for m in missing)}; needed: name, tflops_bf16, "
+                         "bandwidth_tbs, power_w (optional: tflops_tf32, tflops_fp32, idle_w)")
+    if "idle_w" in values and values["idle_w"] >= values["power_w"]:  # type: ignore[operator]
+        raise UserError(f"--gpu-spec idle_w={values['idle_w']:g} is not below power_w={values['power_w']:g}")
+    return GpuSpec(family="custom", source="given on the command line (--gpu-spec)",
+                   tflops_tf32=values.pop("tflops_tf32", None), tflops_fp32=values.pop("tflops_fp32", None),
+                   **values)  # type: ignore[arg-type]
+
+
+def register(spec: GpuSpec) -> GpuSpec:
+    """Make ``spec`` answer to its name in this process (what ``--gpu-spec`` does)."""
+    if _named(spec.name) is not None and spec.name not in _CUSTOM:
+        raise UserError(f"GPU name {spec.name!r} is already in data/gpus.csv: choose another name for --gpu-spec")
+    _CUSTOM[spec.name] = spec
+    return spec
+
+
+def idle_power(name: str) -> float:
+    """Published bare idle power (W) of a GPU: a part's own figure, a family's first part with one, or a
+    ``--gpu-spec``'s ``idle_w``; a clear error when none is published."""
+    spec = get_spec(name)
+    if spec.idle_w is None:
+        t = table()
+        known_ = sorted(t.loc[t["idle_w"].notna(), "family"].unique())
+        raise UserError(f"no published idle power for GPU {name!r} in {GPUS_CSV.name}; known: {', '.join(known_)}")
+    return float(spec.idle_w)
+
+
+def tf32_slowdown(family: str = "A100") -> float:
+    """How much slower TF32 runs than half precision on ``family``'s tensor cores (fp16 peak over TF32 peak):
+    PyTorch runs fp32 convolutions on TF32 by default (``torch.backends.cudnn.allow_tf32``), not fp32 matmuls."""
+    spec = get_spec(family)
+    if not spec.tflops_tf32:
+        raise UserError(f"GPU {family!r} has no TF32 tensor cores in {GPUS_CSV.name}")
+    return spec.tflops_half / spec.tflops_tf32

@@ -1,0 +1,8 @@
+"""Layer 8, ``planning``: answers for a user.
+
+One prediction of one configuration with its time and gross energy (:mod:`.prediction`), a deployment's
+energy, carbon and cost (:mod:`.planner`), its cheaper alternatives (:mod:`.alternatives`), both as text
+(:mod:`.text`), and the book's in-page calculator (:mod:`.calculator`).
+
+May import: the layers before it (``core`` to ``measurement``).
+"""

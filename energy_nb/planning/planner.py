@@ -1,0 +1,286 @@
+"""Deployment planner: energy, carbon and cost of an image-generation workload, with intervals.
+
+A workload is one configuration or a mix of configurations with shares, at a number of images per
+day. Per image, the energy is the scaling law's prediction with its 95% prediction interval; per year
+it is ``per_image x images_per_day x share x days x PUE``.
+
+Scope, stated in every result: the law predicts **dynamic GPU energy** (measured net of idle power,
+as in the paper), for batch size 1. Idle GPUs, CPUs, memory, networking, cooling and embodied carbon
+are outside it; ``pue`` multiplies the energy by a facility factor, and everything else is for the
+user to add.
+
+Intervals: each configuration's prediction interval is carried through every multiplication; across
+configurations of a mix the bounds are added (errors treated as fully correlated, which is what a
+shared law gives and the conservative choice).
+
+Every configuration is a :class:`~energy_nb.models.configuration.Configuration` and its energy per image is
+:func:`energy_nb.planning.prediction.predict`'s, the one answer of ``energy-nb predict``. :func:`plan` returns
+a :class:`Plan`: the frame, the grid, the options, ``to_dict()`` (``energy-nb plan --json``) and ``str()``
+(the text report).
+
+Units: energy in Wh per image, kWh per day, MWh per year; carbon in gCO2e per image and tCO2e per
+year; cost in the currency of ``price_per_kwh`` per year.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .. import laws
+from ..core.errors import UserError
+from ..core.jsonio import to_json
+from ..data.carbon import Intensity, intensity, world_average
+from ..laws import Law
+from ..models.configuration import Configuration
+from .prediction import predict
+
+DAYS_PER_YEAR = 365.0
+STANDARD_RESOLUTIONS = (256, 512, 768, 1024)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A mix of configurations with shares (summing to 1) at ``images_per_day``."""
+
+    mix: tuple[tuple[Configuration, float], ...]
+    images_per_day: float
+
+    @classmethod
+    def single(cls, config: Configuration, images_per_day: float) -> Workload:
+        return cls(((config, 1.0),), images_per_day).check()
+
+    def check(self) -> Workload:
+        if not (self.images_per_day >= 0) or self.images_per_day != self.images_per_day:
+            raise UserError(f"images per day {self.images_per_day!r} is not allowed: a number >= 0")
+        if not self.mix:
+            raise UserError("a workload needs at least one configuration")
+        for c, share in self.mix:
+            if not (share > 0):
+                raise UserError(f"share {share!r} of {c.label()} is not allowed: a number > 0")
+        total = sum(s for _, s in self.mix)
+        if abs(total - 1.0) > 1e-6:
+            raise UserError(f"the shares of a mix must add up to 1; these add up to {total:g}")
+        return self
+
+
+def load_mix(path: str, images_per_day: float, defaults: dict[str, Any] | None = None) -> Workload:
+    """A mix from YAML: a list of configurations, each with a ``share`` (keys of
+    :class:`~energy_nb.models.configuration.Configuration`; ``resolution: 512`` sets height and width)."""
+    try:
+        items = yaml.safe_load(open(path).read())
+    except OSError as exc:
+        raise UserError(f"cannot read mix file {path}: {exc}") from exc
+    if not isinstance(items, list) or not items:
+        raise UserError(f"{path}: a mix file is a list of configurations with a share each")
+    allowed = set(Configuration.__dataclass_fields__) | {"share", "resolution"}
+    mix = []
+    for i, item in enumerate(items, 1):
+        unknown = sorted(set(item) - allowed)
+        if unknown:
+            raise UserError(f"{path}, item {i}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        item = {**(defaults or {}), **item}
+        share = float(item.pop("share", 0))
+        if "resolution" in item:
+            item["height"] = item["width"] = item.pop("resolution")
+        mix.append((Configuration(**item), share))
+    return Workload(tuple(mix), images_per_day).check()
+
+
+@dataclass
+class Options:
+    """Everything around the workload: facility, grid, price, law."""
+
+    pue: float = 1.0
+    region: str | None = None  #: ISO3 country or USA/<state>; None with no intensity -> world average
+    carbon_intensity: float | None = None  #: gCO2e/kWh, overrides ``region``
+    price_per_kwh: float | None = None
+    days_per_year: float = DAYS_PER_YEAR
+    utilisation: float = 0.5  #: busy fraction of each GPU, for the GPU count
+    level: float = 0.95  #: of every interval
+    convention: str | None = None  #: None: the law's default (paper: printed formulas; others: counted)
+    law: Law | None = None  #: a fitted law for every configuration; None: ``laws.answer(law_name, model, gpu)``
+    law_name: str = "auto"  #: which registry law answers when ``law`` is None (``auto``: see laws.answer)
+    gpu_as: dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> Options:
+        if not (self.pue >= 1.0):
+            raise UserError(f"PUE {self.pue!r} is not allowed: a number >= 1 (1.0 = no facility overhead)")
+        if self.carbon_intensity is not None and not (self.carbon_intensity >= 0):
+            raise UserError(f"carbon intensity {self.carbon_intensity!r} is not allowed: gCO2e/kWh >= 0")
+        if self.price_per_kwh is not None and not (self.price_per_kwh >= 0):
+            raise UserError(f"price per kWh {self.price_per_kwh!r} is not allowed: a number >= 0")
+        if not (self.days_per_year > 0):
+            raise UserError(f"days per year {self.days_per_year!r} is not allowed: a number > 0")
+        if not (0 < self.utilisation <= 1):
+            raise UserError(f"utilisation {self.utilisation!r} is not allowed: a fraction in (0, 1]")
+        return self
+
+    def law_for(self, model: str, gpu: str | None = None) -> Law:
+        """The law that answers for ``model`` on ``gpu``: the given one, else the registry's (fitted once,
+        cached; ``auto`` picks as :func:`energy_nb.laws.answer` says)."""
+        if self.law is not None:
+            return self.law
+        return laws.answer(self.law_name, model, gpu, self.convention, self.gpu_as or None)[0]
+
+    def intensity(self) -> Intensity:
+        """The grid's carbon intensity used: given value, region lookup, or CodeCarbon's world average."""
+        if self.carbon_intensity is not None:
+            return Intensity("given", "given by the user", float(self.carbon_intensity), None, "user")
+        if self.region:
+            return intensity(self.region)
+        return world_average()
+
+
+def per_image(config: Configuration, opts: Options) -> dict[str, Any]:
+    """Predicted energy of one image (Wh) with its prediction interval, the law, its extrapolation notes and
+    the seconds per image: :func:`energy_nb.planning.prediction.predict` for one prompt, the same number
+    ``energy-nb predict`` gives."""
+    law = opts.law if opts.law is not None else opts.law_name
+    p = predict(config.replace(prompts=1), law, opts.convention, opts.gpu_as or None, level=opts.level)
+    return dict(wh=p.per_image_j / 3600.0, wh_low=p.per_image_j_low / 3600.0, wh_high=p.per_image_j_high / 3600.0,
+                law=p.law, j=p.per_image_j, extrapolation=p.extrapolation, seconds=p.per_image_s)
+
+
+def plan(workload: Workload, opts: Options | None = None) -> Plan:
+    """Per configuration of the mix (and a ``total`` row): energy, carbon and cost, per image and per year,
+    as a :class:`Plan` (its ``frame``).
+
+    Columns (``_low``/``_high``: the interval bounds): ``share``, ``images_per_day``, ``wh_per_image``,
+    ``kwh_per_day``, ``mwh_per_year``, ``g_co2e_per_image``, ``t_co2e_per_year``, ``cost_per_year``
+    (NaN without a price). PUE is applied to everything but nothing else is added.
+    """
+    opts = (opts or Options()).check()
+    workload.check()
+    grid = opts.intensity()
+    rows = []
+    for config, share in workload.mix:
+        e = per_image(config, opts)
+        n_day = workload.images_per_day * share
+        row: dict[str, Any] = dict(configuration=config.label(), share=share, images_per_day=n_day, law=e["law"],
+                                   extrapolation=e["extrapolation"], seconds_per_image=e["seconds"],
+                                   gpu_hours_per_day=(e["seconds"] * n_day / 3600.0 if e["seconds"] is not None
+                                                      else None))
+        row["gpus_needed"] = (math.ceil(row["gpu_hours_per_day"] / (24.0 * opts.utilisation))
+                              if row["gpu_hours_per_day"] is not None else None)
+        for suffix in ("", "_low", "_high"):
+            wh = e["wh" + suffix] * opts.pue
+            kwh_day = wh * n_day / 1000.0
+            row["wh_per_image" + suffix] = wh
+            row["kwh_per_day" + suffix] = kwh_day
+            row["mwh_per_year" + suffix] = kwh_day * opts.days_per_year / 1000.0
+            row["g_co2e_per_image" + suffix] = wh / 1000.0 * grid.g_per_kwh
+            row["t_co2e_per_year" + suffix] = kwh_day * opts.days_per_year * grid.g_per_kwh / 1e6
+            row["cost_per_year" + suffix] = (kwh_day * opts.days_per_year * opts.price_per_kwh
+                                             if opts.price_per_kwh is not None else float("nan"))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    total: dict[str, Any] = dict(configuration="total", share=df["share"].sum(),
+                                 images_per_day=workload.images_per_day, law="",
+                                 extrapolation=sorted({f for fl in df["extrapolation"] for f in fl}))
+    for col in df.columns:
+        if col.startswith(("kwh_per_day", "mwh_per_year", "t_co2e_per_year", "cost_per_year")):
+            total[col] = df[col].sum(min_count=1)
+        elif col.startswith(("wh_per_image", "g_co2e_per_image")):  # image-weighted mean
+            total[col] = (df[col] * df["share"]).sum()
+    known = df["gpu_hours_per_day"].notna().all()
+    total["gpu_hours_per_day"] = float(df["gpu_hours_per_day"].sum()) if known else None
+    total["gpus_needed"] = int(df["gpus_needed"].sum()) if known else None
+    df = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+    df.attrs["configurations"] = [c for c, _ in workload.mix]
+    df.attrs.update(pue=opts.pue, grid=grid, price_per_kwh=opts.price_per_kwh, days_per_year=opts.days_per_year,
+                    interval=opts.level, scope=SCOPE, utilisation=opts.utilisation)
+    return Plan(df, opts, grid, workload=workload)
+
+
+@dataclass
+class Plan:
+    """A planned workload: ``frame`` (one row per configuration, then ``total``), the ``options`` and the grid
+    ``intensity`` used, and ``compare`` (cheaper alternatives ranked by
+    :func:`energy_nb.planning.alternatives.compare`, when asked).
+    ``to_dict()`` is what ``energy-nb plan --json`` prints, ``str()`` what it prints without."""
+
+    frame: pd.DataFrame
+    options: Options
+    intensity: Intensity
+    compare: pd.DataFrame | None = None
+    workload: Workload | None = None
+
+    @property
+    def total(self) -> pd.Series:
+        """The ``total`` row (the only row's values for a single configuration)."""
+        return self.frame.iloc[-1]
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The configurations' rows, without the total."""
+        return self.frame[self.frame["configuration"] != "total"]
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON-ready: the workload's rows, the grid, PUE, price, days, interval, scope, extrapolation,
+        utilisation and units (and ``compare`` when alternatives were ranked)."""
+        g = self.intensity
+        o = self.options
+        out = dict(workload=self.frame.to_dict(orient="records"), grid=dict(region=g.region, name=g.name,
+                   g_per_kwh=g.g_per_kwh, year=g.year, source=g.source), pue=o.pue, price_per_kwh=o.price_per_kwh,
+                   days_per_year=o.days_per_year, interval=o.level, scope=SCOPE,
+                   extrapolation=self.total["extrapolation"], utilisation=o.utilisation,
+                   units=dict(wh_per_image="Wh", kwh_per_day="kWh", mwh_per_year="MWh", g_co2e_per_image="gCO2e",
+                              t_co2e_per_year="tCO2e", cost_per_year="currency of --price-kwh"))
+        if self.compare is not None:
+            out["compare"] = self.compare.to_dict(orient="records")
+        return out
+
+    def to_json(self) -> str:
+        return to_json(self.to_dict())
+
+    def __str__(self) -> str:
+        from .text import format_compare, format_plan
+
+        text = format_plan(self.frame)
+        return text if self.compare is None else text + "\n\n" + format_compare(self.compare)
+
+    def _repr_markdown_(self) -> str:
+        return "```text\n" + str(self) + "\n```"
+
+
+SCOPE = ("GPU energy of inference net of idle power (the paper's footing; other sources made net), times PUE; "
+         "idle capacity, CPU, memory, network and embodied carbon not included")
+
+
+
+
+def carbon_by_region(workload: Workload, regions: Sequence[str], opts: Options | None = None) -> pd.DataFrame:
+    """The same workload's yearly carbon (tCO2e, with interval) on several grids."""
+    opts = opts or Options()
+    rows = []
+    for r in regions:
+        o = replace(opts, region=r, carbon_intensity=None)
+        total = plan(workload, o).total
+        g = o.intensity()
+        rows.append(dict(region=g.region, name=g.name, g_per_kwh=g.g_per_kwh, year=g.year,
+                         t_co2e_per_year=total["t_co2e_per_year"], t_co2e_per_year_low=total["t_co2e_per_year_low"],
+                         t_co2e_per_year_high=total["t_co2e_per_year_high"], source=g.source))
+    return pd.DataFrame(rows)
+
+
+def energy_surface(models: Sequence[str], steps: Sequence[int], resolutions: Sequence[int], dtype: str = "fp16",
+                   cfg: bool = False, gpu: str = "A100", opts: Options | None = None) -> pd.DataFrame:
+    """Predicted Wh per image over steps x resolution for each model (for the planning figure)."""
+    opts = (opts or Options()).check()
+    rows = []
+    for m in models:
+        for r in resolutions:
+            for s in steps:
+                c = Configuration(m, r, r, s, dtype, cfg, gpu)
+                e = per_image(c, opts)
+                rows.append(dict(model=m, resolution=r, steps=s, wh_per_image=e["wh"] * opts.pue,
+                                 wh_low=e["wh_low"] * opts.pue, wh_high=e["wh_high"] * opts.pue))
+    return pd.DataFrame(rows)

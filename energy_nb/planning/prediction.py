@@ -1,0 +1,151 @@
+"""One prediction of one configuration: the law that answers, its energy (net and gross), time and caveats.
+
+:func:`predict` is what ``energy-nb predict``, :func:`energy_nb.predict`, the planner and the book all call,
+so they give one answer to one question. A :class:`Prediction` holds the configuration, the per-image and
+total energy with their prediction intervals, the law and why it answers, the time per image and the gross
+energy where the data have time, and every reason the answer is an extrapolation.
+
+Per-image energy has one definition: the law's prediction at the N of its data divided by that N; ``prompts``
+images cost ``prompts`` times that (``n_scaling="law"`` is the paper's reading, kept as an option). Net energy
+is GPU energy above idle power (the paper's footing); gross = net + idle power x time, what a meter reads.
+
+Units: J and Wh; seconds; W.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .. import laws
+from ..core.jsonio import to_json
+from ..laws import Law
+from ..laws.timing import time_and_gross
+from ..models.configuration import Configuration
+
+#: What ``energy_scope`` says in every prediction.
+SCOPE = "per_image_j: net of idle power (the paper's footing); per_image_gross_j: + idle power x time"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one :class:`~energy_nb.models.configuration.Configuration` (see the module docstring).
+    ``to_dict()`` is what ``energy-nb predict --json`` prints; ``str()`` what it prints without ``--json``."""
+
+    configuration: Configuration
+    law: str  #: the law's name (``paper (flux)``, ``roofline_tc_kernels``, ...)
+    law_reason: str  #: why that law answers
+    kind: str
+    convention: str
+    n_scaling: str
+    reference_prompts: int  #: the N of the law's data
+    interval: float  #: the level of every interval (0.95)
+    per_image_j: float
+    per_image_j_low: float
+    per_image_j_high: float
+    total_j: float  #: all ``prompts`` images
+    total_j_low: float
+    total_j_high: float
+    extrapolation: list[str] = field(default_factory=list)
+    per_image_s: float | None = None  #: time per image (None: no timed rows for this model and GPU)
+    per_image_s_low: float | None = None
+    per_image_s_high: float | None = None
+    per_image_gross_j: float | None = None  #: net + idle power x time
+    idle_w: float | None = None
+    time_extrapolation: list[str] = field(default_factory=list)
+
+    # -- derived ----------------------------------------------------------------------------------------
+    @property
+    def per_image_wh(self) -> float:
+        return self.per_image_j / 3600.0
+
+    @property
+    def interval_wh(self) -> tuple[float, float]:
+        """The per-image interval in Wh."""
+        return self.per_image_j_low / 3600.0, self.per_image_j_high / 3600.0
+
+    @property
+    def extrapolating(self) -> bool:
+        return bool(self.extrapolation)
+
+    # -- output ----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Flat and JSON-safe (``energy-nb predict --json``): the configuration, then the energy, the time."""
+        c = self.configuration
+        n = c.prompts
+        wh = 3600.0
+        return dict(model=c.model, gpu=c.gpu, height=c.height, width=c.width, steps=c.steps, dtype=c.dtype,
+                    cfg=c.cfg, n_prompts=n, batch_size=c.batch_size, law=self.law, kind=self.kind,
+                    convention=self.convention, n_scaling=self.n_scaling, reference_prompts=self.reference_prompts,
+                    interval=self.interval, per_image_j=self.per_image_j, per_image_j_low=self.per_image_j_low,
+                    per_image_j_high=self.per_image_j_high, per_image_wh=self.per_image_j / wh,
+                    per_image_wh_low=self.per_image_j_low / wh, per_image_wh_high=self.per_image_j_high / wh,
+                    total_j=self.total_j, total_j_low=self.total_j_low, total_j_high=self.total_j_high,
+                    total_wh=self.total_j / wh, total_wh_low=self.total_j_low / wh,
+                    total_wh_high=self.total_j_high / wh, extrapolation=list(self.extrapolation),
+                    per_image_s=self.per_image_s, per_image_s_low=self.per_image_s_low,
+                    per_image_s_high=self.per_image_s_high, time_extrapolation=list(self.time_extrapolation),
+                    per_image_gross_j=self.per_image_gross_j, idle_w=self.idle_w, energy_scope=SCOPE,
+                    law_reason=self.law_reason)
+
+    def to_json(self) -> str:
+        """Strict JSON (missing values as ``null``)."""
+        return to_json(self.to_dict())
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row (lists joined with '; ')."""
+        d = self.to_dict()
+        d["extrapolation"] = "; ".join(d["extrapolation"])
+        d["time_extrapolation"] = "; ".join(d["time_extrapolation"])
+        return pd.DataFrame([d])
+
+    def __str__(self) -> str:
+        """What ``energy-nb predict`` prints."""
+        c = self.configuration
+        pct = int(round(100 * self.interval))
+        wh = 3600.0
+        n_ref = self.reference_prompts
+        how = (f"E({n_ref}) / {n_ref}, the N of the law's data" if self.n_scaling == "linear"
+               else f"E({c.prompts}) / {c.prompts}, the law extrapolated in N")
+        lines = [f"{c.model} {c.height}x{c.width}, {c.steps} steps, {c.dtype}, CFG {'on' if c.cfg else 'off'}, "
+                 f"{c.gpu}, batch {c.batch_size}",
+                 f"  law       : {self.law} ({self.law_reason})",
+                 f"  per image : {self.per_image_j:,.1f} J = {self.per_image_j / wh:.4f} Wh "
+                 f"({pct}% PI {self.per_image_j_low / wh:.4f}-{self.per_image_j_high / wh:.4f} Wh)  [{how}]",
+                 f"  {c.prompts} prompt(s): {self.total_j:,.0f} J = {self.total_j / wh:,.3f} Wh "
+                 f"({pct}% PI {self.total_j_low / wh:,.3f}-{self.total_j_high / wh:,.3f} Wh)"]
+        if self.per_image_s is not None:
+            lines.append(f"  time      : {self.per_image_s:.3f} s per image ({pct}% PI {self.per_image_s_low:.3f}-"
+                         f"{self.per_image_s_high:.3f}); gross of idle: {self.per_image_gross_j:,.1f} J per image "
+                         f"(+ {self.idle_w:g} W idle x time)" if self.per_image_gross_j is not None else "")
+        flags = self.extrapolation + self.time_extrapolation * (self.per_image_s is not None)
+        if flags:
+            lines.append("  EXTRAPOLATING, outside the law's data:")
+            lines += [f"    - {f}" for f in flags]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return "```text\n" + str(self) + "\n```"
+
+
+def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str | None = None,
+            gpu_as: dict[str, str] | None = None, n_scaling: str = "linear", level: float = 0.95,
+            law_reason: str | None = None) -> Prediction:
+    """The prediction for ``config``: by ``law`` (a fitted law, or a registry name; ``auto``: the law
+    :func:`energy_nb.laws.answer` picks for the model and GPU, and says why), with ``level`` intervals; time
+    and gross energy where the data have time for this model and GPU."""
+    if isinstance(law, str):
+        fitted, why = laws.answer(law, config.model, config.gpu, convention, gpu_as)
+    else:
+        fitted, why = law, law_reason or f"the law {law.name!r} given"
+    r = fitted.predict_one(config, level=level, gpu_as=gpu_as, n_scaling=n_scaling)
+    t = time_and_gross(config.replace(gpu=r["gpu"]), r["per_image_j"], level)
+    return Prediction(configuration=config.replace(gpu=r["gpu"]), law=r["law"], law_reason=why, kind=r["kind"],
+                      convention=r["convention"], n_scaling=n_scaling, reference_prompts=r["reference_prompts"],
+                      interval=level, per_image_j=r["per_image_j"], per_image_j_low=r["per_image_j_low"],
+                      per_image_j_high=r["per_image_j_high"], total_j=r["total_j"], total_j_low=r["total_j_low"],
+                      total_j_high=r["total_j_high"], extrapolation=list(r["extrapolation"]),
+                      per_image_s=t["per_image_s"], per_image_s_low=t["per_image_s_low"],
+                      per_image_s_high=t["per_image_s_high"], per_image_gross_j=t["per_image_gross_j"],
+                      idle_w=t["idle_w"], time_extrapolation=list(t["time_extrapolation"]))

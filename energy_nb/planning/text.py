@@ -1,0 +1,49 @@
+"""The planner's results as plain text (what ``energy-nb plan`` prints)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..data.carbon import Intensity
+
+
+def format_plan(df: pd.DataFrame) -> str:
+    """A plain-text report of :func:`plan`'s frame."""
+    a = df.attrs
+    g: Intensity = a["grid"]
+    pct = int(round(100 * a["interval"]))
+    lines = []
+    for _, r in df.iterrows():
+        if r["configuration"] == "total" and len(df) == 2:
+            continue
+        lines.append(f"{r['configuration']}  ({r['images_per_day']:,.0f} images/day)")
+        lines.append(f"  energy : {r['wh_per_image']:.4f} Wh/image ({pct}% PI {r['wh_per_image_low']:.4f}-"
+                     f"{r['wh_per_image_high']:.4f});  {r['kwh_per_day']:,.1f} kWh/day;  {r['mwh_per_year']:,.1f} "
+                     f"MWh/year ({r['mwh_per_year_low']:,.1f}-{r['mwh_per_year_high']:,.1f})")
+        lines.append(f"  carbon : {r['g_co2e_per_image']:.3f} gCO2e/image;  {r['t_co2e_per_year']:,.1f} tCO2e/year "
+                     f"({r['t_co2e_per_year_low']:,.1f}-{r['t_co2e_per_year_high']:,.1f})")
+        if a["price_per_kwh"] is not None:
+            lines.append(f"  cost   : {r['cost_per_year']:,.0f} per year ({r['cost_per_year_low']:,.0f}-"
+                         f"{r['cost_per_year_high']:,.0f}) at {a['price_per_kwh']:g} per kWh")
+        if r.get("gpu_hours_per_day") is not None and not pd.isna(r["gpu_hours_per_day"]):
+            lines.append(f"  time   : {r['gpu_hours_per_day']:,.1f} GPU-hours/day; {int(r['gpus_needed']):,} GPU(s) at "
+                         f"{a.get('utilisation', 0.5):.0%} utilisation"
+                         + (f" ({r['seconds_per_image']:.3f} s/image)" if r.get("seconds_per_image") else ""))
+        if r["configuration"] != "total" and r["extrapolation"]:
+            lines.append("  EXTRAPOLATING, outside the law's data: " + "; ".join(r["extrapolation"]))
+    lines.append(f"grid: {g.name} ({g.region}) {g.g_per_kwh:.1f} gCO2e/kWh [{g.source}]; PUE {a['pue']:g}; "
+                 f"{a['days_per_year']:g} days/year")
+    lines.append(f"scope: {a['scope']}")
+    return "\n".join(lines)
+
+
+def format_compare(df: pd.DataFrame) -> str:
+    """A plain-text ranking of :func:`compare`'s frame."""
+    lines = ["alternatives, least energy first (saving vs base; negative = more):"]
+    for _, r in df.iterrows():
+        if r.get("note"):
+            lines.append(f"  {r['change']:<50} {r['note']}")
+            continue
+        flag = "  (extrapolating)" if isinstance(r.get("extrapolation"), list) and r["extrapolation"] else ""
+        lines.append(f"  {r['change']:<50} {r['wh_per_image']:8.4f} Wh/image  {r['mwh_per_year']:10,.1f} MWh/yr  "
+                     f"{r['t_co2e_per_year']:9,.1f} tCO2e/yr  saving {r['saving_pct']:+6.1f}%{flag}")
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""The public API (what a notebook calls), the one Configuration, the command line's shape and errors, the
+dataset label, and a core install that predicts without torch."""
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+import energy_nb
+from energy_nb.cli import main
+from energy_nb.core.errors import UserError
+from energy_nb.data.schema import dataset_of
+from energy_nb.data.shipped import law_data
+from energy_nb.models.configuration import Configuration
+from helpers import ROOT, cli, strict_json
+
+
+# -- the public API ----------------------------------------------------------------------------------
+def test_predict_answers_as_the_command_line_does():
+    p = energy_nb.predict("sd2", 768, 768, 25, "fp16", True, "H100", batch_size=8)
+    j = strict_json(cli("predict", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--cfg",
+                        "--gpu", "H100", "--batch-size", "8", "--json").stdout)
+    assert p.to_dict().keys() == j.keys()
+    for k in ("per_image_j", "per_image_j_low", "per_image_j_high", "per_image_s", "per_image_gross_j", "total_wh"):
+        assert p.to_dict()[k] == pytest.approx(j[k], rel=1e-12), k
+    assert p.per_image_wh == pytest.approx(p.per_image_j / 3600)
+    lo, hi = p.interval_wh
+    assert lo < p.per_image_wh < hi and not p.extrapolating
+    assert p.per_image_gross_j == pytest.approx(p.per_image_j + p.idle_w * p.per_image_s)
+    assert str(p) == cli("predict", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--cfg",
+                         "--gpu", "H100", "--batch-size", "8").stdout.rstrip("\n")
+    frame = p.to_frame()
+    assert len(frame) == 1 and frame.loc[0, "model"] == "sd2" and frame.loc[0, "batch_size"] == 8
+    assert "sd2 768x768" in p._repr_markdown_()
+
+
+def test_plan_flops_fit_records_models_gpus_from_python():
+    plan = energy_nb.plan("flux", 1024, 1024, 30, cfg=True, images_per_day=1e6, country="FRA", price_per_kwh=0.15,
+                          compare=True)
+    j = strict_json(cli("plan", "--model", "flux", "--height", "1024", "--width", "1024", "--steps", "30", "--cfg",
+                        "--images-per-day", "1e6", "--country", "FRA", "--price-kwh", "0.15", "--compare",
+                        "--json").stdout)
+    assert plan.total["mwh_per_year"] == pytest.approx(j["workload"][-1]["mwh_per_year"], rel=1e-12)
+    assert len(plan.compare) == len(j["compare"]) and plan.intensity.region == "FRA"
+    assert "alternatives, least energy first" in str(plan)
+    f = energy_nb.flops("flux", 1024, 1024, steps=30, cfg=True, convention="counted")
+    assert f.total == pytest.approx(f.breakdown.text + 60 * f.breakdown.denoise_per_step + f.breakdown.decode)
+    law = energy_nb.fit("paper", models=["flux"])
+    assert law.n_obs == 80 and "alpha" in law.summary() and "R^2 (log)" in law.summary()
+    assert law.per_image(Configuration("flux", 512, 512, 10))["per_image_j"] > 0
+    for which, n in (("paper", 280), ("laws", len(law_data())), ("mlenergy", 171)):
+        assert len(energy_nb.records(which)) == n, which
+    with pytest.raises(UserError, match="unknown record set 'all'; allowed: laws, paper"):
+        energy_nb.records("all")
+    models = energy_nb.registry()
+    assert {"flux", "sdxl"} <= set(models["key"]) and models["colour"].str.startswith("#").all()
+    assert models["colour"].nunique() == len(models)  # every registry model has a colour of its own
+    assert "H100-80GB-HBM3" in set(energy_nb.gpus()["gpu_part"])
+    assert energy_nb.law("auto", "pixart-sigma", "A100").name == energy_nb.laws.DEFAULT_SHARED
+
+
+def test_configuration_is_checked_once_with_the_value_named():
+    c = Configuration("PixArt-alpha/PixArt-Sigma-XL-2-1024-MS", 1024, 1024, 20, "bf16", 1, "H100")
+    assert c.model == "pixart-sigma" and c.cfg is True and c.label() == "pixart-sigma 1024x1024 T=20 bf16 CFG on H100"
+    assert c.replace(batch_size=4).batch_size == 4 and c.record()["cfg"] == 1
+    import numpy as np
+
+    assert Configuration("sd2", np.int64(512), 512, np.int64(10)).height == 512  # numpy integers from a frame
+    for kwargs, message in ((dict(model="dalle"), "unknown model 'dalle'"),
+                            (dict(height=500), "height 500 is impossible for flux"),
+                            (dict(steps=0), "steps 0 is not allowed"),
+                            (dict(dtype="fp8"), "unknown dtype 'fp8'; allowed: fp16, fp32, bf16"),
+                            (dict(batch_size=0), "batch size 0 is not allowed"),
+                            (dict(prompts=2.5), "prompts 2.5 is not allowed"),
+                            (dict(gpu="A 100"), "GPU 'A 100' is not allowed"),
+                            (dict(cfg="maybe"), "cfg 'maybe' is not allowed")):
+        args = dict(model="flux", height=512, width=512, steps=10) | kwargs
+        with pytest.raises(UserError, match=message):
+            Configuration(**args)
+
+
+# -- the command line ----------------------------------------------------------------------------------
+def test_sweep_is_one_visible_group_and_the_old_spelling_works(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    assert "sweep" in top and "predict" in top and "plan" in top
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    assert "{run,status,merge}" in capsys.readouterr().out
+    new = cli("sweep", "run", "--models", "sd2", "--steps", "2", "--resolutions", "64", "--out", "/tmp/x.csv",
+              "--dry-run").stdout
+    old = cli("sweep", "--models", "sd2", "--steps", "2", "--resolutions", "64", "--out", "/tmp/x.csv",
+              "--dry-run").stdout
+    assert new == old == "1 configurations in shard 1/1:\n  sd2 64x64 T=2 fp16 cfg=0 N=1\n"
+
+
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch):
+    bad = cli("predict", "--model", "flux", "--height", "512", "--width", "512", "--steps", "10", "--dtype", "fp8",
+              check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert bad.stderr.startswith("energy-nb predict: error: unknown dtype 'fp8'")
+
+    def broken(*a, **k):
+        raise ValueError("a bug, not the user's input")
+
+    monkeypatch.setattr("energy_nb.api.predict", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["predict", "--model", "flux", "--height", "512", "--width", "512", "--steps", "10"])
+
+
+def test_level_sets_every_interval():
+    wide = energy_nb.predict("flux", 512, 512, 20, level=0.99)
+    narrow = energy_nb.predict("flux", 512, 512, 20, level=0.5)
+    assert wide.per_image_j == pytest.approx(narrow.per_image_j)
+    assert wide.per_image_j_high > narrow.per_image_j_high > narrow.per_image_j > narrow.per_image_j_low
+    j = strict_json(cli("predict", "--model", "flux", "--height", "512", "--width", "512", "--steps", "20", "--level",
+                        "0.99", "--json").stdout)
+    assert j["interval"] == 0.99 and j["per_image_j_high"] == pytest.approx(wide.per_image_j_high)
+    bad = cli("predict", "--model", "flux", "--height", "512", "--width", "512", "--steps", "20", "--level", "95",
+              check=False)
+    assert bad.returncode == 2 and "'95' is not allowed: a probability in (0, 1)" in bad.stderr
+
+
+# -- who measured a row ---------------------------------------------------------------------------------
+def test_a_row_is_labelled_by_its_source_not_its_meter():
+    """Our own sweeps read Zeus too: a Zeus-metered row of ours is ours, not ML.ENERGY's."""
+    rows = pd.DataFrame(dict(source=["paper:Table 6", "ML.ENERGY v2: data/x.json", "energy-nb sweep", "someone else"],
+                             meter=["codecarbon (paper)", "zeus (NVML energy counter)", "zeus", "zeus"]))
+    assert list(dataset_of(rows)) == ["paper", "ML.ENERGY", "ours", "other"]
+    shipped = law_data()
+    ours = shipped[shipped["dataset"] == "paper"].head(3).assign(source="energy-nb sweep", meter="zeus")
+    pool = law_data(paper_rows=pd.concat([shipped[shipped["dataset"] == "paper"], ours]).drop(columns="dataset"))
+    assert (pool[pool["source"] == "energy-nb sweep"]["dataset"] == "ours").sum() == 3
+    assert (pool[pool["meter"].str.startswith("zeus (NVML")]["dataset"] == "ML.ENERGY").all()
+    assert set(pool["dataset"]) == {"paper", "ML.ENERGY", "ours"}
+
+
+# -- installable where the GPUs are ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_core_install_predicts_and_plans_without_torch(tmp_path):
+    """With torch, diffusers, transformers, CodeCarbon, Zeus, submitit and matplotlib unimportable and an empty
+    cache (so every law is fitted), the public API still answers, with the same numbers."""
+    code = textwrap.dedent('''
+        import sys, json
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {"torch", "diffusers", "transformers", "codecarbon", "zeus", "submitit",
+                                          "matplotlib", "papermill", "jupytext"}:
+                    raise ImportError(f"{name} is not installed (blocked by the test)")
+        sys.meta_path.insert(0, Block())
+        import energy_nb
+        p = energy_nb.predict("sdxl", 1024, 1024, 30, cfg=True, gpu="H100")
+        q = energy_nb.plan("sd2", 768, 768, 25, cfg=True, images_per_day=1e5, carbon_intensity=100)
+        try:
+            energy_nb.plan("sd2", 768, 768, 25, images_per_day=1e5)
+        except ValueError as exc:
+            carbon = str(exc)
+        print(json.dumps(dict(p=p.per_image_j, q=float(q.total["wh_per_image"]), carbon=carbon)))
+    ''')
+    env = dict(__import__("os").environ, ENERGY_NB_CACHE=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    got = strict_json(out.stdout.strip().splitlines()[-1])
+    assert got["p"] == pytest.approx(energy_nb.predict("sdxl", 1024, 1024, 30, cfg=True, gpu="H100").per_image_j,
+                                     rel=1e-9)
+    assert got["q"] == pytest.approx(energy_nb.predict("sd2", 768, 768, 25, cfg=True).per_image_wh, rel=1e-9)
+    assert "energy-nb[carbon]" in got["carbon"] and "--carbon-intensity" in got["carbon"]
