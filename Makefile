@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test check lint bench identity venv clean clean-cache lock-check
+.PHONY: book test check lint bench identity venv clean clean-cache
 
 venv: $(STAMP)
 

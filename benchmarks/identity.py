@@ -199,13 +199,34 @@ def _page_outputs(nb: dict) -> list:
     return items
 
 
+def _from_cache(page: str) -> dict | None:
+    """A page's executed notebook from the notebook cache (myst-nb leaves ``jupyter_execute`` without outputs
+    when the page came from the cache): the page read as myst-nb reads it, its cached outputs merged."""
+    import yaml
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import read_myst_markdown_notebook
+    from myst_parser.config.main import MdParserConfig
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    md = MdParserConfig(enable_extensions=set(config.get("parse", {}).get("myst_enable_extensions", [])))
+    path = ROOT / f"{page}.md"
+    nb = read_myst_markdown_notebook(path.read_text(), config=md, add_source_map=True, path=str(path))
+    try:
+        return get_cache(str(ROOT / "_build" / ".jupyter_cache")).merge_match_into_notebook(nb)[1]
+    except KeyError:
+        return None
+
+
 def read_book(folder: Path = EXECUTED) -> dict[str, list]:
     if not folder.is_dir():
         raise SystemExit(f"{folder} does not exist: run `make book` first")
     out = {}
     for f in sorted(folder.rglob("*.ipynb")):
         page = f.relative_to(folder).with_suffix("").as_posix()
-        out[page] = _page_outputs(json.loads(f.read_text()))
+        nb = json.loads(f.read_text())
+        if not any(c.get("outputs") for c in nb.get("cells", [])):
+            nb = _from_cache(page) or nb
+        out[page] = _page_outputs(nb)
     return out
 
 
@@ -364,6 +385,22 @@ def _compare(old: dict, new: dict, rel: float, out: list[str], notes: list[str])
         diff(sa, sb, f"sources.{page}", rel, notes)
 
 
+def _which_files(old: dict) -> str:
+    """Each new sha256 prefix with the data file it names and whether the baseline cites it anywhere (a file
+    cited in one more place) or nowhere (a file that changed)."""
+
+    sys.path.insert(0, str(ROOT))
+    from energy_nb.core import provenance
+
+    before = json.dumps(old)
+    files = dict(zip(provenance.table()["sha256"].astype(str), provenance.table()["file"], strict=True))
+    out = []
+    for prefix in sorted({x[:8] for x in _shas}):
+        name = next((str(f) for sha, f in files.items() if sha.startswith(prefix)), "no data file")
+        out.append(f"{prefix} {name} ({'cited elsewhere in the baseline' if prefix in before else 'changed'})")
+    return "; ".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
@@ -389,8 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             new = record(Path(d) / "now.json")
     problems, notes = compare(old, new, a.rel)
     if _shas:
-        notes.append("new sha256 prefixes (data files that changed since the baseline): "
-                     + ", ".join(sorted({x[:8] for x in _shas})))
+        notes.append("sha256 prefixes in a text where the baseline's had none of them: " + _which_files(old))
     if notes:
         print(f"{len(notes)} note(s) (intended differences, data files listed by source lines; not numbers):")
         for n in notes:

@@ -135,18 +135,29 @@ def fit(law: str = "paper", data: Sequence[str | Path] | pd.DataFrame | None = N
 
     if convention is None:
         convention = _laws.default_convention(law)
+    source = "a data frame" if isinstance(data, pd.DataFrame) else [str(p) for p in data] if data else "shipped data"
     if isinstance(data, pd.DataFrame):
-        df = ok_rows(data)
+        every = data
     else:
-        df = ok_rows(read_many([str(p) for p in data])) if data else shipped_data()
+        every = read_many([str(p) for p in data]) if data else None
+    df = ok_rows(every) if every is not None else shipped_data()
+    if df.empty:
+        status = every["status"].fillna("ok") if "status" in every else pd.Series("ok", index=every.index)
+        kinds = ", ".join(f"{n} {s}" for s, n in status.str.split(":").str[0].value_counts().items())
+        example = f"; e.g. {status.iloc[0]!r}" if len(status) else ""
+        where = source if isinstance(source, str) else ", ".join(source)
+        raise UserError(f"no ok rows to fit the law on in {where}: {len(every)} rows ({kinds}{example})")
     models = [resolve(m) for m in models] if models else None
+    ok = df
     if models:
         df = df[df["model"].isin(models)]
     if gpus:
         df = df[df["gpu"].isin(list(gpus))]
     if df.empty:
-        raise UserError("no ok rows left after --models / --gpus filters")
-    source = "a data frame" if isinstance(data, pd.DataFrame) else [str(p) for p in data] if data else "shipped data"
+        asked = " ".join(([f"--models {' '.join(models)}"] if models else [])
+                         + ([f"--gpus {' '.join(gpus)}"] if gpus else []))
+        raise UserError(f"no ok rows left after {asked}: the ok rows are of models "
+                        f"{', '.join(sorted(ok['model'].unique()))} on GPUs {', '.join(sorted(ok['gpu'].unique()))}")
     fitted = _laws.fit(law, df, convention=convention,
                        provenance=dict(data_files=source, models=models, gpus=list(gpus) if gpus else None))
     if out is not None:

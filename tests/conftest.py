@@ -7,9 +7,33 @@ import shutil
 import threading
 from pathlib import Path
 
-import pytest
+# One thread per process: the tests run on two xdist workers that start sweeps, Slurm jobs and notebook kernels
+# of their own, each of which would otherwise take every core for tiny matrices (set before torch is imported).
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from helpers import ROOT
+import pytest  # noqa: E402
+
+from helpers import ROOT  # noqa: E402
+
+#: The longest modules first (the book build, worker processes, Slurm, notebook kernels), so that two xdist workers
+#: end together instead of one waiting on the other's last long test; a module's tests stay together.
+LONGEST_FIRST = ["test_browser", "test_reader", "test_cluster", "test_sweep", "test_notebooks", "test_findings"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Order the tests longest module first. Under ``--dist loadgroup`` the tests marked ``xdist_group`` (the browser
+    tests, which share one book build) must reach one worker; pytest 9.2 silently broke that in pytest-xdist 3.8, so
+    say so instead of running slowly."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the order within a module stays
+    if getattr(config.option, "loadgroup", False):
+        lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if lost:
+            raise pytest.UsageError(
+                f"pytest-xdist did not group {len(lost)} tests marked xdist_group (e.g. {lost[0]}) under pytest "
+                f"{pytest.__version__}: install the versions in requirements.lock")
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +104,11 @@ def browser(chromium):
         b = p.chromium.launch(executable_path=chromium, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def pages_seen(browser, server) -> dict:
+    """Every page of the book visited once in Chromium, with what the browser tests check (book_pages.seen)."""
+    from book_pages import seen
+
+    return seen(browser, server)

@@ -60,6 +60,16 @@ def test_plan_flops_fit_records_models_gpus_from_python():
     assert energy_nb.law("auto", "pixart-sigma", "A100").name == energy_nb.laws.DEFAULT_SHARED
 
 
+def test_a_fit_without_rows_says_what_the_data_hold():
+    rows = energy_nb.records("paper").head(6).assign(status="error: energy below what the meter resolves")
+    with pytest.raises(UserError, match=r"no ok rows to fit the law on in a data frame: 6 rows \(6 error; e.g. "
+                                        r"'error: energy below what the meter resolves'\)"):
+        energy_nb.fit("paper", data=rows)
+    with pytest.raises(UserError, match="no ok rows left after --models sd2 --gpus B200: the ok rows are of models "
+                                        "flux, qwen, sd2, sd35 on GPUs A100"):
+        energy_nb.fit("paper", models=["sd2"], gpus=["B200"])
+
+
 def test_configuration_is_checked_once_with_the_value_named():
     c = Configuration("PixArt-alpha/PixArt-Sigma-XL-2-1024-MS", 1024, 1024, 20, "bf16", 1, "H100")
     assert c.model == "pixart-sigma" and c.cfg is True and c.label() == "pixart-sigma 1024x1024 T=20 bf16 CFG on H100"

@@ -3,55 +3,29 @@ internal links resolve; a screenshot of the front page goes to _build/screenshot
 from urllib.parse import urljoin, urlparse
 
 import pytest
-import yaml
 
+from book_pages import visit as _visit
 from helpers import ROOT
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("book")]
 
 
-def toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for part in toc["parts"]:
-        pages += [c["file"] for c in part["chapters"]]
-    return pages
-
-
-def _visit(browser, url):
-    """Open ``url``; console errors, page errors and failed resources (with their URL) go to ``errors``."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(f"{m.text} [{m.location.get('url', '')}]") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("response", lambda r: errors.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None)
-    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} ({r.failure})"))
-    page.goto(url, wait_until="load")
-    page.wait_for_load_state("networkidle")
-    return page, errors
-
-
-def test_every_toc_page(browser, server, built_book):
+def test_every_toc_page(pages_seen, built_book):
     broken_links = []
-    for doc in toc_pages():
-        url = urljoin(server, doc + ".html")
-        page, errors = _visit(browser, url)
-        assert not errors, f"{doc}: console errors {errors}"
-        imgs = page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])")
-        assert all(ok for _, ok in imgs), f"{doc}: broken images {[s for s, ok in imgs if not ok]}"
-        if page.locator("div.math, span.math").count():
-            page.wait_for_selector("mjx-container", timeout=15000)
-        hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
-        for h in hrefs:
+    for doc, seen in pages_seen.items():
+        assert not seen["errors"], f"{doc}: console errors {seen['errors']}"
+        assert all(ok for _, ok, _ in seen["imgs"]), f"{doc}: broken images {[s for s, ok, _ in seen['imgs'] if not ok]}"
+        if seen["math"]:
+            assert seen["mathjax"], f"{doc}: math not typeset"
+        for h in seen["hrefs"]:
             if h.startswith(("http:", "https:", "mailto:", "#", "javascript:", "data:")):
                 continue
-            target = urlparse(urljoin(url, h)).path
+            target = urlparse(urljoin(seen["url"], h)).path
             f = built_book / target.lstrip("/")
             if target.endswith("/"):
                 f = f / "index.html"
             if not f.exists():
                 broken_links.append((doc, h))
-        page.close()
     assert not broken_links, broken_links
 
 
@@ -59,15 +33,13 @@ def test_every_toc_page(browser, server, built_book):
 FIGURES = {"notebooks/flops": 1, "notebooks/within_model": 1, "notebooks/cross_model": 1,
            "notebooks/cross_architecture": 1, "notebooks/unet": 1, "notebooks/hyperparameters": 1,
            "notebooks/measurement": 2, "notebooks/planning": 3, "notebooks/transfer": 2,
-           "notebooks/independent": 4, "notebooks/beyond": 3}
+           "notebooks/independent": 4, "notebooks/beyond": 3, "notebooks/python_api": 1}
 
 
-def test_figure_pages_show_their_figures(browser, server):
+def test_figure_pages_show_their_figures(pages_seen):
     for doc, n in FIGURES.items():
-        page, errors = _visit(browser, urljoin(server, doc + ".html"))
-        widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+        widths = [w for _, _, w in pages_seen[doc]["imgs"]]
         assert sum(w > 100 for w in widths) >= n, f"{doc}: expected {n} figure(s), found widths {widths}"
-        page.close()
 
 
 def test_math_typeset_on_methodology(browser, server):

@@ -8,6 +8,8 @@ import pytest
 from energy_nb.book import findings
 from energy_nb.data import mlenergy, paper
 
+pytestmark = pytest.mark.xdist_group("findings")  # one worker computes the shipped findings once, for both tests
+
 
 @pytest.fixture(scope="module")
 def shipped():

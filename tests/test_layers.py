@@ -12,7 +12,7 @@ PKG = ROOT / "energy_nb"
 #: The layer order: a module may import its own layer and the layers before it, never one after it.
 LAYERS = ("core", "models", "compute", "data", "laws", "evaluation", "measurement", "planning", "api", "book",
           "cli")
-MAX_LINES = 420
+MAX_LINES = 400
 
 
 def layer_of(module: str) -> str:

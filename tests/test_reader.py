@@ -8,11 +8,12 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import pandas as pd
 import pytest
-from test_browser import _visit, toc_pages
 
+from book_pages import toc_pages
+from book_pages import visit as _visit
 from helpers import ROOT, cli
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("book")]
 
 NOTEBOOK_PAGES = [d for d in toc_pages() if d.startswith("notebooks/")]
 #: Pages whose code is the content (how to call the package): shown, not folded.
@@ -47,12 +48,10 @@ def test_front_page_opens_with_computed_findings(browser, server):
     page.close()
 
 
-def test_code_folded_parameters_shown(browser, server):
+def test_code_folded_parameters_shown(pages_seen):
     for doc in NOTEBOOK_PAGES:
-        page, errors = _visit(browser, urljoin(server, doc + ".html"))
-        cells = page.eval_on_selector_all(
-            "div.cell", "els => els.map(e => [e.className, !!e.querySelector('.cell_input'), "
-                        "(() => { const i = e.querySelector('.cell_input'); return i ? i.checkVisibility() : false })()])")
+        seen = pages_seen[doc]
+        cells = seen["cells"]
         params = [c for c in cells if "tag_parameters" in c[0]]
         assert len(params) == 1 and params[0][2], f"{doc}: the parameters cell is shown"
         shown = [c[0] for c in cells if c[1] and c[2] and "tag_parameters" not in c[0]]
@@ -60,61 +59,42 @@ def test_code_folded_parameters_shown(browser, server):
             assert shown, f"{doc}: its calls must be shown"
         else:
             assert not shown, f"{doc}: code cells shown unfolded: {shown}"
-        assert page.locator("details.hide.above-input").count() >= 1, f"{doc}: no folded code"
-        assert not errors, f"{doc}: {errors}"
-        page.close()
+        assert seen["folded"] >= 1, f"{doc}: no folded code"
 
 
-def test_tables_and_figures_are_captioned_sourced_and_downloadable(browser, server):
+def test_tables_and_figures_are_captioned_sourced_and_downloadable(pages_seen):
+    html_root = ROOT / "_build" / "html"
     for doc in NOTEBOOK_PAGES:
-        page, errors = _visit(browser, urljoin(server, doc + ".html"))
-        bare_imgs = page.eval_on_selector_all(".cell_output img", "els => els.filter(e => !e.closest('figure.enb-figure')).length")
-        assert bare_imgs == 0, f"{doc}: {bare_imgs} figure(s) without caption"
-        bare_tables = page.eval_on_selector_all(
-            ".cell_output table", "els => els.filter(e => !e.closest('figure.enb-result, .enb-calc-root')).length")
-        assert bare_tables == 0, f"{doc}: {bare_tables} table(s) outside the book's table format"
-        row_numbers = page.locator(".cell_output table tbody th").count()
-        assert row_numbers == 0, f"{doc}: tables show row labels/numbers"
-        heads = set(page.eval_on_selector_all(".cell_output table th", "els => els.map(e => e.innerText.trim())"))
-        assert not heads & RAW_HEADERS, f"{doc}: raw headers {heads & RAW_HEADERS}"
-        results = page.locator("figure.enb-result")
-        for i in range(results.count()):
-            r = results.nth(i)
-            assert r.locator("figcaption").inner_text().strip(), f"{doc}: result {i} has no caption"
-            src = r.locator("p.enb-source")
-            assert src.count() == 1 and src.locator("code").first.inner_text().startswith("energy_nb."), f"{doc}: result {i}"
-            assert src.locator("a", has_text="Data and provenance").count() == 1
-            for a in src.locator("a[href*='#']").all():
-                href = a.get_attribute("href")
-                target, anchor = urlparse(urljoin(page.url, href)).path, urlparse(href).fragment
-                html = (ROOT / "_build" / "html" / target.lstrip("/")).read_text()
+        seen = pages_seen[doc]
+        assert seen["bare_imgs"] == 0, f"{doc}: {seen['bare_imgs']} figure(s) without caption"
+        assert seen["bare_tables"] == 0, f"{doc}: {seen['bare_tables']} table(s) outside the book's table format"
+        assert seen["row_labels"] == 0, f"{doc}: tables show row labels/numbers"
+        assert not set(seen["heads"]) & RAW_HEADERS, f"{doc}: raw headers {set(seen['heads']) & RAW_HEADERS}"
+        for i, r in enumerate(seen["results"]):
+            assert r["caption"], f"{doc}: result {i} has no caption"
+            assert r["sources"] == 1 and r["by"].startswith("energy_nb."), f"{doc}: result {i}"
+            assert r["provenance"] == 1, f"{doc}: result {i} has no link to the provenance page"
+            for href in r["anchors"]:
+                target, anchor = urlparse(urljoin(seen["url"], href)).path, urlparse(href).fragment
+                html = (html_root / target.lstrip("/")).read_text()
                 assert f'id="{anchor}"' in html, f"{doc}: source link {href} has no target"
-            if r.locator("table").count():
-                href = r.locator("a.enb-csv").get_attribute("href")
-                assert href.startswith("data:text/csv;base64,")
-                csv = pd.read_csv(io.StringIO(base64.b64decode(href.split(",", 1)[1]).decode()))
-                assert len(csv) == r.locator("table tbody tr").count(), f"{doc}: CSV rows differ from the table"
-        nb = page.locator("a.enb-ipynb")
-        assert nb.count() == 1, f"{doc}: no notebook download"
-        path = urlparse(urljoin(page.url, nb.get_attribute("href"))).path
-        ipynb = json.loads((ROOT / "_build" / "html" / unquote(path).lstrip("/")).read_text())
+            if r["table"]:
+                assert r["csv"].startswith("data:text/csv;base64,")
+                csv = pd.read_csv(io.StringIO(base64.b64decode(r["csv"].split(",", 1)[1]).decode()))
+                assert len(csv) == r["rows"], f"{doc}: CSV rows differ from the table"
+        assert len(seen["ipynb"]) == 1, f"{doc}: no notebook download"
+        path = urlparse(urljoin(seen["url"], seen["ipynb"][0])).path
+        ipynb = json.loads((html_root / unquote(path).lstrip("/")).read_text())
         tags = [c.get("metadata", {}).get("tags", []) for c in ipynb["cells"] if c["cell_type"] == "code"]
         assert any("parameters" in t for t in tags), f"{doc}: the downloaded notebook has no parameters cell"
-        assert not errors, f"{doc}: {errors}"
-        page.close()
+        outputs = sum(len(c.get("outputs", [])) for c in ipynb["cells"] if c["cell_type"] == "code")
+        assert outputs > 0, f"{doc}: the downloaded notebook has no outputs (the executed notebook is expected)"
 
 
-def test_nothing_scrolls_sideways_at_1280(browser, server):
-    for doc in toc_pages():
-        page, errors = _visit(browser, urljoin(server, doc + ".html"))
-        wide = page.eval_on_selector_all(
-            "main .cell_output, main pre, main .enb-table-wrap, main figure",
-            "els => els.filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)"
-            ".map(e => e.tagName + '.' + e.className + ' ' + e.scrollWidth + '>' + e.clientWidth)")
-        assert not wide, f"{doc}: scrolls sideways: {wide[:5]}"
-        doc_wide = page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth + 1")
-        assert not doc_wide, f"{doc}: the page scrolls sideways"
-        page.close()
+def test_nothing_scrolls_sideways_at_1280(pages_seen):
+    for doc, seen in pages_seen.items():
+        assert not seen["wide"], f"{doc}: scrolls sideways: {seen['wide'][:5]}"
+        assert not seen["doc_wide"], f"{doc}: the page scrolls sideways"
 
 
 #: Configurations the calculator must answer exactly as `energy-nb plan` does (--law auto).

@@ -27,10 +27,10 @@ def actual_vs_predicted(pred: pd.DataFrame, ax=None, title: str = "", color_by: 
     """Log-log scatter of measured vs predicted energy (J) with the identity line and R^2 / MAPE."""
     ax = ax or plt.subplots(figsize=(4.2, 4))[1]
     for key, part in pred.groupby(color_by):
-        name, colour = _style(color_by, key)
-        ax.scatter(part["energy_j"], part["energy_pred_j"], s=14, alpha=0.8, label=name, color=colour)
+        name, shade = _style(color_by, key)
+        ax.scatter(part["energy_j"], part["energy_pred_j"], s=14, alpha=0.8, label=name, color=shade)
         if interval:
-            ax.vlines(part["energy_j"], part["pi_low_j"], part["pi_high_j"], alpha=0.25, color=colour)
+            ax.vlines(part["energy_j"], part["pi_low_j"], part["pi_high_j"], alpha=0.25, color=shade)
     lo = min(pred["energy_j"].min(), pred["energy_pred_j"].min()) / 1.5
     hi = max(pred["energy_j"].max(), pred["energy_pred_j"].max()) * 1.5
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)

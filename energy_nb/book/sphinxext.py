@@ -63,25 +63,28 @@ def _root_favicon(app, exception) -> None:
 
 def _page_downloads(app, exception) -> None:
     """Beside every notebook page's HTML, its MyST source (``.md``) and an executable ``.ipynb``: the
-    notebook as executed for this build (``_build/jupyter_execute``) when there is one, else the
-    source converted by jupytext (no outputs). Linked from the page by :func:`energy_nb.present.page`."""
+    notebook as executed for this build (its outputs from the notebook cache, where myst-nb keeps them)
+    when there is one, else the source converted by jupytext (no outputs). Linked from the page by
+    :func:`energy_nb.book.present.page`."""
     if exception is not None or getattr(app.builder, "format", "") != "html":
         return
     import shutil
     from pathlib import Path
 
     import jupytext
+    import nbformat
+
+    from .build import executed
 
     src, out = Path(app.srcdir), Path(app.outdir)
-    executed = out.parent / "jupyter_execute"
     for md in sorted((src / "notebooks").glob("*.md")):
         target = out / "notebooks"
         if not (target / f"{md.stem}.html").exists():
             continue
         shutil.copyfile(md, target / md.name)
-        ran = executed / "notebooks" / f"{md.stem}.ipynb"
-        if ran.exists():
-            shutil.copyfile(ran, target / f"{md.stem}.ipynb")
+        nb = executed(md)
+        if nb is not None:
+            nbformat.write(nb, target / f"{md.stem}.ipynb")
         else:
             jupytext.write(jupytext.read(md), target / f"{md.stem}.ipynb")
 

@@ -22,7 +22,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_book(a: argparse.Namespace) -> int:
     from ..book.build import build
 
-    return build(strict=not a.no_strict)
+    return build(strict=not a.no_strict, jobs=a.jobs)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -37,4 +37,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     b = sub.add_parser("book", help="execute notebooks (cached) and build _build/html")
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    b.add_argument("--jobs", type=int, default=2, help="pages executed at a time before the build (default 2)")
     b.set_defaults(func=cmd_book)

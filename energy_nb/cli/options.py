@@ -26,26 +26,24 @@ def positive_int(s: str) -> int:
     return v
 
 
-def nonnegative(s: str) -> float:
-    """A number >= 0."""
+def _number(s: str, ok, allowed: str) -> float:
     try:
         v = float(s)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: a number >= 0")
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: {allowed}")
     return v
+
+
+def nonnegative(s: str) -> float:
+    """A number >= 0."""
+    return _number(s, lambda v: v >= 0, "a number >= 0")
 
 
 def level(s: str) -> float:
     """A probability in (0, 1): the level of every interval."""
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"{s!r} is not allowed: a probability in (0, 1), e.g. 0.95")
-    return v
+    return _number(s, lambda v: 0 < v < 1, "a probability in (0, 1), e.g. 0.95")
 
 
 def print_json(obj: Any) -> None:

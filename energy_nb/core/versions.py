@@ -24,21 +24,17 @@ def git_commit() -> str:
 
 
 def package_versions() -> dict[str, str]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    """Versions of the packages the book's front page lists ("not installed" for a missing one)."""
+    return library_versions(PACKAGES, missing="not installed")
 
 
-def library_versions(names: tuple[str, ...] = ("torch", "diffusers", "transformers")) -> dict[str, str]:
-    """Installed versions of ``names`` without importing them ("absent" when not installed)."""
+def library_versions(names: tuple[str, ...] = ("torch", "diffusers", "transformers"),
+                     missing: str = "absent") -> dict[str, str]:
+    """Installed versions of ``names`` without importing them (``missing`` when not installed)."""
     out = {}
     for lib in names:
         try:
             out[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
-            out[lib] = "absent"
+            out[lib] = missing
     return out

@@ -80,7 +80,7 @@ def gpu_ratios(measured: pd.DataFrame) -> pd.DataFrame:
     key = ["model", "height", "width", "steps", "dtype", "cfg", "batch_size"]
     a = d[d["gpu"] == "A100"].set_index(key)[["e_img", "t_img"]]
     h = d[d["gpu"] == "H100"].set_index(key)[["e_img", "t_img"]]
-    both = a.join(h, lsuffix="_a100", rsuffix="_h100", how="inner").reset_index()
+    both = a.merge(h, left_index=True, right_index=True, how="inner", suffixes=("_a100", "_h100")).reset_index()
     both["energy_ratio"] = both["e_img_h100"] / both["e_img_a100"]
     both["time_ratio"] = both["t_img_h100"] / both["t_img_a100"]
     both["power_a100_w"] = both["e_img_a100"] / both["t_img_a100"]

@@ -47,8 +47,29 @@ class Candidate:
         return self.name or (f"{self.law} / {self.convention}" if self.convention else self.law)
 
     def fit(self, train: pd.DataFrame) -> Law:
-        """The law fitted on ``train``."""
-        return laws.fit(self.law, train, convention=self.convention, **({"per_image": True} if self.per_image else {}))
+        """The law fitted on ``train`` (once per candidate and training rows in this process: the nested
+        selection meets the same training rows from several outer folds)."""
+        key = (self.law, self.convention, self.per_image, _digest(train))
+        if key not in _FITTED:
+            if len(_FITTED) >= _MAX_FITTED:
+                _FITTED.pop(next(iter(_FITTED)))
+            _FITTED[key] = laws.fit(self.law, train, convention=self.convention,
+                                    **({"per_image": True} if self.per_image else {}))
+        return _FITTED[key]
+
+
+#: Fitted candidates by (law, convention, per_image, digest of the training rows), oldest first.
+_FITTED: dict[tuple, Law] = {}
+_MAX_FITTED = 4096
+
+
+def _digest(df: pd.DataFrame) -> str:
+    """A digest of a frame's contents (every column, row order included)."""
+    import hashlib
+
+    h = hashlib.sha256(",".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
 
 
 #: (law, convention) pairs compared on the paper's A100 tables (page 5.9).

@@ -250,6 +250,11 @@ class Plan:
     def _repr_markdown_(self) -> str:
         return "```text\n" + str(self) + "\n```"
 
+    def __repr__(self) -> str:
+        t = self.total
+        return (f"Plan({len(self.rows)} configuration(s), {t['images_per_day']:,.0f} images/day: "
+                f"{t['mwh_per_year']:,.1f} MWh/year, {t['t_co2e_per_year']:,.1f} tCO2e/year on {self.intensity.name})")
+
 
 SCOPE = ("GPU energy of inference net of idle power (the paper's footing; other sources made net), times PUE; "
          "idle capacity, CPU, memory, network and embodied carbon not included")

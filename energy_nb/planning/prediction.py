@@ -128,6 +128,11 @@ class Prediction:
     def _repr_markdown_(self) -> str:
         return "```text\n" + str(self) + "\n```"
 
+    def __repr__(self) -> str:
+        flag = ", EXTRAPOLATING" if self.extrapolation else ""
+        return (f"Prediction({self.configuration.label()}: {self.per_image_j:,.1f} J/image "
+                f"[{self.per_image_j_low:,.1f}-{self.per_image_j_high:,.1f}] by {self.law}{flag})")
+
 
 def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str | None = None,
             gpu_as: dict[str, str] | None = None, n_scaling: str = "linear", level: float = 0.95,
