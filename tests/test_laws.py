@@ -67,6 +67,24 @@ def test_nested_selection_never_looks_at_the_held_out_model(data):
         validate.nested(data, SMALL, rule="median")
 
 
+def test_a_nested_selection_is_computed_once_per_rows_question_and_code(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGY_NB_CACHE", str(tmp_path))
+    calls = []
+    compute = validate._nested
+    monkeypatch.setattr(validate, "_nested", lambda *a: calls.append(a) or compute(*a))
+    first = validate.nested(data, SMALL[:2], common=False)
+    again = validate.nested(data, SMALL[:2], common=False)
+    assert len(calls) == 1 and len(list((tmp_path / "nested").glob("*.pkl"))) == 1
+    for a, b in zip(first, again, strict=True):
+        assert a.equals(b)
+    validate.nested(data.assign(energy_j=data.energy_j * 2), SMALL[:2], common=False)  # other rows
+    validate.nested(data, SMALL[:2], common=True)  # another question
+    assert len(calls) == 3
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("ENERGY_NB_CACHE", str(tmp_path / "a-file"))  # a cache it cannot write costs only speed
+    assert validate.nested(data, SMALL[:2], common=False)[0].equals(first[0]) and len(calls) == 4
+
+
 def test_physical_reading_against_the_datasheet(data):
     law = laws.fit("roofline_tc_kernels", data, convention="counted")
     r = physical.physical_reading(law).set_index("parameter")

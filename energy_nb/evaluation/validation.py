@@ -14,16 +14,22 @@ Units: energies in J; errors in %.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import pickle
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import laws
+from ..core.cache import cache_dir, write_atomic_bytes
 from ..core.errors import UserError
 from ..data.schema import ok_rows
 from ..laws import Law
+from ..laws.registry import CODE_LAYERS, code_version
 from .metrics import ape, metrics, summarize
 
 __all__ = ["Candidate", "PAPER_CANDIDATES", "TRANSFER_CANDIDATES", "FOLDS", "SELECTION_RULES", "as_candidates",
@@ -65,8 +71,6 @@ _MAX_FITTED = 4096
 
 def _digest(df: pd.DataFrame) -> str:
     """A digest of a frame's contents (every column, row order included)."""
-    import hashlib
-
     h = hashlib.sha256(",".join(map(str, df.columns)).encode())
     h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
     return h.hexdigest()
@@ -261,6 +265,28 @@ def nested(df: pd.DataFrame, candidates: Iterable[Candidate | str | Sequence[str
         raise UserError(f"unknown selection rule {rule!r}; allowed: {', '.join(SELECTION_RULES)}")
     data = ok_rows(df)
     cands = as_candidates(candidates)
+    path = _nested_path(data, cands, by, rule, common, groups)
+    try:
+        return pd.read_pickle(path)
+    except Exception:  # none yet, or unreadable: compute it
+        pass
+    result = _nested(data, cands, by, rule, common, groups)
+    write_atomic_bytes(path, pickle.dumps(result))
+    return result
+
+
+def _nested_path(data: pd.DataFrame, cands: list[Candidate], by: str, rule: str, common: bool,
+                 groups: Sequence[str] | None) -> Path:
+    """Where :func:`nested` keeps its answer on disk: keyed by the rows, the question and the code that answers
+    it (energy_nb's layers up to this one), so a change to any of them computes it again. The book's front page,
+    its transfer page and their tests ask the same question; it takes seconds, and now only once."""
+    key = json.dumps([_digest(data), [repr(c) for c in cands], by, rule, common, list(groups) if groups else None,
+                      code_version(CODE_LAYERS + ("evaluation",)), pd.__version__])
+    return cache_dir() / "nested" / f"{by}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pkl"
+
+
+def _nested(data: pd.DataFrame, cands: list[Candidate], by: str, rule: str, common: bool,
+            groups: Sequence[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, preds = [], []
     for g in (list(groups) if groups is not None else _groups(data, by)):
         train, test = data[data[by].astype(str) != g], data[data[by].astype(str) == g]

@@ -167,12 +167,13 @@ def load(path: str | Path) -> Law:
         raise UserError(f"cannot read a law from {path}: {exc}") from exc
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """energy_nb's version plus a digest of the source files (and registry files) a fitted law depends on."""
+@lru_cache(maxsize=4)
+def code_version(layers: tuple[str, ...] = CODE_LAYERS) -> str:
+    """energy_nb's version plus a digest of the source files of ``layers`` (default: those a fitted law depends
+    on) and of the registry files."""
     h = hashlib.sha256()
     package = Path(__file__).parent.parent
-    for layer in CODE_LAYERS:
+    for layer in layers:
         for f in sorted((package / layer).glob("*.py")):
             h.update(f"{layer}/{f.name}".encode() + b"\0" + f.read_bytes())
     from ..models.registry import MODELS_DIR
