@@ -44,6 +44,9 @@ def test_plan_flops_fit_records_models_gpus_from_python():
     assert plan.total["mwh_per_year"] == pytest.approx(j["workload"][-1]["mwh_per_year"], rel=1e-12)
     assert len(plan.compare) == len(j["compare"]) and plan.intensity.region == "FRA"
     assert "alternatives, least energy first" in str(plan)
+    html = plan._repr_html_()  # what a notebook shows: the same numbers, as tables
+    assert f"{plan.total['mwh_per_year']:,.1f} ({plan.total['mwh_per_year_low']:,.1f}-" in html
+    assert "Alternatives, least energy first" in html and html.count("<tr>") == 1 + len(plan.compare)
     f = energy_nb.flops("flux", 1024, 1024, steps=30, cfg=True, convention="counted")
     assert f.total == pytest.approx(f.breakdown.text + 60 * f.breakdown.denoise_per_step + f.breakdown.decode)
     law = energy_nb.fit("paper", models=["flux"])

@@ -60,7 +60,9 @@ LABELS: dict[str, str] = {
     "p_static_w": "static power (W)", "idle_w": "idle power (W)", "power_limit_w": "power limit (W)",
     "ci_low_w": "95% CI low (W)", "ci_high_w": "95% CI high (W)", "configs": "configurations",
     "dropped": "dropped", "worst_pct": "worst row (%)", "held_out": "held out", "chosen": "chosen law",
-    "inner_score_pct": "inner MAPE (%)",
+    "inner_score_pct": "inner MAPE (%)", "per_image_s": "time per image (s)",
+    "per_image_gross_j": "per-image gross energy (J)", "extrapolation": "extrapolating because",
+    "text": "text encoding", "denoise_per_step": "one denoising step", "decode": "decoding",
 }
 
 #: Where the provenance page lives (relative to the book's root, without suffix).

@@ -247,8 +247,10 @@ class Plan:
         text = format_plan(self.frame)
         return text if self.compare is None else text + "\n\n" + format_compare(self.compare)
 
-    def _repr_markdown_(self) -> str:
-        return "```text\n" + str(self) + "\n```"
+    def _repr_html_(self) -> str:
+        from .text import html_plan
+
+        return html_plan(self.frame, self.compare)
 
     def __repr__(self) -> str:
         t = self.total

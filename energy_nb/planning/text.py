@@ -47,3 +47,60 @@ def format_compare(df: pd.DataFrame) -> str:
         lines.append(f"  {r['change']:<50} {r['wh_per_image']:8.4f} Wh/image  {r['mwh_per_year']:10,.1f} MWh/yr  "
                      f"{r['t_co2e_per_year']:9,.1f} tCO2e/yr  saving {r['saving_pct']:+6.1f}%{flag}")
     return "\n".join(lines)
+
+
+
+def plan_tables(df: pd.DataFrame, compare: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[str],
+                                                                                pd.DataFrame | None]:
+    """:func:`format_plan` and :func:`format_compare` as tables: one row per configuration (values with their
+    interval as text), the notes (extrapolation, grid, scope), and the alternatives (None without them)."""
+    a = df.attrs
+    g: Intensity = a["grid"]
+    pct = int(round(100 * a["interval"]))
+    rows, notes = [], []
+    for _, r in df.iterrows():
+        if r["configuration"] == "total" and len(df) == 2:
+            continue
+        gpus = r.get("gpus_needed")
+        row = {"configuration": r["configuration"], "images/day": f"{r['images_per_day']:,.0f}",
+               f"Wh/image ({pct}% PI)": f"{r['wh_per_image']:.4f} ({r['wh_per_image_low']:.4f}-"
+                                         f"{r['wh_per_image_high']:.4f})",
+               f"MWh/year ({pct}% PI)": f"{r['mwh_per_year']:,.1f} ({r['mwh_per_year_low']:,.1f}-"
+                                         f"{r['mwh_per_year_high']:,.1f})",
+               f"tCO2e/year ({pct}% PI)": f"{r['t_co2e_per_year']:,.1f} ({r['t_co2e_per_year_low']:,.1f}-"
+                                           f"{r['t_co2e_per_year_high']:,.1f})"}
+        if a["price_per_kwh"] is not None:
+            row["cost/year"] = f"{r['cost_per_year']:,.0f}"
+        row["GPUs needed"] = "" if gpus is None or pd.isna(gpus) else f"{int(gpus):,}"
+        rows.append(row)
+        if r["configuration"] != "total" and r["extrapolation"]:
+            notes.append(f"Extrapolating ({r['configuration']}): " + "; ".join(r["extrapolation"]) + ".")
+    notes.append(f"Grid: {g.name} ({g.region}) {g.g_per_kwh:.1f} gCO2e/kWh [{g.source}]; PUE {a['pue']:g}; "
+                 f"{a['days_per_year']:g} days/year; GPUs at {a.get('utilisation', 0.5):.0%} utilisation. "
+                 f"Scope: {a['scope']}.")
+    if compare is None:
+        return pd.DataFrame(rows), notes, None
+    alt = []
+    for _, r in compare.iterrows():
+        if r.get("note"):
+            alt.append({"alternative": r["change"], "Wh/image": r["note"], "MWh/year": "", "tCO2e/year": "",
+                        "saving": ""})
+            continue
+        flag = " (extrapolating)" if isinstance(r.get("extrapolation"), list) and r["extrapolation"] else ""
+        alt.append({"alternative": r["change"] + flag, "Wh/image": f"{r['wh_per_image']:.4f}",
+                    "MWh/year": f"{r['mwh_per_year']:,.1f}", "tCO2e/year": f"{r['t_co2e_per_year']:,.1f}",
+                    "saving": f"{r['saving_pct']:+.1f}%"})
+    return pd.DataFrame(rows), notes, pd.DataFrame(alt)
+
+
+def html_plan(df: pd.DataFrame, compare: pd.DataFrame | None = None) -> str:
+    """:func:`plan_tables` as HTML (what a notebook shows for a ``Plan``)."""
+    import html
+
+    configs, notes, alternatives = plan_tables(df, compare)
+    out = [configs.to_html(index=False, classes="enb-plan", border=0)]
+    out += [f"<p>{html.escape(n)}</p>" for n in notes]
+    if alternatives is not None:
+        out.append("<p>Alternatives, least energy first (saving against the base; negative: more):</p>")
+        out.append(alternatives.to_html(index=False, classes="enb-plan", border=0))
+    return '<div class="enb-plan-out">' + "\n".join(out) + "</div>"
