@@ -63,6 +63,8 @@ LABELS: dict[str, str] = {
     "inner_score_pct": "inner MAPE (%)", "per_image_s": "time per image (s)",
     "per_image_gross_j": "per-image gross energy (J)", "extrapolation": "extrapolating because",
     "text": "text encoding", "denoise_per_step": "one denoising step", "decode": "decoding",
+    "change": "change", "saving_pct": "saving (%)", "saved_mwh_per_year": "saved per year (MWh)",
+    "saved_t_co2e_per_year": "saved per year (t CO2e)", "configuration": "configuration",
 }
 
 #: Where the provenance page lives (relative to the book's root, without suffix).
@@ -173,6 +175,11 @@ def label(col: Any, labels: Mapping[str, str] | None = None) -> str:
         return " · ".join(label(c, labels) for c in col if str(c) != "")
     name = str(col)
     merged = {**LABELS, **(labels or {})}
+    if name not in merged:  # an interval's bound: "per image (Wh)" -> "per image low (Wh)"
+        base, _, bound = name.rpartition("_")
+        if bound in ("low", "high") and base in merged:
+            head, paren, unit = merged[base].partition(" (")
+            return f"{head} {bound}{paren}{unit}"
     return merged.get(name, name.replace("_", " "))
 
 
