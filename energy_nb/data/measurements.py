@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..compute.flops import scaling_flops
 from ..core import paths
+from ..core.frames import rows as frame_rows
 from ..core.provenance import sha256
 from .schema import ok_rows, read_energy_csv
 
@@ -109,5 +110,5 @@ def per_image(df: pd.DataFrame, convention: str = "paper") -> pd.DataFrame:
         return ok.assign(per_image_j=[], gflops_per_image=[])
     sizes = ok["size"].astype(object).where(ok["size"].notna(), "full")
     gflops = [scaling_flops(str(r.model), int(r.height), int(r.width), int(r.steps), int(r.cfg), 1, convention, str(sz))
-              / 1e9 for r, sz in zip(ok.itertuples(), sizes)]
+              / 1e9 for r, sz in zip(frame_rows(ok, ("model", "height", "width", "steps", "cfg")), sizes)]
     return ok.assign(per_image_j=ok["energy_j"] / ok["n_prompts"], gflops_per_image=np.asarray(gflops, dtype=float))

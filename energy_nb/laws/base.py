@@ -37,15 +37,20 @@ def data_domain(df: pd.DataFrame, by_gpu: bool = True) -> dict[str, Any]:
     def span(col: str, default: int = 1) -> list[int]:
         if col not in df:
             return [default, default]
-        v = df[col].astype(float).fillna(default)
+        v = np.asarray(df[col].to_numpy(dtype=float, na_value=np.nan))
+        v = np.where(np.isnan(v), default, v)
         return [int(v.min()), int(v.max())]
 
-    out = dict(models=sorted(df["model"].astype(str).unique()), gpus=sorted(df["gpu"].astype(str).unique()),
-               dtypes=sorted(df["dtype"].astype(str).unique()), cfg=sorted(int(v) for v in df["cfg"].unique()),
+    def values(col: str) -> list[str]:
+        return sorted(set(map(str, df[col].tolist())))
+
+    out = dict(models=values("model"), gpus=values("gpu"), dtypes=values("dtype"),
+               cfg=sorted({int(v) for v in df["cfg"].tolist()}),
                height=span("height"), width=span("width"), steps=span("steps"), n_prompts=span("n_prompts"),
                batch_size=span("batch_size"), square_only=bool((df["height"] == df["width"]).all()))
     if by_gpu and len(out["gpus"]) > 1:
-        out["by_gpu"] = {g: data_domain(part, by_gpu=False) for g, part in df.groupby(df["gpu"].astype(str))}
+        gpu = df["gpu"].astype(str)
+        out["by_gpu"] = {g: data_domain(df[gpu == g], by_gpu=False) for g in out["gpus"]}
     return out
 
 

@@ -52,6 +52,7 @@ import pandas as pd
 from ..compute import features
 from ..compute.flops import check_convention, model_flops
 from ..core.errors import UserError
+from ..core.frames import rows as frame_rows
 from ..core.units import BYTES_PER_ELEMENT, DTYPES
 from ..data.schema import ok_rows
 from ..models.hardware import get_spec, tf32_slowdown
@@ -137,7 +138,9 @@ def physical_features(df: pd.DataFrame, convention: str = "counted") -> pd.DataF
     loop (by kind when counted), GB of weights read, kernels launched (thousands), fp32 indicator."""
     check_convention(convention)
     rows = []
-    for r in df.itertuples():
+    has_batch = "batch_size" in df
+    for r in frame_rows(df, ("model", "height", "width", "steps", "cfg", "n_prompts", "dtype")
+                  + (("batch_size",) if has_batch else ())):
         g = _geometry(str(r.model), int(r.height), int(r.width), convention)
         n, cfgf = float(r.n_prompts), 2.0 if int(r.cfg) else 1.0
         b = float(getattr(r, "batch_size", 1) or 1)  # images per pipeline call share weights and kernels

@@ -1,4 +1,4 @@
-"""The energy scaling law (paper Eq. 3-4), fitted by OLS with statsmodels' formula API.
+"""The energy scaling law (paper Eq. 3-4), fitted by OLS with statsmodels.
 
 Two forms. ``per_image=False`` is Eq. 3 as printed (energy of ``N`` prompts against ``N`` x the
 per-prompt FLOPs): the 5.x pages use it to compare with the published tables. ``per_image=True``
@@ -25,12 +25,15 @@ import pandas as pd
 
 from ..compute.flops import check_convention, scaling_flops
 from ..core.errors import UserError
+from ..core.frames import rows as frame_rows
 from ..core.stats import two_sided
 from ..core.units import DTYPES, HALF_DTYPES, J_PER_KWH
 from ..data.schema import ok_rows
 from ..models.registry import get_model
 from .base import LawMixin, data_domain, reference_prompts_of
 
+#: The columns a row's FLOPs are read from.
+FLOP_COLUMNS = ("model", "height", "width", "steps", "cfg", "n_prompts")
 #: Readable names of the law's parameters (statsmodels term -> paper symbol).
 PARAM_NAMES = {"Intercept": "log_A", "log_F": "alpha", "I_fp32": "beta_dtype", "log_res": "beta_res",
                "log_B": "beta_batch"}
@@ -53,7 +56,7 @@ def features(df: pd.DataFrame, convention: str = "paper", gpus: Iterable[str] = 
     sizes = df["size"].astype(object).where(df["size"].notna(), "full") if "size" in df else ["full"] * len(df)
     flops = [scaling_flops(str(r.model), int(r.height), int(r.width), int(r.steps), int(r.cfg),
                            1 if per_image else int(r.n_prompts), convention, str(sz))
-             for r, sz in zip(df.itertuples(), sizes)]
+             for r, sz in zip(frame_rows(df, FLOP_COLUMNS[:-1] if per_image else FLOP_COLUMNS), sizes)]
     out["log_F"] = np.log(np.asarray(flops) / 1e9)
     out["I_fp32"] = (df["dtype"].astype(str) == "fp32").astype(float)
     for g in gpus:
@@ -175,9 +178,9 @@ class ScalingLaw(LawMixin):
 
 def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100", name: str = "paper",
         provenance: dict[str, Any] | None = None, per_image: bool = False) -> ScalingLaw:
-    """Fit Eq. 3 by OLS (statsmodels' formula API) on the ``ok`` rows of ``df`` (shared schema);
+    """Fit Eq. 3 by OLS (statsmodels) on the ``ok`` rows of ``df`` (shared schema);
     ``per_image``: in the per-image form with a batch-size term (see the module docstring)."""
-    import statsmodels.formula.api as smf
+    import statsmodels.api as sm
 
     df = ok_rows(df)
     if len(df) < 3:
@@ -197,7 +200,8 @@ def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100",
             dropped[term] = f"collinear with {' + '.join(['Intercept', *terms])} in the training data"
             continue
         terms.append(term)
-    res = smf.ols("log_E ~ " + " + ".join(terms), data=X).fit()
+    design = X[terms].assign(Intercept=1.0)[["Intercept", *terms]]  # what the formula "log_E ~ terms" builds
+    res = sm.OLS(X["log_E"], design).fit()
     names = list(res.params.index)
     return ScalingLaw(
         terms=names, params={k: float(v) for k, v in res.params.items()},

@@ -45,6 +45,7 @@ import pandas as pd
 
 from ..compute import features
 from ..core.errors import UserError
+from ..core.frames import rows as frame_rows
 from ..core.units import BYTES_PER_ELEMENT, DTYPES
 from ..data.schema import ok_rows
 from ..models.configuration import Configuration
@@ -127,7 +128,8 @@ def hardware_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) ->
     (``x_mem``), kernels launched ``K``, images ``N``, the power limit ``P`` (W) and the fp32 flag."""
     gpu_as = gpu_as or {}
     rows = []
-    for r in df.itertuples():
+    extra = tuple(c for c in ("batch_size", "gpu_part") if c in df)
+    for r in frame_rows(df, ("model", "height", "width", "steps", "cfg", "n_prompts", "dtype", "gpu") + extra):
         dtype = str(r.dtype)
         if dtype not in DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
