@@ -2,8 +2,8 @@
 
 Runnable pipelines from the registry (:mod:`.pipelines`), energy meters and one measurement window
 (:mod:`.meters`), a sweep's grid (:mod:`.grid`), its append-only log (:mod:`.log`), running it
-(:mod:`.run`), Slurm settings (:mod:`.slurm`), and sweeps over several workers or Slurm jobs
-(:mod:`.executors`, :mod:`.shards`).
+(:mod:`.run`), Slurm settings (:mod:`.slurm`), sweeps over several workers or Slurm jobs
+(:mod:`.executors`, :mod:`.shards`), and the GPU campaign in chunks of a few minutes (:mod:`.campaign`).
 
 May import: the layers before it (``core`` to ``evaluation``; it uses ``core``, ``models``, ``compute``
 and ``data``).

@@ -129,7 +129,10 @@ def run_sweep(grid: Grid, out: str | Path, meters: list[str] | None = None, shar
                     replica.close()
                 replica, build_error, replica_key = None, None, (c.model, c.dtype)
                 try:
+                    t_build = time.perf_counter()
                     replica = Replica(c.model, grid.size, grid.device, c.dtype, grid.weights, grid.pretrained)
+                    say(f"built {grid.size} {c.model} {c.dtype} on {grid.device} in "
+                        f"{time.perf_counter() - t_build:.1f} s")
                 except Exception as exc:  # recorded per configuration below
                     if isinstance(exc, ValueError) and not _is_oom(exc):
                         raise
