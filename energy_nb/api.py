@@ -167,8 +167,10 @@ def fit(law: str = "paper", data: Sequence[str | Path] | pd.DataFrame | None = N
 
 def law(name: str = _laws.AUTO, model: str | None = None, gpu: str | None = None) -> Law:
     """The law ``predict`` uses, fitted on the shipped data (cached): ``name`` as asked, or ``auto`` for
-    ``model`` on ``gpu`` (see :func:`energy_nb.laws.answer`)."""
-    return _laws.answer(name, model, gpu)[0]
+    ``model`` on ``gpu`` (see :func:`energy_nb.evaluation.selection.answer`)."""
+    from .evaluation.selection import answer
+
+    return answer(name, model, gpu)[0]
 
 
 #: What :func:`records` can return.

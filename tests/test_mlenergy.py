@@ -172,7 +172,9 @@ def test_plan_counts_gpu_hours_and_gpus():
     assert row["gpu_hours_per_day"] == pytest.approx(t * 1e6 / 3600, rel=1e-12)
     assert row["gpus_needed"] == math.ceil(t * 1e6 / 3600 / (24 * 0.4))
     q = planner.plan(planner.Workload.single(Configuration("qwen", 1024, 1024, 30), 10.0), opts).frame.iloc[0]
-    assert q["gpu_hours_per_day"] is None  # no measured time for Qwen-Image
+    # no measured time for Qwen-Image: the shared time law answers, and says so
+    assert q["gpu_hours_per_day"] == pytest.approx(timing.shared_time(Configuration("qwen", 1024, 1024, 30, gpu="A100"))
+                                                   ["per_image_s"] * 10 / 3600, rel=1e-9)
     out = cli("plan", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--cfg", "--gpu", "H100",
               "--batch-size", "8", "--images-per-day", "1e6", "--utilisation", "0.4").stdout
     assert "GPU-hours/day" in out and "GPU(s) at 40% utilisation" in out

@@ -9,6 +9,7 @@ import pytest
 from energy_nb import laws
 from energy_nb.book import present
 from energy_nb.core import provenance
+from energy_nb.evaluation.selection import answer
 from energy_nb.models.configuration import Configuration
 from energy_nb.planning import calculator
 
@@ -71,7 +72,7 @@ def test_calculator_closed_form_is_the_law():
     for model, gpu, res, steps in (("flux", "A100", 1024, 33), ("sdxl", "A100", 768, 12), ("flux", "H200", 512, 9)):
         a = data["answers"][model][gpu]
         law = data["laws"][a["law"]]
-        fitted, _ = laws.answer(laws.AUTO, model, gpu)
+        fitted, _ = answer(laws.AUTO, model, gpu)
         assert fitted.name == law["name"]
         cell = data["configs"][model][gpu][str(res)][calculator.DTYPES.index("fp16") * 10 + 1 * 5 + 0]
         m0, v0, v1 = (cell[2], cell[3], cell[4]) if law["kind"] == "paper" else (law["m0"], law["v0"], law["v1"])

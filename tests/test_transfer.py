@@ -11,6 +11,7 @@ from energy_nb import laws
 from energy_nb.cli import main
 from energy_nb.compute import features
 from energy_nb.data.shipped import law_data
+from energy_nb.evaluation import selection
 from energy_nb.evaluation import validation as validate
 from energy_nb.laws import physical, transfer
 from energy_nb.models import hardware
@@ -163,7 +164,9 @@ def _predict(*args: str) -> dict:
 def test_predict_and_plan_say_which_law_answered_and_agree():
     base = ["--height", "1024", "--width", "1024", "--steps", "20"]
     own = _predict("--model", "sd2", *base)
-    assert own["law"] == "paper (sd2)" and "own energy rows" in own["law_reason"]
+    best, _ = selection.choose_own("sd2")
+    assert own["law"] == f"{best} (sd2)" and "sd2's own 93 energy rows" in own["law_reason"]
+    assert "5-fold cross-validation" in own["law_reason"] and own["interval_kind"].startswith("split-conformal")
     new = _predict("--model", "pixart-sigma", *base, "--cfg")
     assert new["law"] == laws.DEFAULT_SHARED and "no energy rows of 'pixart-sigma'" in new["law_reason"]
     unseen = _predict("--model", "sdxl", *base, "--gpu", "L40S")

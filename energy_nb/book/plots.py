@@ -351,3 +351,19 @@ def interval_bars(frame: pd.DataFrame, by: str, title: str = "", ax=None):
     ax.set_ylabel("net energy per image (J, 95% interval)")
     ax.set_title(title, fontsize=9)
     return ax
+
+
+def coverage_vs_nominal(curve: pd.DataFrame, ax=None):
+    """Held-out coverage (%) against the nominal level (%) per model (registry colours), with the diagonal an
+    honest interval follows."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.2))
+    for m, part in curve.groupby("model"):
+        name, col = _style("model", m)
+        ax.plot(100 * part["level"], part["coverage_pct"], "o-", color=col, label=name, ms=4, lw=1)
+    lo = 100 * curve["level"].min() - 5
+    ax.plot([lo, 100], [lo, 100], "k--", lw=0.8, label="nominal")
+    ax.set_xlabel("nominal level (%)")
+    ax.set_ylabel("held-out coverage (%)")
+    ax.legend(fontsize=7, loc="lower right")
+    return ax

@@ -221,3 +221,15 @@ def law_that_answers(chosen: str, tchosen: str, default_shared: str, default_dat
             f"datasheet-priced laws: **{tchosen}**, the default for GPUs without data is **{default_datasheet}**. "
             "The command line says which answered, e.g. `energy-nb predict --model pixart-sigma --height 1024 "
             "--width 1024 --steps 20 --cfg` or `--gpu L40S`.")
+
+
+def coverage_pooled(cov, name: str, by: str) -> str:
+    """The pooled held-out coverage of the in-sample and the conformal intervals of ``name`` (leave-one-``by``-out,
+    :func:`energy_nb.evaluation.selection.transfer_coverage`)."""
+    n = cov["rows"].sum()
+    own = (cov["own_coverage_pct"] * cov["rows"]).sum() / n
+    conf = (cov["conformal_coverage_pct"] * cov["rows"]).sum() / n
+    worst = cov.loc[cov["conformal_coverage_pct"].idxmin()]
+    return (f"Over all {n} held-out rows, {name}'s in-sample intervals contain **{own:.1f}%** of the measurements "
+            f"and the conformal ones **{conf:.1f}%**; the worst {by} is {worst['held_out']} "
+            f"({worst['conformal_coverage_pct']:.1f}%, {worst['mape_pct']:.1f}% mean error).")

@@ -33,7 +33,8 @@ from ..laws.registry import CODE_LAYERS, code_version
 from .metrics import ape, metrics, summarize
 
 __all__ = ["Candidate", "PAPER_CANDIDATES", "TRANSFER_CANDIDATES", "FOLDS", "SELECTION_RULES", "as_candidates",
-           "predict_rows", "within_model_cv", "cross_model", "cross_gpu", "held_out", "scores", "choose", "nested",
+           "predict_rows", "kfold", "within_model_cv", "cross_model", "cross_gpu", "held_out", "scores", "choose",
+           "nested",
            "metrics", "summarize"]
 
 
@@ -138,20 +139,38 @@ def predict_rows(fitted: Law, test: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------------
 # Within a model, and explicit train -> test splits
 # ---------------------------------------------------------------------------------------------------
+def kfold(df: pd.DataFrame, candidates: Iterable[Candidate | str | Sequence[str]], k: int = 5, seed: int = 0,
+          min_rows: int = 2) -> pd.DataFrame:
+    """k-fold cross-validation of every candidate on the ``ok`` rows of ``df`` (shuffled once with ``seed``, the
+    same folds for every candidate): each row predicted once, out of fold. Returns the rows with ``law``,
+    ``convention``, ``candidate`` (its label), ``fold`` and the predictions (NaN where a candidate cannot
+    predict a row, or cannot be fitted on a fold's training rows). ``k`` is capped at rows // ``min_rows``."""
+    data = ok_rows(df)
+    k = min(int(k), len(data) // max(1, min_rows))
+    if k < 2:
+        raise UserError(f"{len(data)} ok rows: too few for cross-validation (at least {2 * min_rows})")
+    fold = np.random.default_rng(seed).permutation(np.arange(len(data)) % k)
+    out = []
+    for c in as_candidates(candidates):
+        for f in range(k):
+            test = data[fold == f]
+            try:
+                part = predict_rows(c.fit(data[fold != f]), test)
+            except (ValueError, np.linalg.LinAlgError):  # too few rows of a kind for this law's terms
+                part = test.assign(energy_pred_j=np.nan, pi_low_j=np.nan, pi_high_j=np.nan)
+            part["law"], part["convention"], part["candidate"], part["fold"] = c.law, c.convention, c.label, f
+            out.append(part)
+    return pd.concat(out, ignore_index=True)
+
+
 def within_model_cv(df: pd.DataFrame, model: str, k: int = 2, seed: int = 0, convention: str = "paper") -> pd.DataFrame:
     """k-fold CV (shuffled with ``seed``) of the paper's law on one model's rows; every row predicted once,
     out of fold (column ``fold``)."""
     data = ok_rows(df[df["model"] == model])
     if len(data) < 2 * k:
         raise UserError(f"model {model!r} has {len(data)} ok rows: too few for {k}-fold CV")
-    rng = np.random.default_rng(seed)
-    fold = rng.permutation(np.arange(len(data)) % k)
-    out = []
-    for f in range(k):
-        part = predict_rows(Candidate("paper", convention).fit(data[fold != f]), data[fold == f])
-        part["fold"] = f
-        out.append(part)
-    return pd.concat(out, ignore_index=True)
+    return kfold(data, [Candidate("paper", convention)], k=k, seed=seed).drop(columns=["law", "convention",
+                                                                                      "candidate"])
 
 
 def cross_model(df: pd.DataFrame, train: Iterable[str], test: Iterable[str], convention: str = "paper",

@@ -1,9 +1,10 @@
 """Layer 5, ``laws``: energy (and time) as a function of a configuration.
 
 One protocol and one registry of named laws (:mod:`.registry`: fit, get from the shipped data, load, the
-law that answers), what every law shares (:mod:`.base`), the paper's Eq. 3 (:mod:`.scaling`), the
-physically motivated candidates (:mod:`.physical`), the laws priced by a GPU's datasheet
-(:mod:`.transfer`) and the time per image (:mod:`.timing`).
+shared law that answers for a model without rows of its own), what every law shares (:mod:`.base`), the
+paper's Eq. 3 (:mod:`.scaling`), the physically motivated candidates (:mod:`.physical`), the laws priced by a
+GPU's datasheet (:mod:`.transfer`), the time per image (:mod:`.timing`) and a law with intervals from
+held-out errors (:mod:`.conformal`).
 
 May import: the layers before it (``core``, ``models``, ``compute``, ``data``).
 """
@@ -15,14 +16,14 @@ from .registry import (
                        REGISTRY,
                        Law,
                        LawSpec,
-                       answer,
                        code_version,
                        default_convention,
+                       fallback,
                        fit,
                        get,
                        load,
                        spec,
 )
 
-__all__ = ["AUTO", "DEFAULT_DATASHEET", "DEFAULT_SHARED", "LAW_NAMES", "REGISTRY", "Law", "LawSpec", "answer",
+__all__ = ["AUTO", "DEFAULT_DATASHEET", "DEFAULT_SHARED", "LAW_NAMES", "REGISTRY", "Law", "LawSpec", "fallback",
            "code_version", "default_convention", "fit", "get", "load", "spec"]

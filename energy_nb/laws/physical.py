@@ -209,6 +209,11 @@ class PhysicalLaw(LawMixin):
     reference_prompts: int = 100  #: N of the data (the law is linear in N: per-image energy is the same at any N)
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def law(self) -> str:
+        """The registry law this is (``name`` without the model a law fitted on one model's rows names)."""
+        return self.name.split(" (")[0]
+
     def table(self) -> pd.DataFrame:
         rows = [dict(parameter=t, value=v, unit=UNITS[t], meaning=MEANING[t]) for t, v in self.coef.items()]
         rows += [dict(parameter=f"factor_{g}", value=v, unit="x", meaning=f"energy on {g} / on {self.baseline_gpu}")
@@ -232,17 +237,17 @@ class PhysicalLaw(LawMixin):
         if (df["dtype"].astype(str) == "fp32").any() and "fp32" not in self.dtypes:
             raise UserError("dtype 'fp32' cannot be predicted by this law: its training data had no fp32 rows "
                              "(allowed here: fp16, bf16)")
-        X = design(self.name, physical_features(df, self.convention))
-        e = X @ np.array([self.coef[t] for t in LAW_TERMS[self.name]])
+        X = design(self.law, physical_features(df, self.convention))
+        e = X @ np.array([self.coef[t] for t in LAW_TERMS[self.law]])
         e = e * gpus.map(lambda g: self.gpu_factor.get(g, 1.0)).to_numpy(float)
         return interval_frame(e, self.sigma, self.df_resid, level, df.index)
 
     def term_shares(self, df: pd.DataFrame) -> pd.DataFrame:
         """Fraction of each row's predicted energy that each term contributes (rows sum to 1)."""
-        X = design(self.name, physical_features(df, self.convention))
-        parts = X * np.array([self.coef[t] for t in LAW_TERMS[self.name]])
+        X = design(self.law, physical_features(df, self.convention))
+        parts = X * np.array([self.coef[t] for t in LAW_TERMS[self.law]])
         total = parts.sum(axis=1, keepdims=True)
-        return pd.DataFrame(parts / np.where(total > 0, total, 1.0), columns=list(LAW_TERMS[self.name]), index=df.index)
+        return pd.DataFrame(parts / np.where(total > 0, total, 1.0), columns=list(LAW_TERMS[self.law]), index=df.index)
 
 
 def fit_physical(name: str, df: pd.DataFrame, convention: str = "counted", baseline_gpu: str = "A100",

@@ -191,17 +191,21 @@ def _cache_path(name: str, convention: str, model: str | None, data_sha: str) ->
 _MEMORY: dict[tuple, Law] = {}
 
 
-def get(name: str = "paper", model: str | None = None, convention: str | None = None) -> Law:
+def get(name: str = "paper", model: str | None = None, convention: str | None = None, own: bool = False) -> Law:
     """The law ``name`` fitted on the shipped data, from the cache when it is there. ``paper`` needs
     ``model``: one law per model, in its per-image form, on that model's rows of
     :func:`energy_nb.data.law_data` (the paper's tables, our GPU measurements and ML.ENERGY's rows made
     net of idle power: hence its GPU and batch terms). The shared laws (physical and transfer) ignore
-    ``model`` and are fitted on all of it too, every model, both GPUs and ML.ENERGY's batches."""
+    ``model`` and are fitted on all of it too, every model, both GPUs and ML.ENERGY's batches -- unless
+    ``own``: then a physical law is fitted on ``model``'s rows alone, as the paper's is (the candidates
+    :func:`energy_nb.evaluation.selection.answer` chooses among)."""
     from ..core import paths
     from ..data.shipped import law_data, shipped_data, shipped_files, shipped_sha256
     from ..models.registry import get_model
 
     s = spec(name)
+    if own and s.kind == "physical":
+        s = LawSpec(s.name, s.kind, s.default_convention, True, s.summary, s.fitter, s.data)
     if s.per_model:
         if model is None:
             raise UserError(f"law {name!r} is fitted per model: say which model")
@@ -236,7 +240,7 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
         prov = dict(data_sha256=data_sha, data_files=[str(p.relative_to(paths.ROOT)) for p in shipped_files()],
                     code_version=code_version(),
                     fitted_on=f"shipped data, {'model ' + model if model else 'all models'}")
-        law = fit(name, df, convention, provenance=prov, **({"per_image": True} if s.per_model else {}))
+        law = fit(name, df, convention, provenance=prov, **({"per_image": True} if s.kind == "paper" else {}))
         if model is not None:
             law.name = f"{name} ({model})"
         from ..core.jsonio import to_json
@@ -250,29 +254,15 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
     return law
 
 
-def answer(name: str = AUTO, model: str | None = None, gpu: str | None = None, convention: str | None = None,
-           gpu_as: dict[str, str] | None = None) -> tuple[Law, str]:
-    """The law that answers for ``model`` on ``gpu``, and why it is that one.
-
-    A named law answers as asked. ``auto`` (the default of ``predict`` and ``plan``) takes, in order:
-    the paper's law fitted on the model's own rows, when there is one and its data hold the GPU (or
-    ``gpu_as`` says how to treat it); else the shared law :data:`DEFAULT_SHARED` when its data hold the
-    GPU; else :data:`DEFAULT_DATASHEET`, which prices any GPU with a datasheet entry
-    (:mod:`energy_nb.hardware`)."""
-    if name != AUTO:
-        return get(name, model, convention), f"law {name!r} as asked"
+def fallback(model: str | None, gpu: str | None, gpu_as: dict[str, str] | None = None,
+             why: str = "") -> tuple[Law, str]:
+    """The law that answers when ``model``'s own rows cannot (none, or none on ``gpu``), and why: the shared law
+    :data:`DEFAULT_SHARED` when its data hold the GPU (or ``gpu_as`` says how to treat it); else
+    :data:`DEFAULT_DATASHEET`, which prices any GPU with a datasheet entry (:mod:`energy_nb.models.hardware`).
+    ``why``: what the model's own rows lacked, said first."""
     from ..models.hardware import get_spec
 
     mapped = (gpu_as or {}).get(gpu, gpu) if gpu else None
-    why = ""
-    if model is not None:
-        try:
-            law = get("paper", model, convention)
-            if mapped is None or mapped in law.gpus:
-                return law, "the paper's law fitted on the model's own energy rows"
-            why = f"{model}'s own rows hold no {gpu} measurement"
-        except ValueError as exc:
-            why = str(exc).split(";")[0]
     shared = get(DEFAULT_SHARED)
     if mapped is None or mapped in shared.gpus:
         return shared, (f"{why}: " if why else "") + (f"the shared law {DEFAULT_SHARED!r} (chosen by "

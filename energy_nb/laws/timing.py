@@ -23,7 +23,7 @@ from ..compute.flops import native_convention, scaling_flops
 from ..core.stats import two_sided
 from ..core.units import HALF_DTYPES
 from ..models.configuration import Configuration
-from ..models.hardware import idle_power
+from ..models.hardware import idle_power_or_estimate
 from .base import data_domain
 
 
@@ -106,18 +106,36 @@ def get(model: str) -> TimeLaw | None:
     return fit_time(external_data(), model)
 
 
+#: The shared law whose time answers where a model has no measured time on a GPU (any registry model, any GPU
+#: with a datasheet): time from counted FLOPs, bytes and kernels over the GPU's peaks.
+SHARED_TIME_LAW = "power_time"
+
+
+def shared_time(config: Configuration, level: float = 0.95) -> dict[str, Any]:
+    """Seconds per image of ``config`` by :data:`SHARED_TIME_LAW` fitted on every timed row, with an interval from
+    its log time residuals, and the note that says so."""
+    from .base import configuration_frame
+    from .registry import get as get_law
+
+    law = get_law(SHARED_TIME_LAW)
+    frame = configuration_frame(config, 1)
+    s = float(law.predict(frame, level=level)["time_pred_s"].iloc[0])
+    sigma = float(law.time_sigma or 0.0)
+    q = two_sided(level, max(int(law.n_timed) - len(law.coef), 1)) * sigma
+    return dict(per_image_s=s, per_image_s_low=s * float(np.exp(-q)), per_image_s_high=s * float(np.exp(q)),
+                time_extrapolation=[f"no measured time for {config.model} on {config.gpu}: time from the shared law "
+                                    f"{SHARED_TIME_LAW!r} (counted FLOPs, bytes and kernels over the GPU's datasheet "
+                                    f"peaks, fitted on {law.n_timed} timed rows of every model)"])
+
+
 def time_and_gross(config: Configuration, per_image_j: float, level: float = 0.95) -> dict[str, Any]:
     """``per_image_s`` (with interval), ``per_image_gross_j`` (net + idle power x time) and the time's
-    extrapolation notes; the values are None where the data hold no time for this model and GPU."""
+    extrapolation notes: the model's own timed rows where they cover the GPU and precision, else
+    :func:`shared_time` (every registry model on every GPU with a datasheet)."""
     law = get(config.model)
     t = law.predict(config, level) if law is not None else None
     if t is None:
-        return dict(per_image_s=None, per_image_s_low=None, per_image_s_high=None, per_image_gross_j=None,
-                    idle_w=None, time_extrapolation=[f"no measured time for {config.model} on {config.gpu} in this "
-                                                     "precision"])
-    try:
-        idle = idle_power(config.gpu)
-    except ValueError:
-        idle = None
-    gross = per_image_j + idle * t["per_image_s"] if idle is not None else None
-    return dict(t, per_image_gross_j=gross, idle_w=idle)
+        t = shared_time(config, level)
+    idle, how = idle_power_or_estimate(config.gpu)
+    notes = list(t.get("time_extrapolation", [])) + ([how] if how else [])
+    return dict(t, per_image_gross_j=per_image_j + idle * t["per_image_s"], idle_w=idle, time_extrapolation=notes)

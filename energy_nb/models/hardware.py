@@ -220,6 +220,23 @@ def idle_power(name: str) -> float:
     return float(spec.idle_w)
 
 
+def idle_power_or_estimate(name: str) -> tuple[float, str | None]:
+    """Idle power (W) of a GPU and how it was obtained: the published figure (:func:`idle_power`, note None), else
+    the GPU's power limit times the mean idle-to-limit ratio of the parts with a published figure (and a note
+    that says so)."""
+    try:
+        return idle_power(name), None
+    except ValueError:
+        pass
+    t = table()
+    known = t[t["idle_w"].notna()]
+    ratio = float((known["idle_w"] / known["power_limit_w"]).mean())
+    spec = get_spec(name)
+    return ratio * float(spec.power_w), (f"no published idle power for {name}: estimated as {100 * ratio:.1f}% of its "
+                                         f"{spec.power_w:g} W power limit (the mean ratio of "
+                                         f"{', '.join(known['gpu_part'])})")
+
+
 def tf32_slowdown(family: str = "A100") -> float:
     """How much slower TF32 runs than half precision on ``family``'s tensor cores (fp16 peak over TF32 peak):
     PyTorch runs fp32 convolutions on TF32 by default (``torch.backends.cudnn.allow_tf32``), not fp32 matmuls."""

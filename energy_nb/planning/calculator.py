@@ -2,7 +2,7 @@
 exported at build time as JSON so that a form in the page answers in the browser (no kernel, no network).
 
 For every model, GPU family and discrete setting (resolution, precision, CFG, batch size), the law that
-``--law auto`` picks (:func:`energy_nb.laws.answer`) is compiled into its closed form in the step count
+``--law auto`` picks (:func:`energy_nb.evaluation.selection.answer`) is compiled into its closed form in the step count
 ``T``. Every law served here has per-image energy
 
     P(T) = exp(m0 + m1 ln(u0 + u1 T))   [J]
@@ -28,6 +28,7 @@ from .. import laws
 from ..core.errors import UserError
 from ..core.stats import two_sided
 from ..core.units import J_PER_KWH
+from ..evaluation.selection import answer
 
 #: Choices offered by the form.
 DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
@@ -62,6 +63,7 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
     steps = PROBE_STEPS + CHECK_STEPS
     per_image = pred["energy_pred_j"].to_numpy(float) / n
     low, high = pred["pi_low_j"].to_numpy(float), pred["pi_high_j"].to_numpy(float)
+    conformal = _conformal(law)
     if law.kind == "paper":
         i = law.terms.index("log_F")
         u = np.exp(X[:, i])
@@ -72,6 +74,8 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
         v0 = float(x0 @ cov @ x0 + law.scale)
         v1 = float(2 * x0 @ cov[:, i])
         v2 = float(cov[i, i])
+        if conformal is not None:
+            v0, v1, v2 = conformal ** 2, 0.0, 0.0
     else:
         u = per_image
         m1, v0, v1, v2 = 1.0, float(pred["se_log"].to_numpy(float)[0]) ** 2, 0.0, 0.0
@@ -79,7 +83,7 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
     u1 = float((u[1] - u[0]) / (t1 - t0))
     u0 = float(u[0] - u1 * t0)
     m0 = float(math.log(per_image[0]) - m1 * math.log(u[0]))
-    q = two_sided(INTERVAL, law.df_resid)
+    q = two_sided(INTERVAL, law.df_resid) if conformal is None else 1.0
     for k, t in enumerate(steps):
         uu = u0 + u1 * t
         p = math.exp(m0 + m1 * math.log(uu))
@@ -134,14 +138,23 @@ def _law_entry(law: Any) -> dict[str, Any]:
     """Law-level constants: the paper's law stores ``m1`` (alpha) and ``v2``; a linear law ``v0``
     (its squared log spread). Each configuration then stores ``[u0, u1, m0, v0, v1]`` (paper) or
     ``[u0, u1]`` (linear)."""
-    out = dict(name=law.name, kind=law.kind, q=two_sided(INTERVAL, law.df_resid),
+    conformal = _conformal(law)
+    out = dict(name=law.name, kind=law.kind, q=two_sided(INTERVAL, law.df_resid) if conformal is None else 1.0,
                reference_prompts=int(law.reference_prompts), domain=law.domain)
     if law.kind == "paper":
         i = law.terms.index("log_F")
-        out.update(m1=float(law.params["log_F"]), v2=float(np.asarray(law.cov, float)[i, i]))
+        out.update(m1=float(law.params["log_F"]),
+                   v2=float(np.asarray(law.cov, float)[i, i]) if conformal is None else 0.0)
     else:
-        out.update(m1=1.0, m0=0.0, v0=float(law.sigma) ** 2 if hasattr(law, "sigma") else None, v1=0.0, v2=0.0)
+        sigma = conformal if conformal is not None else getattr(law, "sigma", None)
+        out.update(m1=1.0, m0=0.0, v0=float(sigma) ** 2 if sigma is not None else None, v1=0.0, v2=0.0)
     return out
+
+
+def _conformal(law: Any) -> float | None:
+    """The half-width (log units) of a law whose intervals come from held-out errors, at the calculator's level;
+    None for a law with its own interval."""
+    return law.half_width(INTERVAL) if hasattr(law, "half_width") else None
 
 
 def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = None, progress: bool = False
@@ -168,7 +181,7 @@ def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = Non
         jobs = tqdm(jobs, desc="calculator")
     for m, g in jobs:
         try:
-            law, reason = laws.answer(laws.AUTO, m, g)
+            law, reason = answer(laws.AUTO, m, g)
         except ValueError as exc:
             answers.setdefault(m, {})[g] = dict(error=str(exc))
             continue

@@ -31,10 +31,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .. import laws
 from ..core.errors import UserError
 from ..core.jsonio import to_json
 from ..data.carbon import Intensity, intensity, world_average
+from ..evaluation.selection import answer
 from ..laws import Law
 from ..models.configuration import Configuration
 from .prediction import predict
@@ -103,8 +103,8 @@ class Options:
     utilisation: float = 0.5  #: busy fraction of each GPU, for the GPU count
     level: float = 0.95  #: of every interval
     convention: str | None = None  #: None: the law's default (paper: printed formulas; others: counted)
-    law: Law | None = None  #: a fitted law for every configuration; None: ``laws.answer(law_name, model, gpu)``
-    law_name: str = "auto"  #: which registry law answers when ``law`` is None (``auto``: see laws.answer)
+    law: Law | None = None  #: a fitted law for every configuration; None: ``answer(law_name, model, gpu)``
+    law_name: str = "auto"  #: which registry law answers when ``law`` is None (``auto``: see selection.answer)
     gpu_as: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> Options:
@@ -122,10 +122,10 @@ class Options:
 
     def law_for(self, model: str, gpu: str | None = None) -> Law:
         """The law that answers for ``model`` on ``gpu``: the given one, else the registry's (fitted once,
-        cached; ``auto`` picks as :func:`energy_nb.laws.answer` says)."""
+        cached; ``auto`` picks as :func:`energy_nb.evaluation.selection.answer` says)."""
         if self.law is not None:
             return self.law
-        return laws.answer(self.law_name, model, gpu, self.convention, self.gpu_as or None)[0]
+        return answer(self.law_name, model, gpu, self.convention, self.gpu_as or None)[0]
 
     def intensity(self) -> Intensity:
         """The grid's carbon intensity used: given value, region lookup, or CodeCarbon's world average."""

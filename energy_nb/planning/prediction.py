@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import laws
 from ..core.jsonio import to_json
+from ..evaluation.selection import answer
 from ..laws import Law
 from ..laws.timing import time_and_gross
 from ..models.configuration import Configuration
@@ -54,6 +55,8 @@ class Prediction:
     per_image_gross_j: float | None = None  #: net + idle power x time
     idle_w: float | None = None
     time_extrapolation: list[str] = field(default_factory=list)
+    #: how the energy interval was obtained (held-out errors, or the law's in-sample spread)
+    interval_kind: str = ""
 
     # -- derived ----------------------------------------------------------------------------------------
     @property
@@ -87,7 +90,7 @@ class Prediction:
                     per_image_s=self.per_image_s, per_image_s_low=self.per_image_s_low,
                     per_image_s_high=self.per_image_s_high, time_extrapolation=list(self.time_extrapolation),
                     per_image_gross_j=self.per_image_gross_j, idle_w=self.idle_w, energy_scope=SCOPE,
-                    law_reason=self.law_reason)
+                    law_reason=self.law_reason, interval_kind=self.interval_kind)
 
     def to_json(self) -> str:
         """Strict JSON (missing values as ``null``)."""
@@ -114,11 +117,12 @@ class Prediction:
                  f"  per image : {self.per_image_j:,.1f} J = {self.per_image_j / wh:.4f} Wh "
                  f"({pct}% PI {self.per_image_j_low / wh:.4f}-{self.per_image_j_high / wh:.4f} Wh)  [{how}]",
                  f"  {c.prompts} prompt(s): {self.total_j:,.0f} J = {self.total_j / wh:,.3f} Wh "
-                 f"({pct}% PI {self.total_j_low / wh:,.3f}-{self.total_j_high / wh:,.3f} Wh)"]
+                 f"({pct}% PI {self.total_j_low / wh:,.3f}-{self.total_j_high / wh:,.3f} Wh)",
+                 f"  interval  : {self.interval_kind}"]
         if self.per_image_s is not None:
             lines.append(f"  time      : {self.per_image_s:.3f} s per image ({pct}% PI {self.per_image_s_low:.3f}-"
                          f"{self.per_image_s_high:.3f}); gross of idle: {self.per_image_gross_j:,.1f} J per image "
-                         f"(+ {self.idle_w:g} W idle x time)" if self.per_image_gross_j is not None else "")
+                         f"(+ {self.idle_w:.1f} W idle x time)" if self.per_image_gross_j is not None else "")
         flags = self.extrapolation + self.time_extrapolation * (self.per_image_s is not None)
         if flags:
             lines.append("  EXTRAPOLATING, outside the law's data:")
@@ -138,10 +142,10 @@ def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str |
             gpu_as: dict[str, str] | None = None, n_scaling: str = "linear", level: float = 0.95,
             law_reason: str | None = None) -> Prediction:
     """The prediction for ``config``: by ``law`` (a fitted law, or a registry name; ``auto``: the law
-    :func:`energy_nb.laws.answer` picks for the model and GPU, and says why), with ``level`` intervals; time
-    and gross energy where the data have time for this model and GPU."""
+    :func:`energy_nb.evaluation.selection.answer` picks for the model and GPU, and says why), with ``level``
+    intervals; time and gross energy where the data have time for this model and GPU."""
     if isinstance(law, str):
-        fitted, why = laws.answer(law, config.model, config.gpu, convention, gpu_as)
+        fitted, why = answer(law, config.model, config.gpu, convention, gpu_as)
     else:
         fitted, why = law, law_reason or f"the law {law.name!r} given"
     r = fitted.predict_one(config, level=level, gpu_as=gpu_as, n_scaling=n_scaling)
@@ -153,4 +157,15 @@ def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str |
                       total_j_high=r["total_j_high"], extrapolation=list(r["extrapolation"]),
                       per_image_s=t["per_image_s"], per_image_s_low=t["per_image_s_low"],
                       per_image_s_high=t["per_image_s_high"], per_image_gross_j=t["per_image_gross_j"],
-                      idle_w=t["idle_w"], time_extrapolation=list(t["time_extrapolation"]))
+                      idle_w=t["idle_w"], time_extrapolation=list(t["time_extrapolation"]),
+                      interval_kind=interval_kind(fitted))
+
+
+def interval_kind(law: Law) -> str:
+    """How ``law``'s energy intervals are obtained, in words."""
+    kind = getattr(law, "interval_kind", None)
+    if kind:
+        return kind
+    if law.kind == "paper":
+        return "the OLS prediction interval in log space (in-sample residuals)"
+    return "the spread of the law's own log residuals on its training rows (in-sample)"

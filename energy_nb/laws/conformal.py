@@ -1,0 +1,77 @@
+"""A fitted law whose intervals come from held-out errors (split-conformal), not from its in-sample spread.
+
+An interval from the residuals of the rows a law was fitted on is too narrow wherever the law is wrong in a
+way its training rows cannot show. :class:`ConformalLaw` keeps the law's point predictions and replaces its
+interval by the held-out one: with ``n`` absolute log errors ``r`` of predictions made by laws that did not
+see the row (cross-validation folds, or leave-one-model-out), the ``level`` interval is
+``prediction x exp(+-q)``, ``q`` the ``ceil((n + 1) level)``-th smallest ``r`` (the split-conformal quantile;
+infinite when ``n`` is too small for the level). Units: energies in J, ``q`` in natural log units.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base import LawMixin
+
+
+def conformal_q(errors: list[float] | np.ndarray, level: float) -> float:
+    """The split-conformal half-width (log units) at ``level`` from absolute log errors; inf when the errors are
+    too few for the level (fewer than ``level / (1 - level)`` of them)."""
+    r = np.sort(np.abs(np.asarray(errors, dtype=float)))
+    r = r[np.isfinite(r)]
+    k = math.ceil((len(r) + 1) * level)
+    return float(r[k - 1]) if 1 <= k <= len(r) else math.inf
+
+
+class ConformalLaw(LawMixin):
+    """``law`` with intervals from ``errors`` (absolute log errors of held-out predictions); ``how`` says where
+    those errors come from. Everything else is the law's own."""
+
+    def __init__(self, law: Any, errors: list[float], how: str) -> None:
+        self._law = law
+        self.errors = [float(e) for e in errors]
+        n = len(self.errors)
+        self.interval_kind = (f"split-conformal from {n} held-out errors ({how}); the law's own in-sample interval "
+                              f"at levels above {n / (n + 1):.3f}")
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped law's fields (name, domain, gpus, ...)
+        if name.startswith("__") or name == "_law":
+            raise AttributeError(name)
+        return getattr(self._law, name)
+
+    def half_width(self, level: float = 0.95) -> float | None:
+        """The interval's half-width in log units at ``level``; None where the held-out errors are too few for
+        that level (the law's own interval is given then)."""
+        q = conformal_q(self.errors, level)
+        return q if math.isfinite(q) else None
+
+    def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
+        out = self._law.predict(df, level=level, gpu_as=gpu_as).copy()
+        q = self.half_width(level)
+        if q is not None:
+            out["pi_low_j"] = out["energy_pred_j"] * math.exp(-q)
+            out["pi_high_j"] = out["energy_pred_j"] * math.exp(q)
+            out["se_log"] = q  # a constant half-width (the calculator's closed form with a quantile of 1)
+        return out
+
+    def _n_law_factor(self, n: int) -> float:
+        return self._law._n_law_factor(n)
+
+    def extrapolation(self, config, n_scaling: str = "linear", gpu_as: dict[str, str] | None = None) -> list[str]:
+        return self._law.extrapolation(config, n_scaling, gpu_as)
+
+    def table(self) -> pd.DataFrame:
+        return self._law.table()
+
+    def to_dict(self) -> dict:
+        return self._law.to_dict()
+
+    def describe(self) -> dict:
+        return dict(self._law.describe(), interval=self.interval_kind)
+
+    def __repr__(self) -> str:
+        return f"ConformalLaw({self._law.name!r}, {self.interval_kind})"
