@@ -55,3 +55,12 @@ def strict_json(text: str):
     def refuse(c):
         raise ValueError(f"non-standard JSON constant {c}")
     return json.loads(text, parse_constant=refuse)
+
+
+def measured(df) -> bool:
+    """Every row of a CPU sweep was measured: ``ok``, or the error row that says CodeCarbon's CPU estimate could not
+    tell the window from idle (on a shared 2-core machine the other test worker's load moves that estimate), and
+    every row has a raw energy and a duration from a window that ran."""
+    unresolved = df[df.status != "ok"]
+    return bool(unresolved.status.str.contains("below what the meter resolves").all()
+                and (df.energy_raw_j > 0).all() and (df.duration_s > 0).all())
