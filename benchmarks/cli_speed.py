@@ -2,7 +2,7 @@
 
     make bench                     # or: .venv/bin/python benchmarks/cli_speed.py --runs 5
 
-Rows: ``energy-nb predict`` for every named law, and ``energy-nb plan --compare``. Columns:
+Rows: ``energy-nb predict`` with ``auto`` (the default) and every named law, and ``energy-nb plan --compare``. Columns:
 
 - ``warm``: the on-disk cache (fitted laws, counted features) already holds what the command needs
   (one untimed run first); every timed run is a new Python process.
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="timed cold processes per cell (median reported)")
-    ap.add_argument("--laws", nargs="+", default=list(LAW_NAMES))
+    ap.add_argument("--laws", nargs="+", default=["auto", *LAW_NAMES])
     ap.add_argument("--no-shipped", action="store_true", help="also time with the shipped features table off")
     a = ap.parse_args(argv)
 

@@ -233,3 +233,13 @@ def coverage_pooled(cov, name: str, by: str) -> str:
     return (f"Over all {n} held-out rows, {name}'s in-sample intervals contain **{own:.1f}%** of the measurements "
             f"and the conformal ones **{conf:.1f}%**; the worst {by} is {worst['held_out']} "
             f"({worst['conformal_coverage_pct']:.1f}%, {worst['mape_pct']:.1f}% mean error).")
+
+
+def one_point_summary(one) -> str:
+    """One-point calibration in a sentence per direction (:func:`energy_nb.evaluation.calibration.one_point`)."""
+    parts = []
+    for (b, t), g in one.groupby(["base", "target"], sort=False):
+        parts.append(f"{b} to {t}: over {len(g)} choices of the calibration row, the other rows' mean error is "
+                     f"**{g['mape_pct'].median():.1f}%** at the median ({g['mape_pct'].min():.1f}% to "
+                     f"{g['mape_pct'].max():.1f}%)")
+    return "; ".join(parts) + "."

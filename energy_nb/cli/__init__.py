@@ -1,7 +1,7 @@
-"""Layer 11, ``cli``: the command line ``energy-nb {predict,plan,fit,flops,models,gpus,features,provenance,
+"""Layer 11, ``cli``: the command line ``energy-nb {predict,plan,calibrate,fit,flops,models,gpus,features,provenance,
 import,sweep,run,book}`` (also ``python -m energy_nb``).
 
-One module per command group: :mod:`.answers` (predict, plan, fit), :mod:`.info` (flops, models, gpus,
+One module per command group: :mod:`.answers` (predict, plan, calibrate, fit), :mod:`.info` (flops, models, gpus,
 features, provenance, import), :mod:`.sweep` (sweep run, status, merge) and :mod:`.book` (run, book); the
 options they share are in :mod:`.options`. A :class:`~energy_nb.core.errors.UserError` is printed as one line
 (``energy-nb CMD: error: ...``) with exit status 2; any other exception is a bug and keeps its traceback.

@@ -47,6 +47,26 @@ def cmd_plan(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ..data.schema import read_energy_csv
+    from ..evaluation.calibration import calibrate
+
+    rows = pd.concat([read_energy_csv(p) for p in a.data], ignore_index=True)
+    cal = calibrate(rows, a.name, base=a.base)
+    if a.json:
+        from dataclasses import asdict
+
+        print_json(asdict(cal))
+    else:
+        for r in cal.rows:
+            print(f"  {r['configuration']}: measured {r['measured_j']:,.1f} J/image, {cal.base} law "
+                  f"{r['base_predicted_j']:,.1f} J/image (x{r['ratio']:.3f})")
+        print(f"{cal.describe()}; stored: energy-nb predict ... --gpu {cal.name}")
+    return 0
+
+
 def cmd_fit(a: argparse.Namespace) -> int:
     from .. import api, laws
 
@@ -96,6 +116,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--pue", type=float, default=1.0, help="facility power usage effectiveness (>= 1)")
     g.add_argument("--days-per-year", type=float, default=365.0)
     pl.set_defaults(func=cmd_plan)
+
+    ca = sub.add_parser("calibrate", parents=[json_parent()],
+                        help="calibrate a GPU without energy data from a few rows measured on it")
+    ca.add_argument("--data", nargs="+", required=True, help="CSV files in the record schema: 1-3 measured rows")
+    ca.add_argument("--name", required=True, help="the name predict and plan will know the GPU by (--gpu NAME)")
+    ca.add_argument("--base", default="A100", help="the GPU with data whose predictions are scaled (default A100)")
+    ca.set_defaults(func=cmd_calibrate)
 
     fi = sub.add_parser("fit", parents=[json_parent()],
                         help="fit a scaling law on energy CSVs (default: the shipped data)")

@@ -112,6 +112,13 @@ def answer(name: str = laws.AUTO, model: str | None = None, gpu: str | None = No
     """The law that answers for ``model`` on ``gpu``, and why it is that one. A named law answers as asked;
     ``auto`` takes the best of :data:`OWN_CANDIDATES` on the model's own rows when they hold the GPU (see the
     module docstring), else :func:`energy_nb.laws.fallback`."""
+    if gpu is not None:
+        from ..laws.calibrated import CalibratedLaw, calibrated
+
+        cal = calibrated(gpu)
+        if cal is not None:  # a GPU known by a few measured rows (energy-nb calibrate)
+            law, why = answer(name, model, cal.base, convention, gpu_as)
+            return CalibratedLaw(law, cal), f"{cal.describe()}; on {cal.base}: {why}"
     if name != laws.AUTO:
         return laws.get(name, model, convention), f"law {name!r} as asked"
     why = ""

@@ -3,8 +3,8 @@
 One protocol and one registry of named laws (:mod:`.registry`: fit, get from the shipped data, load, the
 shared law that answers for a model without rows of its own), what every law shares (:mod:`.base`), the
 paper's Eq. 3 (:mod:`.scaling`), the physically motivated candidates (:mod:`.physical`), the laws priced by a
-GPU's datasheet (:mod:`.transfer`), the time per image (:mod:`.timing`) and a law with intervals from
-held-out errors (:mod:`.conformal`).
+GPU's datasheet (:mod:`.transfer`), the time per image (:mod:`.timing`), a law with intervals from
+held-out errors (:mod:`.conformal`) and a GPU calibrated from a few measured rows (:mod:`.calibrated`).
 
 May import: the layers before it (``core``, ``models``, ``compute``, ``data``).
 """

@@ -149,7 +149,11 @@ def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str |
     else:
         fitted, why = law, law_reason or f"the law {law.name!r} given"
     r = fitted.predict_one(config, level=level, gpu_as=gpu_as, n_scaling=n_scaling)
-    t = time_and_gross(config.replace(gpu=r["gpu"]), r["per_image_j"], level)
+    time_gpu = getattr(fitted, "time_gpu", None)  # a calibrated GPU: the base GPU's time and idle power
+    t = time_and_gross(config.replace(gpu=time_gpu or r["gpu"]), r["per_image_j"], level)
+    if time_gpu:
+        t["time_extrapolation"] = [f"time and idle power of {time_gpu}, the calibration's base",
+                                   *t["time_extrapolation"]]
     return Prediction(configuration=config.replace(gpu=r["gpu"]), law=r["law"], law_reason=why, kind=r["kind"],
                       convention=r["convention"], n_scaling=n_scaling, reference_prompts=r["reference_prompts"],
                       interval=level, per_image_j=r["per_image_j"], per_image_j_low=r["per_image_j_low"],
