@@ -29,7 +29,7 @@ book: $(STAMP)
 
 # Everything: the linter, then every test on two workers (pytest-xdist; the browser tests build the book once).
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 # The edit loop (about a minute): lint, then the tests that are not slow, browser, notebook or cluster tests.
 check: $(STAMP) lint
