@@ -27,7 +27,8 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 book: $(STAMP)
 	$(BIN)/python -m energy_nb book
 
-# Everything: the linter, then every test on two workers (pytest-xdist; the browser tests build the book once).
+# Everything: the linter, then every test on three pytest-xdist workers on the two cores (the cluster tests
+# wait on Slurm and on worker processes; a third worker fills those waits; the browser tests build the book once).
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
