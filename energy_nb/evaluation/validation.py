@@ -248,9 +248,10 @@ ROW_KEY = ["held_out", "model", "gpu", "height", "width", "steps", "dtype", "cfg
 
 
 def scores(preds: pd.DataFrame, common: bool = False) -> pd.DataFrame:
-    """Per candidate and held-out group: rows scored, MAPE (%), worst row's error (%), R² (log and linear),
-    MAE (J), Spearman and Pearson. With ``common``, only rows every candidate predicted are scored (the same
-    rows for every candidate)."""
+    """Per candidate and held-out group: rows scored, MAPE (%), worst row's error (%), the share of held-out rows
+    inside the candidate's prediction interval (``coverage_pct``, %), R² (log and linear), MAE (J), Spearman and
+    Pearson. With ``common``, only rows every candidate predicted are scored (the same rows for every
+    candidate)."""
     p = preds.dropna(subset=["energy_pred_j"])
     if common:
         key = [k for k in ROW_KEY if k in p]
@@ -260,8 +261,10 @@ def scores(preds: pd.DataFrame, common: bool = False) -> pd.DataFrame:
     for (label, g), part in p.groupby(["candidate", "held_out"], sort=False):
         m = metrics(part["energy_j"], part["energy_pred_j"])
         e = ape(part)
+        inside = ((part["energy_j"] >= part["pi_low_j"]) & (part["energy_j"] <= part["pi_high_j"])).mean()
         rows.append(dict(law=part["law"].iloc[0], convention=part["convention"].iloc[0], candidate=label, held_out=g,
-                         rows=len(part), mape_pct=float(e.mean()), worst_pct=float(e.max()), r2_log=m["r2_log"],
+                         rows=len(part), mape_pct=float(e.mean()), worst_pct=float(e.max()),
+                         coverage_pct=100.0 * float(inside), r2_log=m["r2_log"],
                          r2_linear=m["r2_linear"], mae_j=m["mae_j"], spearman=m["spearman"], pearson=m["pearson"]))
     return pd.DataFrame(rows).sort_values(["candidate", "held_out"], kind="stable").reset_index(drop=True)
 
