@@ -20,12 +20,13 @@ from ..models.hardware import idle_power
 
 
 def paper_law_vs_measured(paper_rows: pd.DataFrame, measured: pd.DataFrame, model: str = "sd2", gpu: str = "A100",
-                          static_w: float | None = None) -> pd.DataFrame:
-    """The paper's law fitted on ``paper_rows`` of ``model`` only (its A100 tables) predicting the
-    per-image energy of ``measured`` single-GPU rows of ``model`` on ``gpu`` (another lab, another A100
-    variant, batch sizes). Columns: batch size, measured gross, gross - idle x t (the paper's footing),
-    gross - static x t, the law's per-image prediction (no batch term) with interval, and errors (%)."""
-    law = laws.fit("paper", paper_rows[paper_rows["model"] == model])
+                          static_w: float | None = None, law_name: str = "paper") -> pd.DataFrame:
+    """The paper's law (or the registry law ``law_name``) fitted on ``paper_rows`` of ``model`` only (its A100
+    tables) predicting the per-image energy of ``measured`` single-GPU rows of ``model`` on ``gpu`` (another lab,
+    another A100 variant, batch sizes). Columns: batch size, measured gross, gross - idle x t (the paper's
+    footing), gross - static x t, the law's per-image prediction with interval (the paper's law has no batch
+    term on these rows; a physical law shares weights and kernels over a batch), and errors (%)."""
+    law = laws.fit(law_name, paper_rows[paper_rows["model"] == model])
     m = _per_image(measured[(measured["model"] == model) & (measured["gpu"] == gpu) & (measured["num_gpus"] == 1)])
     if m.empty:
         raise UserError(f"no measured single-GPU rows of {model} on {gpu}")
@@ -35,7 +36,7 @@ def paper_law_vs_measured(paper_rows: pd.DataFrame, measured: pd.DataFrame, mode
     rows = []
     for r in m.sort_values("batch_size").itertuples():
         p = law.per_image(Configuration(model, int(r.height), int(r.width), int(r.steps), str(r.dtype), bool(r.cfg),
-                                        "A100"))
+                                        "A100", batch_size=int(r.batch_size) if law_name != "paper" else 1))
         rows.append(dict(batch_size=int(r.batch_size), gpu_part=r.gpu_part, time_s=r.t_img,
                          paper_rows_j=paper_interpolated(paper_rows, model, int(r.height), int(r.width), int(r.steps),
                                                          str(r.dtype), int(r.cfg)),
