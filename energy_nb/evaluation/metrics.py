@@ -33,6 +33,18 @@ def ape(pred: pd.DataFrame) -> pd.Series:
     return 100 * (pred["energy_pred_j"] / pred["energy_j"] - 1).abs()
 
 
+def log_errors(pred: pd.DataFrame) -> np.ndarray:
+    """Absolute log error of each row (``ln(energy_pred_j / energy_j)``): what conformal intervals are built from."""
+    return np.abs(np.log(pred["energy_pred_j"].to_numpy(float) / pred["energy_j"].to_numpy(float)))
+
+
+def coverage_pct(pred: pd.DataFrame) -> float:
+    """Share of rows whose measured ``energy_j`` lies inside ``[pi_low_j, pi_high_j]``, in % (NaN without rows)."""
+    if not len(pred):
+        return float("nan")
+    return 100.0 * float(((pred["energy_j"] >= pred["pi_low_j"]) & (pred["energy_j"] <= pred["pi_high_j"])).mean())
+
+
 def summarize(pred: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Metrics of a prediction frame, overall or per group."""
     if by is None:

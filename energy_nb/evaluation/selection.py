@@ -27,7 +27,7 @@ from ..laws import Law
 from ..laws.conformal import ConformalLaw
 from ..laws.registry import CODE_LAYERS, code_version
 from ..models.registry import get_model
-from .metrics import ape
+from .metrics import ape, coverage_pct, log_errors
 from .validation import Candidate, kfold
 
 #: Laws fitted on one model's own rows that ``auto`` chooses among: the paper's Eq. 3 (per image, with its GPU
@@ -72,13 +72,11 @@ def own_scores(model: str) -> pd.DataFrame:
         for label, part in preds.groupby("candidate", sort=False):
             ok = part.dropna(subset=["energy_pred_j"])
             e = ape(ok) if len(ok) else pd.Series(dtype=float)
-            inside = ((ok["energy_j"] >= ok["pi_low_j"]) & (ok["energy_j"] <= ok["pi_high_j"])).mean() * 100
-            err = np.abs(np.log(ok["energy_pred_j"].to_numpy(float) / ok["energy_j"].to_numpy(float)))
-            out.append(dict(candidate=label, rows=len(part), predicted=len(ok), errors=err.tolist(),
+            out.append(dict(candidate=label, rows=len(part), predicted=len(ok), errors=log_errors(ok).tolist(),
                             mape_pct=float(e.mean()) if len(e) else float("nan"),
                             worst_pct=float(e.max()) if len(e) else float("nan"),
                             median_ape_pct=float(e.median()) if len(e) else float("nan"),
-                            coverage_pct=float(inside) if len(ok) else float("nan")))
+                            coverage_pct=coverage_pct(ok)))
     table = pd.DataFrame(out, columns=["candidate", "rows", "predicted", "errors", "mape_pct", "worst_pct",
                                        "median_ape_pct", "coverage_pct"])
     write_atomic(path, table.to_json(orient="records"))
@@ -171,7 +169,7 @@ def held_out_errors(name: str, by: str = "model") -> list[float]:
         except (ValueError, OSError):
             pass
     p = held_out(law_data(), [name], by=by).dropna(subset=["energy_pred_j"])
-    errors = np.abs(np.log(p["energy_pred_j"].to_numpy(float) / p["energy_j"].to_numpy(float))).tolist()
+    errors = log_errors(p).tolist()
     write_atomic(path, json.dumps(errors))
     return errors
 
@@ -243,15 +241,13 @@ def transfer_coverage(name: str = laws.DEFAULT_SHARED, by: str = "model", level:
     from .validation import held_out
 
     p = held_out(law_data(), [name], by=by).dropna(subset=["energy_pred_j"])
-    err = np.abs(np.log(p["energy_pred_j"].to_numpy(float) / p["energy_j"].to_numpy(float)))
+    err = log_errors(p)
     out = []
     for g in sorted(p["held_out"].unique()):
         mine = (p["held_out"] == g).to_numpy()
         q = conformal_q(err[~mine], level)
         own = p[mine]
-        out.append(dict(held_out=g, rows=int(mine.sum()), mape_pct=float(100 * np.mean(
-            np.abs(own["energy_pred_j"] / own["energy_j"] - 1))),
-            own_coverage_pct=float(100 * np.mean((own["energy_j"] >= own["pi_low_j"])
-                                                 & (own["energy_j"] <= own["pi_high_j"]))),
-            conformal_coverage_pct=float(100 * np.mean(err[mine] <= q)), half_width_x=float(np.exp(q))))
+        out.append(dict(held_out=g, rows=int(mine.sum()), mape_pct=float(ape(own).mean()),
+                        own_coverage_pct=coverage_pct(own), conformal_coverage_pct=float(100 * np.mean(err[mine] <= q)),
+                        half_width_x=float(np.exp(q))))
     return pd.DataFrame(out)

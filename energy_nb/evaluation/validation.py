@@ -30,7 +30,7 @@ from ..core.errors import UserError
 from ..data.schema import ok_rows
 from ..laws import Law
 from ..laws.registry import CODE_LAYERS, code_version
-from .metrics import ape, metrics, summarize
+from .metrics import ape, coverage_pct, metrics, summarize
 
 __all__ = ["Candidate", "PAPER_CANDIDATES", "TRANSFER_CANDIDATES", "FOLDS", "SELECTION_RULES", "as_candidates",
            "predict_rows", "kfold", "within_model_cv", "cross_model", "cross_gpu", "held_out", "scores", "choose",
@@ -261,10 +261,9 @@ def scores(preds: pd.DataFrame, common: bool = False) -> pd.DataFrame:
     for (label, g), part in p.groupby(["candidate", "held_out"], sort=False):
         m = metrics(part["energy_j"], part["energy_pred_j"])
         e = ape(part)
-        inside = ((part["energy_j"] >= part["pi_low_j"]) & (part["energy_j"] <= part["pi_high_j"])).mean()
         rows.append(dict(law=part["law"].iloc[0], convention=part["convention"].iloc[0], candidate=label, held_out=g,
                          rows=len(part), mape_pct=float(e.mean()), worst_pct=float(e.max()),
-                         coverage_pct=100.0 * float(inside), r2_log=m["r2_log"],
+                         coverage_pct=coverage_pct(part), r2_log=m["r2_log"],
                          r2_linear=m["r2_linear"], mae_j=m["mae_j"], spearman=m["spearman"], pearson=m["pearson"]))
     return pd.DataFrame(rows).sort_values(["candidate", "held_out"], kind="stable").reset_index(drop=True)
 

@@ -218,3 +218,32 @@ class LawMixin:
         path = Path(path)
         path.write_text(to_json(self.to_dict()))
         return path
+
+
+class LawWrapper(LawMixin):
+    """A fitted law with one behaviour changed (its intervals, or the GPU it answers for): everything it does not
+    override is the wrapped law's (fields, ``table``, ``to_dict``, ``extrapolation``, the N reading)."""
+
+    def __init__(self, law: Any) -> None:
+        self._law = law
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped law's fields (name, domain, gpus, ...)
+        if name.startswith("__") or name == "_law":
+            raise AttributeError(name)
+        return getattr(self._law, name)
+
+    def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
+        return self._law.predict(df, level=level, gpu_as=gpu_as)
+
+    def extrapolation(self, config: Configuration, n_scaling: str = "linear",
+                      gpu_as: dict[str, str] | None = None) -> list[str]:
+        return self._law.extrapolation(config, n_scaling, gpu_as)
+
+    def _n_law_factor(self, n: int) -> float:
+        return self._law._n_law_factor(n)
+
+    def table(self) -> pd.DataFrame:
+        return self._law.table()
+
+    def to_dict(self) -> dict:
+        return self._law.to_dict()

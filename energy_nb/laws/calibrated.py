@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..core.cache import cache_dir
 from ..core.errors import UserError
-from .base import LawMixin
+from .base import LawWrapper
 
 
 @dataclass
@@ -49,20 +49,15 @@ def calibrated(name: str) -> Calibration | None:
         raise UserError(f"cannot read the calibration {path}: {exc}") from exc
 
 
-class CalibratedLaw(LawMixin):
+class CalibratedLaw(LawWrapper):
     """``law`` (fitted with ``calibration.base``'s data) answering for the calibrated GPU: its predictions on the
     base GPU times the factor."""
 
     def __init__(self, law: Any, calibration: Calibration) -> None:
-        self._law = law
+        super().__init__(law)
         self.calibration = calibration
         self.time_gpu = calibration.base  #: whose time and idle power the gross energy uses
         self.name = f"{law.name} x {calibration.name} calibration"
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_law":
-            raise AttributeError(name)
-        return getattr(self._law, name)
 
     def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
         on_base = df.assign(gpu=df["gpu"].astype(str).replace(self.calibration.name, self.calibration.base))
@@ -74,12 +69,3 @@ class CalibratedLaw(LawMixin):
     def extrapolation(self, config, n_scaling: str = "linear", gpu_as: dict[str, str] | None = None) -> list[str]:
         base = self._law.extrapolation(config.replace(gpu=self.calibration.base), n_scaling, gpu_as)
         return [self.calibration.describe() + "; the interval is the base GPU's, scaled"] + base
-
-    def _n_law_factor(self, n: int) -> float:
-        return self._law._n_law_factor(n)
-
-    def table(self) -> pd.DataFrame:
-        return self._law.table()
-
-    def to_dict(self) -> dict:
-        return self._law.to_dict()

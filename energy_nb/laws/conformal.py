@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import LawMixin
+from .base import LawWrapper
 
 
 def conformal_q(errors: list[float] | np.ndarray, level: float) -> float:
@@ -27,21 +27,16 @@ def conformal_q(errors: list[float] | np.ndarray, level: float) -> float:
     return float(r[k - 1]) if 1 <= k <= len(r) else math.inf
 
 
-class ConformalLaw(LawMixin):
+class ConformalLaw(LawWrapper):
     """``law`` with intervals from ``errors`` (absolute log errors of held-out predictions); ``how`` says where
     those errors come from. Everything else is the law's own."""
 
     def __init__(self, law: Any, errors: list[float], how: str) -> None:
-        self._law = law
+        super().__init__(law)
         self.errors = [float(e) for e in errors]
         n = len(self.errors)
         self.interval_kind = (f"split-conformal from {n} held-out errors ({how}); the law's own in-sample interval "
                               f"at levels above {n / (n + 1):.3f}")
-
-    def __getattr__(self, name: str) -> Any:  # the wrapped law's fields (name, domain, gpus, ...)
-        if name.startswith("__") or name == "_law":
-            raise AttributeError(name)
-        return getattr(self._law, name)
 
     def half_width(self, level: float = 0.95) -> float | None:
         """The interval's half-width in log units at ``level``; None where the held-out errors are too few for
@@ -57,18 +52,6 @@ class ConformalLaw(LawMixin):
             out["pi_high_j"] = out["energy_pred_j"] * math.exp(q)
             out["se_log"] = q  # a constant half-width (the calculator's closed form with a quantile of 1)
         return out
-
-    def _n_law_factor(self, n: int) -> float:
-        return self._law._n_law_factor(n)
-
-    def extrapolation(self, config, n_scaling: str = "linear", gpu_as: dict[str, str] | None = None) -> list[str]:
-        return self._law.extrapolation(config, n_scaling, gpu_as)
-
-    def table(self) -> pd.DataFrame:
-        return self._law.table()
-
-    def to_dict(self) -> dict:
-        return self._law.to_dict()
 
     def describe(self) -> dict:
         return dict(self._law.describe(), interval=self.interval_kind)
