@@ -69,6 +69,10 @@ def test_figure_has_caption_and_closes():
 def test_calculator_closed_form_is_the_law():
     """The exported closed form gives predict's per-image energy and interval at other step counts too."""
     data = calculator.export(models=["flux", "sdxl"], gpus=["A100", "H200"])
+    # every answer points at its own law, and each law is exported once (not once per answer)
+    names = {(m, g): answer(laws.AUTO, m, g)[0].name for m in ("flux", "sdxl") for g in ("A100", "H200")}
+    assert all(data["laws"][data["answers"][m][g]["law"]]["name"] == n for (m, g), n in names.items())
+    assert len(data["laws"]) == len(set(names.values()))
     for model, gpu, res, steps in (("flux", "A100", 1024, 33), ("sdxl", "A100", 768, 12), ("flux", "H200", 512, 9)):
         a = data["answers"][model][gpu]
         law = data["laws"][a["law"]]

@@ -169,7 +169,9 @@ def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = Non
 
     models = list(models or MODEL_KEYS)
     gpus = list(gpus or gpu_choices())
-    law_index: dict[int, int] = {}
+    # keyed by what the law is, not by id(): the answer's law may be a fresh wrapper each time, and a freed
+    # object's id can be reused by the next one
+    law_index: dict[tuple[str, str], int] = {}
     law_list: list[dict[str, Any]] = []
     answers: dict[str, dict[str, Any]] = {}
     configs: dict[str, Any] = {}
@@ -185,10 +187,11 @@ def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = Non
         except ValueError as exc:
             answers.setdefault(m, {})[g] = dict(error=str(exc))
             continue
-        if id(law) not in law_index:
-            law_index[id(law)] = len(law_list)
+        key = (law.name, getattr(law, "interval_kind", ""))
+        if key not in law_index:
+            law_index[key] = len(law_list)
             law_list.append(_law_entry(law))
-        answers.setdefault(m, {})[g] = dict(law=law_index[id(law)], reason=reason)
+        answers.setdefault(m, {})[g] = dict(law=law_index[key], reason=reason)
         resolutions = shipped_resolutions(m, "full")
         block = [(cfg, batch) for cfg in (0, 1) for batch in BATCHES]
         compiled = {dtype: compile_block(law, m, g, [(res, cfg, batch) for res in resolutions for cfg, batch in block],
