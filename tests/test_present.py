@@ -80,7 +80,12 @@ def test_calculator_closed_form_is_the_law():
         assert fitted.name == law["name"]
         cell = data["configs"][model][gpu][str(res)][calculator.DTYPES.index("fp16") * 10 + 1 * 5 + 0]
         m0, v0, v1 = (cell[2], cell[3], cell[4]) if law["kind"] == "paper" else (law["m0"], law["v0"], law["v1"])
-        L = math.log(cell[0] + cell[1] * steps)
+        if law.get("form") == "timed":  # GPU and host seconds affine in the steps, energy = power x time
+            tg, th = cell[0] + cell[1] * steps, cell[2] + cell[3] * steps
+            wall = (tg ** law["smooth"] + th ** law["smooth"]) ** (1 / law["smooth"])
+            L = math.log(min(cell[6] * wall, cell[4] * wall + cell[5] * tg))
+        else:
+            L = math.log(cell[0] + cell[1] * steps)
         j = math.exp(m0 + law["m1"] * L)
         hi = j * math.exp(law["q"] * math.sqrt(v0 + v1 * L + law["v2"] * L * L))
         want = fitted.per_image(Configuration(model, res, res, steps, "fp16", True, gpu))

@@ -10,6 +10,7 @@ import energy_nb
 from energy_nb.data.shipped import law_data
 from energy_nb.evaluation import selection
 from energy_nb.evaluation.validation import Candidate, kfold
+from energy_nb.laws import timing
 from energy_nb.laws.conformal import ConformalLaw, conformal_q
 
 
@@ -90,6 +91,6 @@ def test_time_and_gross_energy_for_every_registry_model_on_every_gpu():
             assert p.per_image_gross_j == pytest.approx(p.per_image_j + p.idle_w * p.per_image_s), (model, gpu)
     new = energy_nb.predict("pixart-sigma", 1024, 1024, 20, gpu="B200")
     notes = " ".join(new.time_extrapolation)
-    assert "time from the shared law 'power_time'" in notes and "no published idle power for B200" in notes
+    assert f"time from the shared law {timing.SHARED_TIME_LAW!r}" in notes and "no published idle power for B200" in notes
     plan = energy_nb.plan("pixart-sigma", 1024, 1024, 20, gpu="L40S", images_per_day=10_000)
     assert plan.total["gpus_needed"] >= 1

@@ -96,6 +96,27 @@ def test_power_time_holds_power_at_its_prior_without_latency_and_fits_it_with():
     assert blind.coef["p_static"] == transfer.PRIORS["p_static"]
 
 
+def test_achieved_fits_how_the_rate_follows_the_datasheet_with_two_gpus_and_holds_the_power_cap_with_one():
+    df = _rows()
+    true = dict(k_compute=1.5, k_attention=2.5, k_memory=3.0, t_kernel_us=20.0, t_image_s=0.05, p_static=0.15,
+                p_dynamic=0.6, cap_exponent=0.4)
+    X = transfer.hardware_features(df)
+    e, t = transfer._evaluate("achieved", true, X)
+    df["energy_j"], df["time_s"] = e, t / df["n_prompts"]
+    law = transfer.fit_transfer("achieved", df, prior_weight=0.0)
+    assert law.coef["cap_exponent"] == pytest.approx(0.4, rel=1e-2) and "cap_exponent" not in law.frozen
+    one = transfer.fit_transfer("achieved", df[df.gpu == "A100"])
+    assert one.coef["cap_exponent"] == 1.0 and "one datasheet efficiency" in one.frozen["cap_exponent"]
+    # at the power cap, a compute-only row's GPU time follows the power limit: H100 / A100 = 400 / 700
+    cap = dict(true, cap_exponent=1.0, k_memory=1e-9, t_kernel_us=1e-9, t_image_s=1e-9)
+    pair = X.loc[(df.model == "sd2") & (df.dtype == "fp16")].head(1)
+    h = pair.assign(x_mm=pair.x_mm * 312 / 989, x_attn=pair.x_attn * 312 / 989, x_conv=pair.x_conv * 312 / 989,
+                    P=700.0, s=(989 / 700) / (312 / 400))
+    _, ta = transfer._evaluate("achieved", cap, pair)
+    _, th = transfer._evaluate("achieved", cap, h)
+    assert th[0] / ta[0] == pytest.approx(400 / 700, rel=1e-3)
+
+
 def test_a_term_the_training_rows_cannot_identify_is_held_at_its_prior(monkeypatch):
     X = pd.DataFrame(dict(x_mm=[1.0, 2.0], x_attn=[0.5, 0.1], x_conv=[0.0, 0.001], x_mem=[1.0, 1.0], K=[1e6, 1e6],
                           N=[100.0, 100.0], P=[400.0, 400.0], fp32=[0.0, 0.0]))
@@ -152,7 +173,7 @@ def test_nested_transfer_chooses_inside_the_training_folds_and_scores_what_it_pr
 def test_the_defaults_are_what_the_selection_picks_on_the_shipped_data(pool):
     chosen, scores = validate.choose(pool)
     assert chosen.law == laws.DEFAULT_SHARED, scores
-    tchosen, tscores = validate.choose(pool, transfer.TRANSFER_LAWS)
+    tchosen, tscores = validate.choose(pool, transfer.TRANSFER_LAWS, by="gpu")
     assert tchosen.law == laws.DEFAULT_DATASHEET, tscores
 
 

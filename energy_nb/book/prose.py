@@ -190,6 +190,33 @@ def datasheet_gap(ratios: pd.DataFrame, sheet: Mapping[str, float]) -> str:
         "which is why a law with a free factor per GPU, or none at all, transfers across GPUs better here.")
 
 
+def achieved_transfer(t: pd.DataFrame, chosen: str) -> str:
+    """Leave-one-GPU-out of the datasheet-priced laws (``t``: :func:`energy_nb.evaluation.held_out.time_and_gross`
+    by GPU): the worst fold of each law, and the ``chosen`` law's folds in energy, time and gross."""
+    worst = t.groupby("law")["mape_pct"].max().sort_values()
+    bits = ", ".join(f"`{law}` {v:.1f}%" for law, v in worst.items())
+    out = f"Worst held-out GPU, mean error of net energy per law: {bits}."
+    mine = t[t["law"] == chosen]
+    if not mine.empty:
+        folds = "; ".join(
+            f"{r.held_out} held out: {r.mape_pct:.1f}% on all {r.rows} rows, {r.same_method_mape_pct:.1f}% on the "
+            f"{r.same_method_rows} measured like the other GPU's, time {r.time_mape_pct:.1f}%, gross "
+            f"{r.gross_mape_pct:.1f}%" for r in mine.itertuples())
+        out += (f" `{chosen}`, fitted on one GPU and asked about the other: {folds}. Its prior does the work: "
+                "with one GPU in the training rows the cap exponent cannot be fitted and stays at the power cap.")
+    return out
+
+
+def batch_summary(b: pd.DataFrame) -> str:
+    """The batch effect of each law on models it never saw (``b``: :func:`..evaluation.held_out.batch_effect`)."""
+    a = b.assign(abs_pct=b["error_pct"].abs())
+    per = a.groupby("law")["abs_pct"].agg(["mean", "max", "size"]).sort_values("mean")
+    bits = "; ".join(f"`{law}` {r['mean']:.1f}% mean, {r['max']:.1f}% worst" for law, r in per.iterrows())
+    n = a["model"].nunique()
+    return (f"Over {int(per['size'].iloc[0])} batch rows of {n} held-out models, the error of the predicted "
+            f"batch-b / batch-1 energy ratio: {bits}.")
+
+
 def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any], bounds: Mapping[str, tuple]) -> str:
     """The datasheet-priced laws' fitted constants per GPU (``specs``: name -> GpuSpec; ``bounds``:
     :data:`energy_nb.laws.transfer.BOUNDS`)."""
@@ -217,8 +244,10 @@ def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any], bou
 
 def law_that_answers(chosen: str, tchosen: str, default_shared: str, default_datasheet: str) -> str:
     """Which laws the selection picks on all the data, beside the defaults ``predict`` uses."""
-    return (f"Selected on all the data: **{chosen}**, the default shared law is **{default_shared}**; among the "
-            f"datasheet-priced laws: **{tchosen}**, the default for GPUs without data is **{default_datasheet}**. "
+    return (f"Selected on all the data (leave one model out): **{chosen}**, the default shared law is "
+            f"**{default_shared}**; among the datasheet-priced laws by leave one GPU out, the question they answer "
+            f"(with two GPUs, the same folds as the table above; GPUs held back from the project are the real "
+            f"test): **{tchosen}**, the default for GPUs without data is **{default_datasheet}**. "
             "The command line says which answered, e.g. `energy-nb predict --model pixart-sigma --height 1024 "
             "--width 1024 --steps 20 --cfg` or `--gpu L40S`.")
 

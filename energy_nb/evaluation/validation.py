@@ -95,7 +95,7 @@ PAPER_CANDIDATES: tuple[Candidate, ...] = (
 #: Laws compared on every model and GPU with data (all on counted FLOPs; the paper's in its per-image form
 #: with its GPU and batch terms, the physical ones with a factor per GPU, the transfer ones with none).
 TRANSFER_CANDIDATES: tuple[str, ...] = ("paper", "linear", "roofline_tc_kernels", "datasheet", "datasheet_ops",
-                                        "power_time")
+                                        "power_time", "achieved")
 FOLDS: tuple[str, ...] = ("model", "gpu")
 SELECTION_RULES: tuple[str, ...] = ("mean", "max")
 
@@ -116,7 +116,8 @@ def as_candidates(items: Iterable[Candidate | str | Sequence[str]]) -> list[Cand
 
 
 def predict_rows(fitted: Law, test: pd.DataFrame) -> pd.DataFrame:
-    """``test`` with ``energy_pred_j``, ``pi_low_j`` and ``pi_high_j`` (J for each row's prompts); NaN where the
+    """``test`` with ``energy_pred_j``, ``pi_low_j`` and ``pi_high_j`` (J for each row's prompts; and
+    ``time_pred_s``, seconds per image, from laws that model time); NaN where the
     law cannot say: fp32 rows when its training rows had no fp32 (the paper's and the physical laws; the
     transfer laws price fp32 from the datasheet). A GPU the paper's or a physical law has no term for is
     predicted as its baseline GPU; the transfer laws price it from its datasheet."""
@@ -133,6 +134,9 @@ def predict_rows(fitted: Law, test: pd.DataFrame) -> pd.DataFrame:
     pred = fitted.predict(ok, gpu_as=gpu_as)
     for col in ("energy_pred_j", "pi_low_j", "pi_high_j"):
         out.loc[ok.index, col] = pred[col].to_numpy(float)
+    if "time_pred_s" in pred:  # laws that model time: seconds per image
+        out["time_pred_s"] = np.nan
+        out.loc[ok.index, "time_pred_s"] = pred["time_pred_s"].to_numpy(float)
     return out
 
 
@@ -269,14 +273,14 @@ def scores(preds: pd.DataFrame, common: bool = False) -> pd.DataFrame:
 
 
 def choose(df: pd.DataFrame, candidates: Iterable[Candidate | str | Sequence[str]] = TRANSFER_CANDIDATES,
-           rule: str = "mean", common: bool = True) -> tuple[Candidate, dict[str, float]]:
-    """The candidate with the smallest ``rule`` (mean or max) of its leave-one-model-out MAPEs on ``df``
+           rule: str = "mean", common: bool = True, by: str = "model") -> tuple[Candidate, dict[str, float]]:
+    """The candidate with the smallest ``rule`` (mean or max) of its leave-one-``by``-out MAPEs on ``df``
     (first in order on a tie), and every candidate's score by label. With ``common``, rows some candidate
     cannot predict are left out of every score."""
     if rule not in SELECTION_RULES:
         raise UserError(f"unknown selection rule {rule!r}; allowed: {', '.join(SELECTION_RULES)}")
     cands = as_candidates(candidates)
-    t = scores(held_out(df, cands, by="model"), common=common)
+    t = scores(held_out(df, cands, by=by), common=common)
     agg = t.groupby("candidate")["mape_pct"].agg(rule)
     score = {c.label: float(agg.get(c.label, np.inf)) for c in cands}
     return min(cands, key=lambda c: score[c.label]), score

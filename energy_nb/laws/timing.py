@@ -108,7 +108,7 @@ def get(model: str) -> TimeLaw | None:
 
 #: The shared law whose time answers where a model has no measured time on a GPU (any registry model, any GPU
 #: with a datasheet): time from counted FLOPs, bytes and kernels over the GPU's peaks.
-SHARED_TIME_LAW = "power_time"
+SHARED_TIME_LAW = "achieved"
 
 
 def shared_time(config: Configuration, level: float = 0.95) -> dict[str, Any]:
@@ -124,8 +124,8 @@ def shared_time(config: Configuration, level: float = 0.95) -> dict[str, Any]:
     q = two_sided(level, max(int(law.n_timed) - len(law.coef), 1)) * sigma
     return dict(per_image_s=s, per_image_s_low=s * float(np.exp(-q)), per_image_s_high=s * float(np.exp(q)),
                 time_extrapolation=[f"no measured time for {config.model} on {config.gpu}: time from the shared law "
-                                    f"{SHARED_TIME_LAW!r} (counted FLOPs, bytes and kernels over the GPU's datasheet "
-                                    f"peaks, fitted on {law.n_timed} timed rows of every model)"])
+                                    f"{SHARED_TIME_LAW!r} (counted FLOPs, bytes and kernels priced by the GPU's "
+                                    f"datasheet, fitted on {law.n_timed} timed rows of every model)"])
 
 
 def time_and_gross(config: Configuration, per_image_j: float, level: float = 0.95) -> dict[str, Any]:

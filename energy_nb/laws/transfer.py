@@ -25,6 +25,14 @@ Then, with ``P`` the GPU's power limit (W):
     Net power (above idle) is ``P (p_static t + p_dynamic t_gpu) / t``, capped at ``P``: a share of the
     limit for every second of wall time plus a share for every second the GPU is busy. Energy = power x
     time; time and energy are fitted jointly (energy of every row, time of the rows that have latency).
+``achieved``
+    ``power_time`` with the GPU's achieved tensor rate following its power limit rather than its peak: a GPU
+    at its limit runs at most (limit / energy per FLOP), so the compute terms' ideal times are multiplied by
+    ``s ** cap_exponent``, where ``s`` is the GPU's datasheet efficiency (half-precision peak per watt of
+    limit) over :data:`REFERENCE_GPU`'s. The prior ``cap_exponent = 1`` (the power cap) says a newer GPU's
+    energy per FLOP is the reference's unless its rows show otherwise (an H100 SXM promises 1.81x the A100's
+    FLOPs per watt; ML.ENERGY's rows show 0.87x the energy per image, not 0.55x); ``0`` would follow the
+    peak. With rows on one datasheet efficiency only, the exponent cannot be fitted and stays at the prior.
 
 Nothing is per GPU: a GPU enters only through its datasheet (:mod:`energy_nb.hardware`), so any GPU
 with a specification is predicted. Coefficients are fitted by least squares on log residuals (relative
@@ -53,18 +61,24 @@ from ..models.hardware import get_spec
 from ..models.registry import get_model
 from .base import LawMixin, data_domain, interval_frame, reference_prompts_of
 
-TRANSFER_LAWS: tuple[str, ...] = ("datasheet", "datasheet_ops", "power_time")
+TRANSFER_LAWS: tuple[str, ...] = ("datasheet", "datasheet_ops", "power_time", "achieved")
 LAW_TERMS: dict[str, tuple[str, ...]] = {
     "datasheet": ("c_compute", "c_memory", "t_kernel_us", "t_image_s"),
     "datasheet_ops": ("c_matmul", "c_attention", "c_conv", "c_memory", "t_kernel_us", "t_image_s"),
     "power_time": ("k_compute", "k_attention", "k_memory", "t_kernel_us", "t_image_s", "p_static", "p_dynamic"),
+    "achieved": ("k_compute", "k_attention", "k_memory", "t_kernel_us", "t_image_s", "p_static", "p_dynamic",
+                 "cap_exponent"),
 }
+#: Laws with power_time's time and power model.
+TIMED_LAWS = ("power_time", "achieved")
+#: The GPU whose datasheet efficiency (half-precision peak FLOP/s per watt of limit) ``achieved`` is relative to.
+REFERENCE_GPU = "A100-SXM4-80GB"
 #: Prior values (datasheet-relative): half the peak rate at the power limit, 5 us per kernel, 20 ms per
 #: image (20 us per kernel and 50 ms per image on the host for power_time); power: a tenth of the limit
 #: above idle per second of wall time plus three quarters of it per busy second.
 PRIORS: dict[str, float] = dict(c_compute=2.0, c_matmul=2.0, c_attention=2.0, c_conv=2.0, c_memory=2.0,
                                 k_compute=2.0, k_attention=2.0, k_memory=2.0, t_kernel_us=5.0, t_image_s=0.02,
-                                p_static=0.1, p_dynamic=0.75)
+                                p_static=0.1, p_dynamic=0.75, cap_exponent=1.0)
 HOST_PRIORS = dict(t_kernel_us=20.0, t_image_s=0.05)
 SMOOTH_MAX = 4.0
 #: Bounds of each coefficient (physical ranges): a kernel cannot beat its peak (k >= 1); power shares
@@ -72,10 +86,11 @@ SMOOTH_MAX = 4.0
 BOUNDS: dict[str, tuple[float, float]] = dict(
     c_compute=(0.05, 50.0), c_matmul=(0.05, 50.0), c_attention=(0.05, 50.0), c_conv=(0.05, 50.0),
     c_memory=(0.05, 50.0), k_compute=(1.0, 50.0), k_attention=(1.0, 50.0), k_memory=(1.0, 50.0),
-    t_kernel_us=(0.01, 200.0), t_image_s=(1e-5, 5.0), p_static=(1e-3, 1.0), p_dynamic=(1e-3, 1.0))
+    t_kernel_us=(0.01, 200.0), t_image_s=(1e-5, 5.0), p_static=(1e-3, 1.0), p_dynamic=(1e-3, 1.0),
+    cap_exponent=(1e-3, 1.0))
 UNITS = dict(c_compute="x ideal", c_matmul="x ideal", c_attention="x ideal", c_conv="x ideal", c_memory="x ideal",
              k_compute="x ideal time", k_attention="x ideal time", k_memory="x ideal time", t_kernel_us="us",
-             t_image_s="s", p_static="x power limit", p_dynamic="x power limit")
+             t_image_s="s", p_static="x power limit", p_dynamic="x power limit", cap_exponent="exponent")
 MEANING = dict(
     c_compute="energy of tensor/CUDA-core FLOPs over (power limit x ideal time at peak)",
     c_matmul="the same for matrix products", c_attention="the same for attention", c_conv="the same for convolutions",
@@ -86,7 +101,10 @@ MEANING = dict(
     t_kernel_us="fixed time per kernel launched (power_time: on the host; energy laws: at the power limit)",
     t_image_s="fixed time per image (power_time: on the host; energy laws: at the power limit)",
     p_static="net power (above idle) per second of wall time, share of the power limit",
-    p_dynamic="extra net power per second the GPU is busy, share of the power limit")
+    p_dynamic="extra net power per second the GPU is busy, share of the power limit",
+    cap_exponent="how much of a GPU's datasheet FLOPs-per-watt gain over the reference GPU its achieved rate "
+                 "misses (1: the rate follows the power limit, energy per FLOP as on the reference; 0: it follows "
+                 "the peak)")
 #: Prior weight (log units) and the identifiability threshold of a term.
 PRIOR_WEIGHT = 0.1
 MIN_SHARE = 0.02
@@ -109,6 +127,13 @@ def _geometry(model: str, height: int, width: int) -> dict[str, float]:
     text = [comp(c.role) for c in spec.text_encoders]
     return dict(den=comp("denoiser"), text={k: sum(t[k] for t in text) for k in text[0]} if text else
                 dict(mm=0, attn=0, conv=0, elem=0, params=0, kernels=0), vae=comp("vae"), batched=spec.cfg_batched)
+
+
+def _efficiency(spec) -> float:
+    """The GPU's datasheet efficiency (half-precision peak FLOP/s per watt of power limit) over
+    :data:`REFERENCE_GPU`'s: 1.81 for an H100 SXM."""
+    ref = get_spec(REFERENCE_GPU)
+    return (spec.tflops_half / spec.power_w) / (ref.tflops_half / ref.power_w)
 
 
 def _gpu_name(r) -> str:
@@ -151,7 +176,7 @@ def hardware_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) ->
         kernels = calls * den["kernels"] + (cfgf * text["kernels"] + vae["kernels"]) / b
         rows.append(dict(x_mm=n * per_img("mm") / r_mm, x_attn=n * per_img("attn") / r_mm,
                          x_conv=n * per_img("conv") / r_conv, x_mem=n * mem_bytes / (spec.bandwidth_gb_s * 1e9),
-                         K=n * kernels, N=n, P=spec.power_w, fp32=float(dtype == "fp32")))
+                         K=n * kernels, N=n, P=spec.power_w, fp32=float(dtype == "fp32"), s=_efficiency(spec)))
     return pd.DataFrame(rows, index=df.index)
 
 
@@ -160,13 +185,13 @@ def _columns(name: str, X: pd.DataFrame) -> dict[str, np.ndarray]:
     comp = X["x_mm"] + X["x_attn"] + X["x_conv"]
     cols = dict(c_compute=comp, c_matmul=X["x_mm"], c_attention=X["x_attn"], c_conv=X["x_conv"],
                 c_memory=X["x_mem"], t_kernel_us=X["K"] * 1e-6, t_image_s=X["N"])
-    if name == "power_time":
+    if name in TIMED_LAWS:
         cols.update(k_compute=X["x_mm"] + X["x_conv"], k_attention=X["x_attn"], k_memory=X["x_mem"])
     return {k: np.asarray(v, dtype=float) for k, v in cols.items()}
 
 
 def _prior(name: str, term: str) -> float:
-    return HOST_PRIORS[term] if name == "power_time" and term in HOST_PRIORS else PRIORS[term]
+    return HOST_PRIORS[term] if name in TIMED_LAWS and term in HOST_PRIORS else PRIORS[term]
 
 
 def _smooth_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -177,17 +202,25 @@ def _smooth_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _evaluate(name: str, coef: dict[str, float], X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     """(energy J per row, time s per row or None) of law ``name`` with coefficients ``coef``."""
-    return _evaluate_columns(name, coef, _columns(name, X), X["P"].to_numpy(float))
+    return _evaluate_columns(name, coef, _columns(name, X), X["P"].to_numpy(float), X["s"].to_numpy(float))
 
 
-def _evaluate_columns(name: str, coef: dict[str, float], cols: dict[str, np.ndarray], P: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray | None]:
+def _times(name: str, coef: dict[str, float], cols: dict[str, np.ndarray], s: np.ndarray | None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(GPU-busy seconds, host seconds) of a timed law: both affine in the step count."""
+    gain = s ** coef["cap_exponent"] if name == "achieved" else 1.0  # achieved rate: peak / s^cap_exponent
+    t_gpu = gain * (coef["k_compute"] * cols["k_compute"] + coef["k_attention"] * cols["k_attention"]) \
+        + coef["k_memory"] * cols["k_memory"]
+    return t_gpu, coef["t_kernel_us"] * cols["t_kernel_us"] + coef["t_image_s"] * cols["t_image_s"]
+
+
+def _evaluate_columns(name: str, coef: dict[str, float], cols: dict[str, np.ndarray], P: np.ndarray,
+                      s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`_evaluate` on columns computed once (a fit evaluates the law thousands of times)."""
-    if name != "power_time":
+    if name not in TIMED_LAWS:
         t_eff = sum(coef[k] * cols[k] for k in LAW_TERMS[name])
         return P * t_eff, None
-    t_gpu = sum(coef[k] * cols[k] for k in ("k_compute", "k_attention", "k_memory"))
-    t_host = coef["t_kernel_us"] * cols["t_kernel_us"] + coef["t_image_s"] * cols["t_image_s"]
+    t_gpu, t_host = _times(name, coef, cols, s)
     t = _smooth_max(t_gpu, t_host)
     energy = P * np.minimum(t, coef["p_static"] * t + coef["p_dynamic"] * t_gpu)
     return energy, t
@@ -246,6 +279,18 @@ class TransferLaw(LawMixin):
             out["time_pred_s"] = t / df["n_prompts"].to_numpy(float)  # per image
         return out
 
+    def time_parts(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Per image of each row (timed laws): GPU-busy seconds ``t_gpu_s``, host seconds ``t_host_s``, the power
+        limit ``p_w`` and the net power per second of wall time ``static_w`` and per busy second ``busy_w`` (W):
+        energy per image = min(p_w t, static_w t + busy_w t_gpu_s), t the smooth maximum of the two times."""
+        if self.name not in TIMED_LAWS:
+            raise UserError(f"law {self.name!r} does not model time; laws that do: {', '.join(TIMED_LAWS)}")
+        X = hardware_features(df)
+        t_gpu, t_host = _times(self.name, self.coef, _columns(self.name, X), X["s"].to_numpy(float))
+        n, P = X["N"].to_numpy(float), X["P"].to_numpy(float)
+        return pd.DataFrame(dict(t_gpu_s=t_gpu / n, t_host_s=t_host / n, p_w=P, static_w=self.coef["p_static"] * P,
+                                 busy_w=self.coef["p_dynamic"] * P), index=df.index)
+
     def term_shares(self, df: pd.DataFrame) -> pd.DataFrame:
         """Share of each row's ideal-time-weighted cost per term (energy laws) or of its time (power_time)."""
         cols = _columns(self.name, hardware_features(df))
@@ -290,7 +335,9 @@ def fit_transfer(name: str, df: pd.DataFrame, baseline_gpu: str = "A100", proven
     timed = df["time_s"].notna().to_numpy() if "time_s" in df else np.zeros(len(df), bool)
     yt = np.log(df.loc[timed, "time_s"].to_numpy(float) * df.loc[timed, "n_prompts"].to_numpy(float))
     frozen = identifiable(name, X)
-    if name == "power_time" and not timed.any():
+    if name == "achieved" and X["s"].nunique() < 2:
+        frozen["cap_exponent"] = "every training row is on GPUs of one datasheet efficiency: held at the power cap"
+    if name in TIMED_LAWS and not timed.any():
         frozen.update(p_static="no training row has latency", p_dynamic="no training row has latency")
     free = [t for t in terms if t not in frozen]
     lo = np.log([BOUNDS[t][0] for t in free])
@@ -302,10 +349,10 @@ def fit_transfer(name: str, df: pd.DataFrame, baseline_gpu: str = "A100", proven
         c.update(zip(free, np.exp(theta)))
         return c
 
-    cols, P = _columns(name, X), X["P"].to_numpy(float)
+    cols, P, s = _columns(name, X), X["P"].to_numpy(float), X["s"].to_numpy(float)
 
     def resid(theta: np.ndarray) -> np.ndarray:
-        e, t = _evaluate_columns(name, coef_of(theta), cols, P)
+        e, t = _evaluate_columns(name, coef_of(theta), cols, P, s)
         parts = [np.log(e) - y]
         if t is not None and timed.any():
             parts.append(np.log(t[timed]) - yt)
@@ -315,7 +362,7 @@ def fit_transfer(name: str, df: pd.DataFrame, baseline_gpu: str = "A100", proven
     theta0 = np.clip(prior, lo + 1e-9, hi - 1e-9)
     sol = optimize.least_squares(resid, theta0, bounds=(lo, hi), method="trf", x_scale=1.0)
     coef = coef_of(sol.x)
-    e, t = _evaluate_columns(name, coef, cols, P)
+    e, t = _evaluate_columns(name, coef, cols, P, s)
     r = np.log(e) - y
     dof = max(len(y) - len(free), 1)
     ss = float(np.sum((y - y.mean()) ** 2))

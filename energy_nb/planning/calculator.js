@@ -90,11 +90,19 @@
     if (!(inp.intensity >= 0)) { return {error: "grid intensity must be a number >= 0 (g CO2e/kWh)"}; }
     var c = cells[di * 2 * D.batches.length + inp.cfg * D.batches.length + bi];
     if (typeof c === "number") { return {error: D.errors[c], law: law.name, reason: a.reason}; }
-    var m0, m1 = law.m1, v0, v1, v2 = law.v2;
+    var m0, m1 = law.m1, v0, v1, v2 = law.v2, u, L, j, se;
     if (law.kind === "paper") { m0 = c[2]; v0 = c[3]; v1 = c[4]; } else { m0 = law.m0; v0 = law.v0; v1 = law.v1; }
-    var u = c[0] + c[1] * inp.steps;
+    if (law.form === "timed") {  /* GPU and host seconds affine in T; energy = min(P t, static t + busy t_gpu) */
+      var tg = c[0] + c[1] * inp.steps, th = c[2] + c[3] * inp.steps, s = law.smooth;
+      var wall = Math.pow(Math.pow(tg, s) + Math.pow(th, s), 1 / s);
+      u = Math.min(c[6] * wall, c[4] * wall + c[5] * tg);
+    } else {
+      u = c[0] + c[1] * inp.steps;
+    }
     if (!(u > 0)) { return {error: "the law gives no positive energy at " + inp.steps + " steps"}; }
-    var L = Math.log(u), j = Math.exp(m0 + m1 * L), se = Math.sqrt(v0 + v1 * L + v2 * L * L);
+    L = Math.log(u);
+    j = Math.exp(m0 + m1 * L);
+    se = Math.sqrt(v0 + v1 * L + v2 * L * L);
     var lo = j * Math.exp(-law.q * se), hi = j * Math.exp(law.q * se);
     var r = {law: law.name, reason: a.reason, per_image_j: j, per_image_j_low: lo, per_image_j_high: hi,
              extrapolation: extrapolation(law, inp.model, inp.gpu, inp.resolution, inp.resolution, inp.steps,

@@ -9,7 +9,9 @@ For every model, GPU family and discrete setting (resolution, precision, CFG, ba
 
 (the paper's law: ``u`` = GFLOPs, affine in ``T``, ``m1`` = alpha; the linear-in-energy laws: ``u`` = P
 itself, ``m0 = 0``, ``m1 = 1``), and a log-space standard error ``sqrt(v0 + v1 L + v2 L^2)`` with
-``L = ln(u)``, so the interval is ``P exp(-/+ q se)``. The compilation is checked against the law's own
+``L = ln(u)``, so the interval is ``P exp(-/+ q se)``. A law that models time (``achieved``, ``power_time``:
+the answer for a GPU without data) is served in its own closed form, ``u`` = min(P t, static t + busy t_gpu)
+with GPU and host seconds affine in ``T`` (:func:`_timed_form`). The compilation is checked against the law's own
 ``predict`` at further step counts before it is written (:func:`compile_config` raises otherwise), and a
 browser test compares the form with the command line.
 """
@@ -64,6 +66,8 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
     per_image = pred["energy_pred_j"].to_numpy(float) / n
     low, high = pred["pi_low_j"].to_numpy(float), pred["pi_high_j"].to_numpy(float)
     conformal = _conformal(law)
+    if _timed(law):
+        return _timed_form(law, model, gpu, cell, dtype, pred)
     if law.kind == "paper":
         i = law.terms.index("log_F")
         u = np.exp(X[:, i])
@@ -94,6 +98,44 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
             raise UserError(f"law {law.name!r} is not of the calculator's closed form at {model} {res}² {dtype} "
                             f"cfg={cfg} batch={batch} T={t}: {got} vs {want}")
     return [u0, u1, m0, m1, v0, v1, v2]
+
+
+def _timed(law: Any) -> bool:
+    from ..laws.transfer import TIMED_LAWS
+
+    return law.kind == "transfer" and law.name in TIMED_LAWS
+
+
+def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame
+                ) -> list[float]:
+    """``[g0, g1, h0, h1, static_w, busy_w, p_w]`` of a law that models time (see :meth:`TransferLaw.time_parts`):
+    GPU and host seconds per image affine in ``T``; energy per image ``min(p_w t, static_w t + busy_w t_gpu)`` with
+    ``t = (t_gpu^s + t_host^s)^(1/s)``, ``s`` = the law's ``smooth``; checked like :func:`_closed_form`."""
+    from ..laws.transfer import SMOOTH_MAX
+
+    res, cfg, batch = cell
+    n = int(law.reference_prompts)
+    steps = PROBE_STEPS + CHECK_STEPS
+    parts = law.time_parts(_frame(model, gpu, [cell], dtype, n))
+    tg, th = parts["t_gpu_s"].to_numpy(float), parts["t_host_s"].to_numpy(float)
+    t0, t1 = PROBE_STEPS
+    g1, h1 = float((tg[1] - tg[0]) / (t1 - t0)), float((th[1] - th[0]) / (t1 - t0))
+    g0, h0 = float(tg[0] - g1 * t0), float(th[0] - h1 * t0)
+    a, b, p = (float(parts[c].iloc[0]) for c in ("static_w", "busy_w", "p_w"))
+    q, v0 = 1.0, float(_conformal(law) or float(pred["se_log"].iloc[0])) ** 2
+    if _conformal(law) is None:
+        q = two_sided(INTERVAL, law.df_resid)
+    per_image = pred["energy_pred_j"].to_numpy(float) / n
+    low, high = pred["pi_low_j"].to_numpy(float) / n, pred["pi_high_j"].to_numpy(float) / n
+    for k, t in enumerate(steps):
+        gt, ht = g0 + g1 * t, h0 + h1 * t
+        wall = (gt ** SMOOTH_MAX + ht ** SMOOTH_MAX) ** (1 / SMOOTH_MAX)
+        j = min(p * wall, a * wall + b * gt)
+        got = (j, j * math.exp(-q * math.sqrt(v0)), j * math.exp(q * math.sqrt(v0)))
+        if any(abs(x / w - 1) > 1e-9 for x, w in zip(got, (per_image[k], low[k], high[k]))):
+            raise UserError(f"law {law.name!r} is not of the calculator's timed form at {model} {res}² {dtype} "
+                            f"cfg={cfg} batch={batch} T={t}: {got} vs {(per_image[k], low[k], high[k])}")
+    return [g0, g1, h0, h1, a, b, p]
 
 
 def compile_block(law: Any, model: str, gpu: str, cells: Sequence[tuple[int, int, int]], dtype: str
@@ -141,6 +183,10 @@ def _law_entry(law: Any) -> dict[str, Any]:
     conformal = _conformal(law)
     out = dict(name=law.name, kind=law.kind, q=two_sided(INTERVAL, law.df_resid) if conformal is None else 1.0,
                reference_prompts=int(law.reference_prompts), domain=law.domain)
+    if _timed(law):
+        from ..laws.transfer import SMOOTH_MAX
+
+        out.update(form="timed", smooth=SMOOTH_MAX)
     if law.kind == "paper":
         i = law.terms.index("log_F")
         out.update(m1=float(law.params["log_F"]),
@@ -206,6 +252,9 @@ def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = Non
                         if msg not in errors:
                             errors.append(msg)
                         cells.append(errors.index(msg))
+                        continue
+                    if _timed(law):
+                        cells.append([float(f"{v:.12g}") for v in c])
                         continue
                     u0, u1, m0, m1, v0, v1, v2 = (float(f"{v:.10g}") for v in c)
                     cells.append([u0, u1, m0, v0, v1] if law.kind == "paper" else [u0, u1])
