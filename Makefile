@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test check lint bench identity venv clean clean-cache
+.PHONY: book test check lint bench identity venv lab clean clean-cache
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 # Execute every notebook (cached in _build/.jupyter_cache) and build _build/html, warnings as errors.
 book: $(STAMP)
 	$(BIN)/python -m energy_nb book
+
+# JupyterLab on the notebooks: notebooks/*.md open as notebooks (jupytext), saving writes the .md back; no browser
+# is opened, the URL with its token is printed. PORT=8888 picks the port (default: a free one).
+lab: $(STAMP)
+	$(BIN)/python -m energy_nb lab $(if $(PORT),--port $(PORT))
 
 # Everything: the linter, then every test on three pytest-xdist workers on the two cores (the cluster tests
 # wait on Slurm and on worker processes; a third worker fills those waits; the browser tests build the book once).

@@ -2,8 +2,8 @@
 
 Tables and figures with captions, units and source lines (:mod:`.present`), the figures (:mod:`.plots`),
 the front page's findings (:mod:`.findings`), Markdown the pages show (:mod:`.prose`), running a notebook
-with papermill (:mod:`.notebooks`), building the book (:mod:`.build`) and its Sphinx extension
-(:mod:`.sphinxext`).
+with papermill (:mod:`.notebooks`), building the book (:mod:`.build`), its Sphinx extension
+(:mod:`.sphinxext`) and JupyterLab on the notebooks (:mod:`.lab`).
 
 May import: the layers before it (``core`` to ``planning``) and ``energy_nb.api``.
 """

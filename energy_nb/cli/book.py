@@ -1,4 +1,5 @@
-"""``energy-nb run`` (a notebook with papermill and parameters) and ``energy-nb book`` (build the book)."""
+"""``energy-nb run`` (a notebook with papermill and parameters), ``energy-nb book`` (build the book) and
+``energy-nb lab`` (JupyterLab on the notebooks)."""
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,17 @@ def cmd_book(a: argparse.Namespace) -> int:
     return build(strict=not a.no_strict, jobs=a.jobs)
 
 
+def cmd_lab(a: argparse.Namespace) -> int:
+    import subprocess
+
+    from ..book.lab import command
+
+    args = command(a.root, a.port, a.extra)
+    print("starting JupyterLab on the notebooks (open the URL with its token printed below; Ctrl-C stops it)",
+          flush=True)
+    return subprocess.call(args)
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="execute a notebook with papermill and parameters")
     r.add_argument("notebook", help="path or name, e.g. notebooks/flops.md or flops")
@@ -39,3 +51,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
     b.add_argument("--jobs", type=int, default=2, help="pages executed at a time before the build (default 2)")
     b.set_defaults(func=cmd_book)
+
+    lab = sub.add_parser("lab", help="JupyterLab on the notebooks (.md opens as a notebook; saving writes it back)")
+    lab.add_argument("--root", default=".", help="folder served (default: the current one, the repository root)")
+    lab.add_argument("--port", type=int, default=None, help="localhost port (default: a free one)")
+    lab.add_argument("extra", nargs="*", help="further jupyter lab options, after --")
+    lab.set_defaults(func=cmd_lab)
