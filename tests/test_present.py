@@ -2,6 +2,7 @@
 import base64
 import io
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -66,6 +67,18 @@ def test_figure_has_caption_and_closes():
     assert not plt.get_fignums()
 
 
+def test_error_tables_are_shaded_from_green_to_red():
+    df = pd.DataFrame({"law": ["a", "b"], "mape_pct": [0.5, 80.5], "rows": [3, 4]})
+    html = present.table(df, "MAPE (%)", by="x", digits=1, shade={"mape_pct": (0, 50)}).data
+    cells = re.findall(r'<td class="enb-num"( style="[^"]*")?>([^<]*)</td>', html)
+    styles = {text: style for style, text in cells}
+    assert "rgb(" in styles["0.5"] and "rgb(" in styles["80.5"] and styles["0.5"] != styles["80.5"]
+    assert styles["3"] == ""  # a column not asked for stays plain
+    g = [int(v) for v in re.findall(r"\d+", styles["0.5"])]
+    r = [int(v) for v in re.findall(r"\d+", styles["80.5"])]
+    assert g[1] > g[0] and r[0] > r[1]  # low is green, high (capped at the top of the span) red
+
+
 def test_calculator_closed_form_is_the_law():
     """The exported closed form gives predict's per-image energy and interval at other step counts too."""
     data = calculator.export(models=["flux", "sdxl"], gpus=["A100", "H200"])
@@ -94,3 +107,25 @@ def test_calculator_closed_form_is_the_law():
     # what the law refuses, the calculator carries as the same message
     cell = data["configs"]["sdxl"]["A100"]["1024"][calculator.DTYPES.index("fp32") * 10]
     assert isinstance(cell, int) and "fp32" in data["errors"][cell]
+
+
+def test_every_registry_model_has_its_own_label_and_colour_in_the_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from energy_nb.book import plots
+    from energy_nb.evaluation import registry_report
+    from energy_nb.models.display import display
+    from energy_nb.models.registry import MODEL_KEYS
+
+    shown = {m: display(m) for m in MODEL_KEYS}
+    assert len(MODEL_KEYS) >= 15
+    assert len({c for _, c in shown.values()}) == len(MODEL_KEYS), "a colour used twice"
+    assert len({n for n, _ in shown.values()}) == len(MODEL_KEYS), "a name used twice"
+    ax = plots.flops_against_parameters(registry_report.flops_table(), "TFLOPs/step at 1024²")
+    text = " / ".join(t.get_text() for t in ax.texts)
+    assert all(name in text for name, _ in shown.values())  # every model named by its label, none hidden
+    assert not any(t.get_text() for t in ax.yaxis.get_minorticklabels())  # no colliding minor labels
+    plt.close(ax.figure)

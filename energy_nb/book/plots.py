@@ -22,6 +22,29 @@ def _style(color_by: str, key) -> tuple[str, str | None]:
     return str(key), None
 
 
+def log_ticks(ax) -> None:
+    """Readable log axes: no labels on minor ticks (they collide on a narrow range); an axis spanning under two
+    decades gets major ticks at 1, 2 and 5 times each power of ten, written plainly."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() != "log" or lo <= 0:
+            continue
+        axis.set_minor_formatter(NullFormatter())
+        span = np.log10(hi / lo)
+        if span < 2:
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if span < 1 else (1.0, 3.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: _compact(v)))
+
+
+def _compact(v: float) -> str:
+    """3, 20, 500, 5k, 20k, 3M: tick labels short enough for a small panel."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:g}{suffix}"
+    return f"{v:g}"
+
+
 def actual_vs_predicted(pred: pd.DataFrame, ax=None, title: str = "", color_by: str = "model",
                         interval: bool = False):
     """Log-log scatter of measured vs predicted energy (J) with the identity line and R^2 / MAPE."""
@@ -36,6 +59,7 @@ def actual_vs_predicted(pred: pd.DataFrame, ax=None, title: str = "", color_by: 
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured energy (J)",
            ylabel="predicted energy (J)")
+    log_ticks(ax)
     m = metrics(pred["energy_j"], pred["energy_pred_j"])
     ax.set_title(f"{title}\n$R^2_{{log}}$={m['r2_log']:.3f}  MAPE={m['mape_pct']:.1f}%", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
@@ -293,13 +317,27 @@ def flops_against_parameters(flops: pd.DataFrame, column: str, ax=None):
     """Denoiser TFLOPs per step (``column`` of :func:`energy_nb.evaluation.registry_report.flops_table`) against
     denoiser parameters, log-log, one labelled point per model in its colour."""
     ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
-    ax.scatter(flops["denoiser params (B)"], flops[column], color=[colour(m) for m in flops["model"]])
-    for _, r in flops.iterrows():
-        ax.annotate(r.model, (r["denoiser params (B)"], r[column]), fontsize=8, xytext=(3, 3),
-                    textcoords="offset points")
+    x, y = flops["denoiser params (B)"].to_numpy(float), flops[column].to_numpy(float)
+    ax.scatter(x, y, color=[colour(m) for m in flops["model"]])
+    # models on (nearly) the same point share one label: the same denoiser (FLUX.1-dev and -schnell)
+    groups: list[list[int]] = []
+    for i in np.argsort(-y):
+        near = next((g for g in groups if abs(np.log(x[g[0]] / x[i])) < 0.05 and abs(np.log(y[g[0]] / y[i])) < 0.05),
+                    None)
+        (near.append(i) if near is not None else groups.append([i]))
+    placed: list[int] = []
+    for g in groups:  # from the top down; a label that would run into the one above goes under its point
+        i = g[0]
+        crowded = any(abs(np.log10(x[j] / x[i])) < 0.5 and np.log10(y[j] / y[i]) < 0.12 for j in placed)
+        ax.annotate(" / ".join(label(flops["model"].iloc[k]) for k in g), (x[i], y[i]), fontsize=8,
+                    xytext=(4, -11 if crowded else 3), textcoords="offset points")
+        placed.append(i)
     ax.set(xscale="log", yscale="log", xlabel="denoiser parameters (billions)",
            ylabel=column.replace("TFLOPs/step at", "denoiser TFLOPs per step at"),
            title="Denoiser work per step against size")
+    ax.set_xlim(x.min() / 1.3, x.max() * 2.2)
+    ax.set_ylim(y.min() / 1.3, y.max() * 1.4)
+    log_ticks(ax)
     return ax
 
 
@@ -313,7 +351,7 @@ def default_energy(pred: pd.DataFrame, gpu: str, law_name: str, ax=None):
     y = np.arange(len(order))
     ax.barh(y, order["Wh/image"], xerr=[order["Wh/image"] - order["low"], order["high"] - order["Wh/image"]],
             color=["C1" if m in PAPER_MODELS else "C0" for m in order.model], capsize=2)
-    ax.set_yticks(y, [f"{r.model} ({r.resolution}, {r.steps} steps{', CFG' if r.CFG else ''})"
+    ax.set_yticks(y, [f"{label(r.model)} ({r.resolution}, {r.steps} steps{', CFG' if r.CFG else ''})"
                       for r in order.itertuples()], fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel(f"predicted GPU energy per image on the {gpu} (Wh, net of idle; 95% interval)")
@@ -326,10 +364,14 @@ def held_out_by_gpu(lomo: pd.DataFrame, law_name: str, ax=None):
     A100 and squares on the H100 (``lomo``: :func:`energy_nb.evaluation.registry_report.leave_one_model_out`)."""
     ax = ax or plt.subplots(figsize=(6.2, 5))[1]
     for m, part in lomo.groupby("model"):
+        named = False
         for g, marker in (("A100", "o"), ("H100", "s")):
             p = part[part.gpu == g]
+            if p.empty:
+                continue
             ax.scatter(p["measured J/image"], p["predicted J/image"], marker=marker, color=colour(m),
-                       label=label(m) if g == "A100" or (part.gpu == "A100").sum() == 0 else None)
+                       label=None if named else label(m))
+            named = True
     both = lomo[["measured J/image", "predicted J/image"]]
     lim = [both.min().min() * 0.7, both.max().max() * 1.4]
     ax.plot(lim, lim, "k--", lw=1)

@@ -212,10 +212,12 @@ def _slug(text: str) -> str:
 
 def table(df: pd.DataFrame, caption: str, by: Callable | str | Sequence[Callable | str], data: Any = None,
           labels: Mapping[str, str] | None = None, digits: Mapping[str, int] | int | None = None,
-          csv_name: str | None = None, row_ids: Sequence[str] | None = None):
+          csv_name: str | None = None, row_ids: Sequence[str] | None = None,
+          shade: Mapping[str, tuple[float, float]] | tuple[float, float] | None = None):
     """Show ``df`` as the book's table: caption, unit headers, rounded numbers, no row numbers, source line
     and a CSV download (full precision). ``digits``: decimals for all or some columns (by raw name);
-    ``row_ids``: an HTML id per row (link targets)."""
+    ``row_ids``: an HTML id per row (link targets); ``shade``: (low, high) for every numeric column, or per
+    column (raw name), shading each cell from green (low: good, an error) to red (high)."""
     from IPython.display import HTML
 
     raw = readable(df, labels)
@@ -242,11 +244,12 @@ def table(df: pd.DataFrame, caption: str, by: Callable | str | Sequence[Callable
     if row_ids is not None and len(row_ids) != len(raw):
         raise UserError(f"{len(row_ids)} row ids for {len(raw)} rows")
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in raw.columns)
+    spans = {c: shade if isinstance(shade, tuple) else (shade or {}).get(names.get(c, c)) for c in numeric}
     rows = []
     for i in range(len(raw)):
         rid = f' id="{html.escape(row_ids[i])}"' if row_ids is not None else ""
-        tds = "".join(f'<td class="{"enb-num" if c in numeric else "enb-text"}">{html.escape(cells[c][i])}</td>'
-                      for c in raw.columns)
+        tds = "".join(f'<td class="{"enb-num" if c in numeric else "enb-text"}"{_shade(raw[c].iloc[i], spans.get(c))}>'
+                      f'{html.escape(cells[c][i])}</td>' for c in raw.columns)
         rows.append(f"<tr{rid}>{tds}</tr>")
     body = f'<table class="enb-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     name = csv_name or _slug(caption)
@@ -254,6 +257,19 @@ def table(df: pd.DataFrame, caption: str, by: Callable | str | Sequence[Callable
                 f'<div class="enb-table-wrap">{body}</div>'
                 f'<div class="enb-meta">{source_line(by, data)} <p class="enb-dl">Download: {_csv_link(raw, name)}'
                 f'</p></div></figure>')
+
+
+def _shade(value: Any, span: tuple[float, float] | None) -> str:
+    """An inline background from green (``span[0]``) through yellow to red (``span[1]``), light enough to read."""
+    if span is None or value is None or not isinstance(value, (int, float)) or math.isnan(float(value)):
+        return ""
+    from matplotlib import colormaps
+
+    lo, hi = span
+    x = min(max((float(value) - lo) / (hi - lo), 0.0), 1.0)
+    r, g, b, _ = colormaps["RdYlGn_r"](x)
+    mix = [round(255 * (0.4 * v + 0.6)) for v in (r, g, b)]  # toward white
+    return f' style="background-color: rgb({mix[0]}, {mix[1]}, {mix[2]})"'
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""No number typed into the prose of the Results pages: every figure a sentence states is computed when the page
+runs (Markdown from energy_nb.book.prose / prose_results, or a table), so it follows the data. The check reads the
+Markdown outside code cells and removes what is not a result: inline code and math, citations of the paper (Table,
+Fig., Sec., Eq.), names that carry digits (A100, SD 3.5, FLUX.1-dev) and a few definitions (the 95% interval
+level, batch size 1). Whatever digit is left is a typed number."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from helpers import ROOT
+
+RESULTS = ("within_model", "cross_gpu", "cross_model", "cross_architecture", "unet", "unet_transformer",
+           "hyperparameters", "planning", "transfer", "independent", "beyond")
+CITATION = (r"(?:Tables?|Figs?\.|Secs?\.|Eqs?\.|Appendix)\s*[A-Z]?\d+(?:\.\d+)*[a-z]?"
+            r"(?:\s*(?:,|and|to|-)\s*[A-Z]?\d+(?:\.\d+)*[a-z]?)*")
+#: Names with a free-standing number, and definitions rather than results.
+NAMES = ("SD 2.1", "SD 3.5", "Kandinsky 2.2", "SANA 1.5", "A100 40 GB", "SXM4 80 GB", "Flux.1", "FLUX.1", "Table 1")
+DEFINITIONS = ("95% prediction interval", "95% confidence interval", "95% interval", "batch size 1", "batch 1",
+               "PUE 1", "365 days", "guidance scale above 1", "5-fold", "1/k", "batch-b / batch-1", "batch b relative to batch 1")
+
+
+def prose(text: str) -> str:
+    """The page's Markdown outside code cells, front matter, inline code, math, labels and roles."""
+    text = text.split("---", 2)[2] if text.startswith("---") else text
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`]*`", "", text)
+    text = re.sub(r"\$[^$]*\$", "", text)
+    text = re.sub(r"^\(.*\)=$", "", text, flags=re.M)
+    return re.sub(r"\{[a-z]+\}", "", text)
+
+
+def typed_numbers(text: str) -> list[str]:
+    """Lines of ``text``'s prose that state a number (headings excluded: they name the paper's figures)."""
+    out = []
+    for line in re.sub(CITATION, "", prose(text)).splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        for phrase in NAMES + DEFINITIONS:
+            line = line.replace(phrase, "")
+        if re.search(r"(?<![\w.\-])\d+(?:[.,]\d+)*(?![\w])", line):
+            out.append(line.strip())
+    return out
+
+
+def test_the_checker_finds_a_typed_number_and_passes_computed_ones():
+    page = "Text.\n\n```{code-cell} ipython3\nx = 0.05\n```\n\nIt spans from about 0.05 Wh (Table 9, Fig. 2).\n"
+    found = typed_numbers(page)
+    assert len(found) == 1 and "0.05 Wh" in found[0] and "Table" not in found[0]
+    assert typed_numbers("The A100 and SD3.5-Large (Table 6), with its 95% prediction interval; $R^2 > 0.9$.") == []
+
+
+@pytest.mark.parametrize("page", RESULTS)
+def test_no_typed_number_in_results_prose(page):
+    assert typed_numbers((ROOT / "notebooks" / f"{page}.md").read_text()) == []
+
+
+def _markdown(nb) -> str:
+    return "\n".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb.cells if c.cell_type == "code"
+                     for o in c.get("outputs", []))
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_prose_numbers_follow_the_parameters(tmp_path):
+    """Two pages rerun with other parameters: their sentences state the numbers of the new run, computed here
+    independently from the same data."""
+    import nbformat
+    import numpy as np
+
+    from energy_nb.book import notebooks
+    from energy_nb.data import shipped
+    from energy_nb.evaluation import refit
+
+    out = tmp_path / "hyper.ipynb"
+    notebooks.run("hyperparameters", {"model": "sd35"}, out, progress=False)
+    text = _markdown(nbformat.read(out, as_version=4))
+    df = shipped.load(None)
+    d = df[(df.model == "sd35") & (df.gpu == "A100")].set_index(["height", "steps", "cfg", "dtype"])["energy_j"]
+    fp32 = float(np.median((d.xs("fp32", level="dtype") / d.xs("fp16", level="dtype")).dropna()))
+    assert "For SD 3.5 Large" in text and f"fp16 to fp32 x{fp32:.2f}" in text
+    assert "For Flux" not in text
+
+    out = tmp_path / "within.ipynb"
+    notebooks.run("within_model", {"models": ["sd35"]}, out, progress=False)
+    text = _markdown(nbformat.read(out, as_version=4))
+    c = refit.refit_vs_published(df[df.gpu == "A100"], ["sd35"]).set_index("parameter")
+    alpha_gap = abs(c.loc["alpha", "ours"] - c.loc["alpha", "published"])
+    assert f"the exponents within **{alpha_gap:.3f}**" in text
