@@ -1,7 +1,8 @@
 """Layer 10, ``book``: how the book shows results.
 
-Tables and figures with captions, units and source lines (:mod:`.present`), the figures (:mod:`.plots`),
-the front page's findings (:mod:`.findings`), Markdown the pages show (:mod:`.prose`), running a notebook
+Tables and figures with captions, units and source lines (:mod:`.present`), the figures (:mod:`.plots`) and
+their tick labels (:mod:`.ticks`), the front page's findings (:mod:`.findings`), Markdown the pages show
+(:mod:`.prose`, and the Results pages' sentences in :mod:`.prose_results`), running a notebook
 with papermill (:mod:`.notebooks`), building the book (:mod:`.build`), its Sphinx extension
 (:mod:`.sphinxext`) and JupyterLab on the notebooks (:mod:`.lab`).
 
