@@ -53,9 +53,18 @@ def parse_energy_tables(text: str) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
+#: The GPU part behind the paper's tables: "NVIDIA A100 ... with 80 GB of HBM2e memory" (its Sec. 4.4); the form
+#: factor is not stated, the SXM4 one (400 W) is assumed, as on the transfer page. The laws priced by the
+#: datasheet read this row of ``data/gpus.csv`` (bandwidth 2039 GB/s, not the 40 GB part's 1555).
+PAPER_GPU_PART = "A100-SXM4-80GB"
+
+
 def a100_energy() -> pd.DataFrame:
-    """The transcribed Tables 6-9 (validated), 280 rows."""
-    return read_energy_csv(paths.A100_ENERGY_CSV)
+    """The transcribed Tables 6-9 (validated), 280 rows; ``gpu_part`` is :data:`PAPER_GPU_PART` where the
+    transcription leaves it empty (the tables name the GPU family only)."""
+    df = read_energy_csv(paths.A100_ENERGY_CSV)
+    df["gpu_part"] = df["gpu_part"].astype("object").where(df["gpu_part"].notna(), PAPER_GPU_PART)
+    return df
 
 
 def published_params() -> pd.DataFrame:

@@ -67,7 +67,9 @@ def shipped_data() -> pd.DataFrame:
 
 
 def _read_shipped() -> pd.DataFrame:
-    frames = [read_energy_csv(paths.A100_ENERGY_CSV)]
+    from .paper import a100_energy
+
+    frames = [a100_energy()]
     for p in sorted(paths.MEASUREMENTS.glob("*.csv")):
         df = read_energy_csv(p)
         frames.append(df[(df["size"].fillna("full") == "full") & (df["device"].fillna("cuda") != "cpu")])
