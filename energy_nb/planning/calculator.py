@@ -57,7 +57,7 @@ def _frame(model: str, gpu: str, cells: Sequence[tuple[int, int, int]], dtype: s
 
 
 def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, X: np.ndarray | None,
-                 pred: pd.DataFrame) -> list[float]:
+                 pred: pd.DataFrame, parts: pd.DataFrame | None = None) -> list[float]:
     """``[u0, u1, m0, m1, v0, v1, v2]`` of one configuration from its rows of the law's prediction (and its
     design rows ``X`` for the paper's law), checked at every step count of the rows."""
     res, cfg, batch = cell
@@ -67,7 +67,7 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
     low, high = pred["pi_low_j"].to_numpy(float), pred["pi_high_j"].to_numpy(float)
     conformal = _conformal(law)
     if _timed(law):
-        return _timed_form(law, model, gpu, cell, dtype, pred)
+        return _timed_form(law, model, gpu, cell, dtype, pred, parts)
     if law.kind == "paper":
         i = law.terms.index("log_F")
         u = np.exp(X[:, i])
@@ -106,8 +106,8 @@ def _timed(law: Any) -> bool:
     return law.kind == "transfer" and law.name in TIMED_LAWS
 
 
-def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame
-                ) -> list[float]:
+def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame,
+                parts: pd.DataFrame | None = None) -> list[float]:
     """``[g0, g1, h0, h1, static_w, busy_w, p_w]`` of a law that models time (see :meth:`TransferLaw.time_parts`):
     GPU and host seconds per image affine in ``T``; energy per image ``min(p_w t, static_w t + busy_w t_gpu)`` with
     ``t = (t_gpu^s + t_host^s)^(1/s)``, ``s`` = the law's ``smooth``; checked like :func:`_closed_form`."""
@@ -116,7 +116,8 @@ def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtyp
     res, cfg, batch = cell
     n = int(law.reference_prompts)
     steps = PROBE_STEPS + CHECK_STEPS
-    parts = law.time_parts(_frame(model, gpu, [cell], dtype, n))
+    if parts is None:
+        parts = law.time_parts(_frame(model, gpu, [cell], dtype, n))
     tg, th = parts["t_gpu_s"].to_numpy(float), parts["t_host_s"].to_numpy(float)
     t0, t1 = PROBE_STEPS
     g1, h1 = float((tg[1] - tg[0]) / (t1 - t0)), float((th[1] - th[0]) / (t1 - t0))
@@ -148,13 +149,15 @@ def compile_block(law: Any, model: str, gpu: str, cells: Sequence[tuple[int, int
     try:
         pred = law.predict(frame, level=INTERVAL)
         X = law._design(frame) if law.kind == "paper" else None
+        parts = law.time_parts(frame) if _timed(law) else None  # one call for the block, not one per cell
     except ValueError:
         return [_compile_one(law, model, gpu, c, dtype) for c in cells]  # each cell says why
     out: list[list[float] | UserError] = []
     for j, cell in enumerate(cells):
         rows = slice(j * k, (j + 1) * k)
         try:
-            out.append(_closed_form(law, model, gpu, cell, dtype, None if X is None else X[rows], pred.iloc[rows]))
+            out.append(_closed_form(law, model, gpu, cell, dtype, None if X is None else X[rows], pred.iloc[rows],
+                                    None if parts is None else parts.iloc[rows]))
         except UserError as exc:
             out.append(exc)
     return out
