@@ -72,23 +72,21 @@ def held_out_model(summary: pd.DataFrame, model: str) -> str:
 
 
 def factors(rows: pd.DataFrame, model: str) -> str:
-    """One hyperparameter changed at a time (``rows``: change, median_factor, min, max), in a sentence."""
-    r = rows.set_index("change")
+    """One hyperparameter changed at a time (``rows``: :func:`energy_nb.evaluation.refit.one_change_factors`)."""
     parts = []
-    for change, f in r["median_factor"].items():
-        what, step = change.split(": ")
-        a, b = step.split(" -> ")
-        bit = "CFG off to on" if what == "cfg" else f"{what} {a} to {b}"
-        bit += f" x{f:.2f}"
-        if what == "steps":
-            bit += f" (proportional would be x{float(b) / float(a):g})"
-        if what == "height":
-            bit = f"resolution {a}² to {b}² x{f:.2f} (the pixel ratio is {(float(b) / float(a)) ** 2:g})"
-        parts.append(bit)
-    big = r["median_factor"].idxmax()
+    for r in rows.to_dict("records"):
+        p, a, b, f = r["parameter"], r["from"], r["to"], r["median_factor"]
+        if p == "cfg":
+            parts.append(f"CFG off to on x{f:.2f}")
+        elif p == "height":
+            parts.append(f"resolution {a}² to {b}² x{f:.2f} (the pixel ratio is {(float(b) / float(a)) ** 2:g})")
+        elif p == "steps":
+            parts.append(f"steps {a} to {b} x{f:.2f} (proportional would be x{float(b) / float(a):g})")
+        else:
+            parts.append(f"{p} {a} to {b} x{f:.2f}")
+    big = rows.loc[rows["median_factor"].idxmax(), "parameter"]
     return (f"For {label(model)}, the median factor of each change, the others fixed: " + "; ".join(parts)
-            + f". The largest single factor is {big.split(':')[0]}'s.")
-
+            + f". The largest single factor is {'precision' if big == 'dtype' else big}'s.")
 
 def denoise_claim(share: pd.DataFrame, steps: int, params_b: Mapping[str, float], needed: Mapping[str, int | None],
                   threshold: float = 0.9) -> str:

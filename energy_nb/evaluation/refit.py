@@ -1,9 +1,12 @@
 """Our refits of the paper's law beside its published values: Table 1, cross-validation, train/test
-scenarios, the N = 1 reading and the Qwen-Image case study. Energies in J (per run unless said), Wh per image."""
+scenarios, the N = 1 reading, the Qwen-Image case study and the factor of one hyperparameter changed at a time.
+Energies in J (per run unless said), Wh per image."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import laws
@@ -90,4 +93,28 @@ def case_study(df: pd.DataFrame, model: str = "qwen") -> pd.DataFrame:
                                        f"CFG {'on' if r['cfg'] else 'off'}",
                          per_image_j=r["per_image_j"], per_image_wh=wh,
                          **{f"x {k}": wh / v for k, v in LLM_QUERY_WH.items()}))
+    return pd.DataFrame(rows)
+
+
+#: The one-at-a-time changes of :func:`one_change_factors`: (column, from, to).
+ONE_CHANGES: tuple[tuple[str, Any, Any], ...] = (("cfg", 0, 1), ("steps", 10, 50), ("height", 256, 1024),
+                                                 ("dtype", "fp16", "fp32"))
+
+
+def one_change_factors(df: pd.DataFrame, changes: Iterable[tuple[str, Any, Any]] = ONE_CHANGES) -> pd.DataFrame:
+    """The factor (x) by which energy changes when one hyperparameter changes and the others stay fixed, over every
+    such pair of configurations in ``df`` (one model, one GPU): per change, the ``parameter``, its ``from`` and
+    ``to`` values, a ``change`` label, the median, smallest and largest factor and the number of pairs. Changes
+    without a pair (e.g. fp32 of a model measured in fp16 only) are left out."""
+    keys = ["height", "steps", "dtype", "cfg"]
+    rows = []
+    for col, a, b in changes:
+        rest = [k for k in keys if k != col]
+        x = df[df[col] == a].set_index(rest)["energy_j"]
+        y = df[df[col] == b].set_index(rest)["energy_j"]
+        r = (y / x).dropna()
+        if r.empty:
+            continue
+        rows.append(dict(change=f"{col}: {a} -> {b}", parameter=col, **{"from": a, "to": b},
+                         median_factor=float(np.median(r)), min=float(r.min()), max=float(r.max()), pairs=len(r)))
     return pd.DataFrame(rows)
