@@ -125,29 +125,31 @@ def flops(model: str, height: int, width: int, steps: int = 1, cfg: bool = False
 
 def fit(law: str = "paper", data: Sequence[str | Path] | pd.DataFrame | None = None,
         models: Sequence[str] | None = None, gpus: Sequence[str] | None = None,
-        convention: str | None = None, out: str | Path | None = None) -> Law:
-    """A law fitted on ``data`` (CSV paths in the record schema, a frame, or None: the shipped data), its
-    rows of ``models`` and ``gpus``; saved to ``out`` when given (what ``energy-nb fit`` does). Read it with
-    ``.summary()``, ``.table()``, ``.predict_one(Configuration(...))``."""
+        convention: str | None = None, out: str | Path | None = None, eq3: bool = False) -> Law:
+    """A law fitted on ``data`` (CSV paths in the record schema, a frame, or None: the records the shipped laws are
+    fitted on, :func:`records` ``("laws")``), its rows of ``models`` and ``gpus``; saved to ``out`` when given (what
+    ``energy-nb fit`` does). The paper's law is fitted per image with its GPU and batch terms, the form ``predict``
+    answers with (``eq3``: Eq. 3 as printed, energy of N prompts against N x FLOPs); on the shipped data and one
+    model it is the law the laws artifact holds for that model (``paper (flux)``). Read it as a statsmodels result:
+    ``.params``, ``.conf_int()``, ``.resid``, ``.fittedvalues``, ``.summary()``,
+    ``.predict_one(Configuration(...))``."""
     from .data.schema import ok_rows, read_many
-    from .data.shipped import shipped_data
+    from .data.shipped import law_data
     from .models.registry import resolve
 
-    if convention is None:
-        convention = _laws.default_convention(law)
     source = "a data frame" if isinstance(data, pd.DataFrame) else [str(p) for p in data] if data else "shipped data"
     if isinstance(data, pd.DataFrame):
         every = data
     else:
         every = read_many([str(p) for p in data]) if data else None
-    df = ok_rows(every) if every is not None else shipped_data()
+    df = ok_rows(every) if every is not None else law_data()
     if df.empty:
         status = every["status"].fillna("ok") if "status" in every else pd.Series("ok", index=every.index)
         kinds = ", ".join(f"{n} {s}" for s, n in status.str.split(":").str[0].value_counts().items())
         example = f"; e.g. {status.iloc[0]!r}" if len(status) else ""
         where = source if isinstance(source, str) else ", ".join(source)
         raise UserError(f"no ok rows to fit the law on in {where}: {len(every)} rows ({kinds}{example})")
-    models = [resolve(m) for m in models] if models else None
+    models = [resolve(m, flag="--models") for m in models] if models else None
     ok = df
     if models:
         df = df[df["model"].isin(models)]
@@ -158,17 +160,21 @@ def fit(law: str = "paper", data: Sequence[str | Path] | pd.DataFrame | None = N
                          + ([f"--gpus {' '.join(gpus)}"] if gpus else []))
         raise UserError(f"no ok rows left after {asked}: the ok rows are of models "
                         f"{', '.join(sorted(ok['model'].unique()))} on GPUs {', '.join(sorted(ok['gpu'].unique()))}")
+    options = {"per_image": True} if law == "paper" and not eq3 else {}
     fitted = _laws.fit(law, df, convention=convention,
-                       provenance=dict(data_files=source, models=models, gpus=list(gpus) if gpus else None))
+                       provenance=dict(data_files=source, models=models, gpus=list(gpus) if gpus else None),
+                       **options)
+    if models and len(models) == 1:
+        fitted.name = f"{law} ({models[0]})"
     if out is not None:
         fitted.save(out)
     return fitted
 
 
 def law(name: str = _laws.AUTO, model: str | None = None, gpu: str | None = None) -> Law:
-    """The law ``predict`` uses, fitted on the shipped data (cached): ``name`` as asked, or ``auto`` for
-    ``model`` on ``gpu`` (see :func:`energy_nb.evaluation.selection.answer`)."""
-    from .evaluation.selection import answer
+    """The law ``predict`` uses, from the laws artifact: ``name`` as asked, or ``auto`` for ``model`` on ``gpu``
+    (with its held-out interval; see :func:`energy_nb.laws.answer.answer`)."""
+    from .laws.answer import answer
 
     return answer(name, model, gpu)[0]
 

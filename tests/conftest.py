@@ -11,6 +11,11 @@ from pathlib import Path
 # of their own, each of which would otherwise take every core for tiny matrices (set before torch is imported).
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# The user's own state (calibrations) goes to a folder of this test session, never to the real user data folder.
+if "ENERGY_NB_USER_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["ENERGY_NB_USER_DIR"] = tempfile.mkdtemp(prefix="energy-nb-user-")
 
 import pytest  # noqa: E402
 

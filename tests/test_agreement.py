@@ -1,5 +1,5 @@
 """One answer to one question: `predict`, `plan` and the laws give the same per-image energy; N
-multiplies; extrapolation is said out loud; JSON is strict; fitted laws and features are cached."""
+multiplies; extrapolation is said out loud; JSON is strict; answering reads the laws artifact and never fits."""
 import subprocess
 import sys
 
@@ -8,7 +8,7 @@ import pytest
 from energy_nb import laws
 from energy_nb.models.configuration import Configuration
 from energy_nb.planning import planner
-from helpers import ROOT, cli, cli_process
+from helpers import ROOT, cli
 from helpers import strict_json as _strict
 
 MODELS = ("sd2", "sd35", "flux", "qwen")
@@ -26,13 +26,13 @@ def test_predict_and_plan_agree_for_every_model(law_name):
         law = laws.get(law_name, m)
         one = law.predict_one(config(m))
         row = planner.plan(planner.Workload.single(config(m), 1000.0), opts).frame.iloc[0]
-        assert row["wh_per_image"] == pytest.approx(one["per_image_wh"], rel=1e-9, abs=0)
-        assert row["wh_per_image_low"] == pytest.approx(one["per_image_wh_low"], rel=1e-9, abs=0)
+        assert row["wh_per_image"] == pytest.approx(one.per_image_wh, rel=1e-9, abs=0)
+        assert row["wh_per_image_low"] == pytest.approx(one.interval_wh[0], rel=1e-9, abs=0)
         # N prompts cost N x the per-image energy, interval included
         many = law.predict_one(config(m, prompts=37))
-        assert many["total_j"] == pytest.approx(37 * one["per_image_j"], rel=1e-12)
-        assert many["total_j_high"] == pytest.approx(37 * one["per_image_j_high"], rel=1e-12)
-        assert many["per_image_j"] == pytest.approx(one["per_image_j"], rel=1e-12)
+        assert many.total_j == pytest.approx(37 * one.per_image_j, rel=1e-12)
+        assert many.total_j_high == pytest.approx(37 * one.per_image_j_high, rel=1e-12)
+        assert many.per_image_j == pytest.approx(one.per_image_j, rel=1e-12)
 
 
 def test_cli_predict_and_plan_agree_for_every_law():
@@ -54,10 +54,10 @@ def test_paper_n_extrapolation_is_explicit_and_documented():
         lin = law.predict_one(config(m))
         at_data = law.predict_one(config(m, prompts=100), n_scaling="law")
         single = law.predict_one(config(m, prompts=1), n_scaling="law")
-        assert at_data["per_image_j"] == pytest.approx(lin["per_image_j"], rel=1e-12)
-        assert single["per_image_j"] / lin["per_image_j"] == pytest.approx(100 ** (1 - alpha), rel=1e-9)
-        assert any("n_scaling='law'" in f for f in single["extrapolation"])
-        assert not lin["extrapolation"]
+        assert at_data.per_image_j == pytest.approx(lin.per_image_j, rel=1e-12)
+        assert single.per_image_j / lin.per_image_j == pytest.approx(100 ** (1 - alpha), rel=1e-9)
+        assert any("n_scaling='law'" in f for f in single.extrapolation)
+        assert not lin.extrapolation
     with pytest.raises(ValueError, match="unknown n_scaling 'quadratic'; allowed: linear, law"):
         law.predict_one(config("qwen"), n_scaling="quadratic")
 
@@ -91,39 +91,42 @@ def test_strict_json_everywhere():
         _strict(o)
 
 
-def test_fitted_laws_come_from_the_disk_cache(tmp_path, monkeypatch):
+def test_answers_come_from_the_artifact_and_write_nothing(tmp_path, monkeypatch):
+    """Fit at build time, serve from the artifact: with fitting and counting made impossible and an empty cache,
+    predict and plan answer for a model with data, one without, a GPU with data and one without, and the cache
+    stays empty."""
+    from energy_nb.compute import features
     from energy_nb.laws import registry
 
-    monkeypatch.setenv("ENERGY_NB_CACHE", str(tmp_path))
-    registry._MEMORY.clear()
-    first = laws.get("roofline_tc_kernels")
-    files = list((tmp_path / "laws").glob("roofline_tc_kernels-counted-all-*.json"))
-    assert len(files) == 1
-    assert first.provenance["data_sha256"] and first.provenance["code_version"].startswith("0.")
-    registry._MEMORY.clear()
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ENERGY_NB_CACHE", str(cache))
 
-    def no_fitting(*a, **k):
-        raise AssertionError("refitted although the cache has this law")
+    def no(*a, **k):
+        raise AssertionError("fitted or counted while answering")
 
-    monkeypatch.setattr(registry, "fit", no_fitting)
-    again = laws.get("roofline_tc_kernels")
-    assert again.coef == first.coef and again.domain == first.domain
-    # Another data digest is another key: the cached law is not used for other data.
-    monkeypatch.setattr("energy_nb.data.shipped.shipped_sha256", lambda: "0" * 64)
-    registry._MEMORY.clear()
-    with pytest.raises(AssertionError, match="refitted"):
-        laws.get("roofline_tc_kernels")
-    registry._MEMORY.clear()
+    monkeypatch.setattr(registry, "fit", no)
+    monkeypatch.setattr(features, "count", no)
+    for model, gpu in (("flux", "A100"), ("pixart-sigma", "H100"), ("sdxl", "L40S"), ("sd2", "H200")):
+        base = ["--model", model, "--height", "1024", "--width", "1024", "--steps", "20", "--gpu", gpu]
+        p = _strict(cli("predict", *base, "--json").stdout)
+        assert p["per_image_j"] > 0 and p["per_image_s"] > 0 and p["interval_kind"].startswith("split-conformal")
+        cli("plan", *base, "--images-per-day", "1000", "--compare")
+    art = laws.get("roofline_tc_kernels")
+    assert art.provenance["data_sha256"] and art.provenance["code_version"].startswith("0.")
+    assert not cache.exists() or not any(cache.rglob("*")), sorted(cache.rglob("*"))
 
 
 def test_a_prediction_imports_neither_torch_nor_statsmodels():
-    """Why `predict` answers in about a second: nothing heavy is imported once the law is cached."""
-    cli_process("predict", "--model", "sd35", "--height", "512", "--width", "512", "--steps", "20")  # warm the cache
+    """Why `predict` answers in well under a second: neither the selection (evaluation) nor statsmodels, scipy's
+    optimisers or torch are imported; the laws artifact has everything."""
     code = ("import sys; from energy_nb.cli import main\n"
             "assert main(['predict','--model','sd35','--height','512','--width','512','--steps','20']) == 0\n"
             "assert main(['predict','--model','sd35','--height','512','--width','512','--steps','20','--law',"
             "'roofline_tc_kernels']) == 0\n"
-            "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'statsmodels', 'codecarbon') if m in sys.modules]\n"
+            "assert main(['plan','--model','pixart-sigma','--height','1024','--width','1024','--steps','20',"
+            "'--images-per-day','1e5','--country','FRA','--compare']) == 0\n"
+            "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'statsmodels', 'codecarbon', 'scipy.optimize',"
+            "'energy_nb.evaluation') if m in sys.modules]\n"
             "assert not heavy, heavy")
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr

@@ -1,14 +1,23 @@
-"""One-point calibration: a GPU without energy data known by a measured row, by name, in predict and plan."""
+"""Calibration of a GPU without energy data from a few measured rows: user state outside the cache, made against
+one version of the laws artifact; by name in predict and plan; and how well one row calibrates where both GPUs have
+data."""
 import json
 import uuid
 
 import pytest
 
 import energy_nb
-from energy_nb.core.cache import cache_dir
 from energy_nb.data.shipped import law_data
 from energy_nb.evaluation import calibration
+from energy_nb.laws import calibrated
 from helpers import cli
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENERGY_NB_USER_DIR", str(tmp_path / "user"))
+    monkeypatch.setenv("ENERGY_NB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "user"
 
 
 @pytest.fixture
@@ -20,33 +29,67 @@ def one_row(tmp_path):
     return path, float((row.energy_j / row.n_prompts).iloc[0])
 
 
-def test_calibrate_then_predict_and_plan_by_name(one_row):
+def test_calibrate_then_predict_and_plan_by_name(one_row, user_dir):
     path, measured = one_row
     name = f"test-cal-{uuid.uuid4().hex[:8]}"
-    try:
-        out = cli("calibrate", "--data", str(path), "--name", name, "--base", "A100", "--json").stdout
-        cal = json.loads(out)
-        base = energy_nb.predict("sdxl", 512, 512, 25, cfg=True, gpu="A100").per_image_j
-        assert cal["factor"] == pytest.approx(measured / base, rel=1e-9)
-        p = energy_nb.predict("sd2", 768, 768, 25, cfg=True, gpu=name)
-        on_base = energy_nb.predict("sd2", 768, 768, 25, cfg=True, gpu="A100")
-        assert p.per_image_j == pytest.approx(on_base.per_image_j * cal["factor"], rel=1e-9)
-        assert "calibrated from 1 measured row(s) (sdxl)" in p.law_reason and p.per_image_gross_j is not None
-        rows = law_data()
-        h100 = rows[(rows.model == "sd2") & (rows.gpu == "H100") & (rows.batch_size == 1) & (rows.height == 768)]
-        assert p.per_image_j == pytest.approx(float((h100.energy_j / h100.n_prompts).iloc[0]), rel=0.05)
-        plan = energy_nb.plan("sd2", 768, 768, 25, cfg=True, gpu=name, images_per_day=1000)
-        assert plan.total["wh_per_image"] == pytest.approx(p.per_image_wh, rel=1e-9)
-    finally:
-        (cache_dir() / "calibrated" / f"{name}.json").unlink(missing_ok=True)
+    out = cli("calibrate", "--data", str(path), "--name", name, "--base", "A100", "--json").stdout
+    cal = json.loads(out)
+    base = energy_nb.predict("sdxl", 512, 512, 25, cfg=True, gpu="A100").per_image_j
+    assert cal["factor"] == pytest.approx(measured / base, rel=1e-9)
+    assert (user_dir / "calibrations" / f"{name}.json").exists() and not (user_dir.parent / "cache").exists()
+    p = energy_nb.predict("sd2", 768, 768, 25, cfg=True, gpu=name)
+    on_base = energy_nb.predict("sd2", 768, 768, 25, cfg=True, gpu="A100")
+    assert p.per_image_j == pytest.approx(on_base.per_image_j * cal["factor"], rel=1e-9)
+    assert "calibrated from 1 measured row(s) (sdxl)" in p.law_reason and p.per_image_gross_j is not None
+    rows = law_data()
+    h100 = rows[(rows.model == "sd2") & (rows.gpu == "H100") & (rows.batch_size == 1) & (rows.height == 768)]
+    assert p.per_image_j == pytest.approx(float((h100.energy_j / h100.n_prompts).iloc[0]), rel=0.05)
+    plan = energy_nb.plan("sd2", 768, 768, 25, cfg=True, gpu=name, images_per_day=1000)
+    assert plan.total["wh_per_image"] == pytest.approx(p.per_image_wh, rel=1e-9)
+    listed = json.loads(cli("calibrate", "--list", "--json").stdout)
+    assert [(c["name"], c["current"]) for c in listed] == [(name, True)]
+    assert name in cli("calibrate", "--list").stdout
+    assert "removed" in cli("calibrate", "--remove", name).stdout
+    assert "no calibrations" in cli("calibrate", "--list").stdout
+    gone = cli("calibrate", "--remove", name, check=False)
+    assert gone.returncode == 2 and f"no calibration named {name!r}" in gone.stderr
 
 
-def test_calibration_refuses_what_it_cannot_use(one_row):
+def test_a_calibration_made_against_another_artifact_is_refused_with_how_to_redo_it(one_row, user_dir):
+    path, _ = one_row
+    cli("calibrate", "--data", str(path), "--name", "old-gpu")
+    stored = user_dir / "calibrations" / "old-gpu.json"
+    d = json.loads(stored.read_text())
+    assert d["artifact_version"] == energy_nb.laws.artifact.current().version and len(d["measured"]) == 1
+    stored.write_text(json.dumps(dict(d, artifact_version="0123456789abcdef")))
+    bad = cli("predict", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--gpu", "old-gpu",
+              check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "made against laws artifact 0123456789abcdef" in bad.stderr
+    assert f"energy-nb calibrate --data {stored.with_suffix('.rows.csv')} --name old-gpu" in bad.stderr
+    assert not json.loads(cli("calibrate", "--list", "--json").stdout)[0]["current"]
+    cli("calibrate", "--data", str(stored.with_suffix(".rows.csv")), "--name", "old-gpu")  # the way out works
+    assert energy_nb.predict("sd2", 768, 768, 25, gpu="old-gpu").per_image_j > 0
+
+
+def test_calibration_refuses_what_it_cannot_use(one_row, user_dir, tmp_path):
     path, _ = one_row
     bad = cli("calibrate", "--data", str(path), "--name", "H100", check=False)
     assert bad.returncode == 2 and "is a GPU of data/gpus.csv" in bad.stderr
     bad = cli("calibrate", "--data", str(path), "--name", "a/b", check=False)
     assert bad.returncode == 2 and "calibration name 'a/b' is not allowed" in bad.stderr
+    rows = law_data()
+    many = tmp_path / "many.csv"
+    rows[(rows.gpu == "H100")].head(16).drop(columns=["dataset"]).to_csv(many, index=False)
+    bad = cli("calibrate", "--data", str(many), "--name", "x", check=False)
+    assert bad.returncode == 2 and "16 ok rows given" in bad.stderr and "1 to 3" in bad.stderr
+    per_image = tmp_path / "per-image.csv"  # energy of one image where the schema wants all n_prompts images
+    row = rows[(rows.model == "sd2") & (rows.gpu == "A100") & (rows.dataset == "paper")].head(1)
+    row.assign(energy_j=row.energy_j / 250).drop(columns=["dataset"]).to_csv(per_image, index=False)
+    bad = cli("calibrate", "--data", str(per_image), "--name", "x", check=False)
+    assert bad.returncode == 2 and "outside x0.1-x10" in bad.stderr and "check the rows' units" in bad.stderr
+    assert calibrated.calibrations().empty
+    assert cli("calibrate", check=False).returncode == 2
 
 
 def test_one_point_calibration_scores_every_other_row_both_ways():

@@ -15,8 +15,8 @@ def pool():
     return d[d["model"].isin(["sd2", "sd15", "sdxl", "flux"])]
 
 
-def test_time_and_gross_scores_what_a_meter_reads(pool):
-    t = held_out.time_and_gross(pool, ["achieved", "roofline_tc_kernels"], by="gpu")
+def test_time_gross_errors_score_what_a_meter_reads(pool):
+    t = held_out.time_gross_errors(pool, ["achieved", "roofline_tc_kernels"], by="gpu")
     assert set(t["held_out"]) == {"A100", "H100"} and set(t["law"]) == {"achieved", "roofline_tc_kernels"}
     assert t.loc[t.law == "roofline_tc_kernels", "time_mape_pct"].isna().all()  # no time: said so, not zero
     p = validation.held_out(pool, ["achieved"], by="gpu")

@@ -10,7 +10,8 @@ import pytest
 
 from energy_nb import laws
 from energy_nb.data import mlenergy, power, schema
-from energy_nb.laws import timing
+from energy_nb.laws import answer, timing
+from energy_nb.laws.artifact import current
 from energy_nb.measurement.log import RowLog
 from energy_nb.models.configuration import Configuration
 from energy_nb.planning import planner
@@ -158,23 +159,24 @@ def test_predict_h100_batch_json_has_net_gross_and_time():
     law = laws.get("paper", "sd2")
     assert law.value("beta_batch") < 0 and "H100" in law.gpus
     flagged = law.predict_one(Configuration("sd2", 768, 768, 25, "fp16", True, "H100", batch_size=128))
-    assert any("batch size 128 is outside" in f for f in flagged["extrapolation"])
+    assert any("batch size 128 is outside" in f for f in flagged.extrapolation)
     q = laws.get("paper", "qwen").predict_one(Configuration("qwen", 1024, 1024, 30, "fp16", True, "A100", batch_size=4))
-    assert any("no batch term: predicted as batch 1" in f for f in q["extrapolation"])
+    assert any("no batch term: predicted as batch 1" in f for f in q.extrapolation)
 
 
 def test_plan_counts_gpu_hours_and_gpus():
     c = Configuration("sd2", 768, 768, 25, "fp16", True, "H100", batch_size=8)
     opts = planner.Options(carbon_intensity=100.0, utilisation=0.4)
     row = planner.plan(planner.Workload.single(c, 1e6), opts).frame.iloc[0]
-    t = timing.time_and_gross(c, 1.0)["per_image_s"]
+    t = answer.time_and_gross(c, 1.0).per_image_s
     assert row["seconds_per_image"] == pytest.approx(t, rel=1e-12)
     assert row["gpu_hours_per_day"] == pytest.approx(t * 1e6 / 3600, rel=1e-12)
     assert row["gpus_needed"] == math.ceil(t * 1e6 / 3600 / (24 * 0.4))
     q = planner.plan(planner.Workload.single(Configuration("qwen", 1024, 1024, 30), 10.0), opts).frame.iloc[0]
     # no measured time for Qwen-Image: the shared time law answers, and says so
-    assert q["gpu_hours_per_day"] == pytest.approx(timing.shared_time(Configuration("qwen", 1024, 1024, 30, gpu="A100"))
-                                                   ["per_image_s"] * 10 / 3600, rel=1e-9)
+    shared = current().shared_time_law()
+    assert q["gpu_hours_per_day"] == pytest.approx(timing.shared_time(Configuration("qwen", 1024, 1024, 30, gpu="A100"),
+                                                                      shared)["per_image_s"] * 10 / 3600, rel=1e-9)
     out = cli("plan", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--cfg", "--gpu", "H100",
               "--batch-size", "8", "--images-per-day", "1e6", "--utilisation", "0.4").stdout
     assert "GPU-hours/day" in out and "GPU(s) at 40% utilisation" in out

@@ -20,7 +20,7 @@ DF = 1000.0
 
 
 def hand_law() -> ScalingLaw:
-    return ScalingLaw(terms=["Intercept", "log_F"], params={"Intercept": math.log(C_KWH_PER_GFLOP), "log_F": 1.0},
+    return ScalingLaw(terms=["Intercept", "log_F"], coef={"Intercept": math.log(C_KWH_PER_GFLOP), "log_F": 1.0},
                       cov=[[0.0, 0.0], [0.0, 0.0]], scale=SIGMA ** 2, df_resid=DF, r2=1.0, n_obs=1000,
                       convention="paper", baseline_gpu="A100", gpus=["A100"], models=["flux"], dtypes=["fp16"],
                       name="hand")

@@ -10,7 +10,7 @@ import pytest
 from energy_nb import laws
 from energy_nb.book import present
 from energy_nb.core import provenance
-from energy_nb.evaluation.selection import answer
+from energy_nb.laws.answer import answer
 from energy_nb.models.configuration import Configuration
 from energy_nb.planning import calculator
 
@@ -102,8 +102,8 @@ def test_calculator_closed_form_is_the_law():
         j = math.exp(m0 + law["m1"] * L)
         hi = j * math.exp(law["q"] * math.sqrt(v0 + v1 * L + law["v2"] * L * L))
         want = fitted.per_image(Configuration(model, res, res, steps, "fp16", True, gpu))
-        assert j == pytest.approx(want["per_image_j"], rel=1e-8)
-        assert hi == pytest.approx(want["per_image_j_high"], rel=1e-8)
+        assert j == pytest.approx(want.per_image_j, rel=1e-8)
+        assert hi == pytest.approx(want.per_image_j_high, rel=1e-8)
     # what the law refuses, the calculator carries as the same message
     cell = data["configs"]["sdxl"]["A100"]["1024"][calculator.DTYPES.index("fp32") * 10]
     assert isinstance(cell, int) and "fp32" in data["errors"][cell]

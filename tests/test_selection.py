@@ -1,5 +1,6 @@
-"""The law that answers: chosen per model by cross-validation on its own rows, with intervals from held-out
-errors; the configuration ML.ENERGY measured is answered within 5% of the measurements."""
+"""The law that answers: chosen per model by cross-validation on its own rows (at build time, into the laws
+artifact), with intervals from nested held-out errors; the configuration ML.ENERGY measured is answered within 5%
+of the measurements."""
 import math
 
 import numpy as np
@@ -9,8 +10,10 @@ import pytest
 import energy_nb
 from energy_nb.data.shipped import law_data
 from energy_nb.evaluation import selection
-from energy_nb.evaluation.validation import Candidate, kfold
-from energy_nb.laws import timing
+from energy_nb.evaluation.candidates import Candidate
+from energy_nb.evaluation.validation import kfold
+from energy_nb.laws.answer import answer
+from energy_nb.laws.artifact import current
 from energy_nb.laws.conformal import ConformalLaw, conformal_q
 
 
@@ -27,19 +30,33 @@ def test_kfold_predicts_every_row_once_with_the_same_folds_for_every_candidate()
 
 
 def test_auto_answers_with_the_candidate_of_smallest_cross_validated_error():
+    rows = law_data()
     for model in ("sd2", "flux", "qwen"):
-        t = selection.own_scores(model)
+        choice = selection.choose(rows[rows["model"] == model], selection.POLICY["own"][0], "rows")
+        t = choice.table
         full = t[t.predicted == t.rows]
-        best, _ = selection.choose_own(model)
-        assert best == full.loc[full.mape_pct.idxmin(), "candidate"]
-        law, why = selection.answer("auto", model, "A100")
-        assert law.name.startswith(best) and f"{model}'s own {int(t.rows.iloc[0])} energy rows" in why
+        assert choice.best.label == full.loc[full.mape_pct.idxmin(), "candidate"] == current().family(model)
+        law, why = answer("auto", model, "A100")
+        assert law.name == f"{choice.best.law} ({model})" and f"{model}'s own {int(t.rows.iloc[0])} energy rows" in why
+        assert "nested 5-fold cross-validation" in law.interval_kind
     # kandinsky3's 6 rows: the physical laws cannot be fitted on its folds, and the paper's law refuses its single
     # FLOPs value, so no law of its own answers: the shared law does, and says why
-    t = selection.own_scores("kandinsky3")
-    assert (t.predicted < t.rows).any() and selection.choose_own("kandinsky3") is None
-    law, why = selection.answer("auto", "kandinsky3", "A100")
-    assert law.name == energy_nb.laws.DEFAULT_SHARED and "single FLOPs value" in why
+    choice = selection.choose(rows[rows["model"] == "kandinsky3"], selection.POLICY["own"][0], "rows")
+    assert choice.best is None and "single FLOPs value" in choice.why_not
+    law, why = answer("auto", "kandinsky3", "A100")
+    assert law.name == current().shared_name and "single FLOPs value" in why
+
+
+def test_the_shared_and_datasheet_laws_are_the_selections_output():
+    """No constant names the law for a model or GPU without data: the selection chooses it, and the nested
+    errors behind its interval are the choice repeated inside each held-out fold."""
+    pool = law_data()
+    assert selection.choose(pool, selection.POLICY["shared"][0], "model").best.law == current().shared_name
+    assert selection.choose(pool, selection.POLICY["datasheet"][0], "gpu").best.law == current().datasheet_name
+    table = current().data["selections"]["shared"]["nested"]
+    assert {r["held_out"] for r in table} == set(pool["model"]) and all(r["inner_by"] == "model" for r in table)
+    errors = current().interval("shared").errors
+    assert len(errors) == len(pool) and list(errors) == sorted(errors)
 
 
 @pytest.mark.parametrize("gpu", ["A100", "H100"])
@@ -76,7 +93,7 @@ def test_models_and_gpus_without_data_get_intervals_from_leave_one_out_errors():
     unseen = energy_nb.predict("pixart-sigma", 1024, 1024, 20, gpu="A100")
     assert "leave-one-model-out" in unseen.interval_kind
     new_gpu = energy_nb.predict("sdxl", 1024, 1024, 20, gpu="L40S")
-    assert "leave-one-gpu-out" in new_gpu.interval_kind
+    assert "leave-one-GPU-out" in new_gpu.interval_kind and "not nested" in new_gpu.interval_kind
     assert new_gpu.per_image_j_high / new_gpu.per_image_j > unseen.per_image_j_high / unseen.per_image_j
 
 
@@ -91,6 +108,7 @@ def test_time_and_gross_energy_for_every_registry_model_on_every_gpu():
             assert p.per_image_gross_j == pytest.approx(p.per_image_j + p.idle_w * p.per_image_s), (model, gpu)
     new = energy_nb.predict("pixart-sigma", 1024, 1024, 20, gpu="B200")
     notes = " ".join(new.time_extrapolation)
-    assert f"time from the shared law {timing.SHARED_TIME_LAW!r}" in notes and "no published idle power for B200" in notes
+    shared = current().data["time"]["shared"]
+    assert f"time from the shared law {shared!r}" in notes and "no published idle power for B200" in notes
     plan = energy_nb.plan("pixart-sigma", 1024, 1024, 20, gpu="L40S", images_per_day=10_000)
     assert plan.total["gpus_needed"] >= 1

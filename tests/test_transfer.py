@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy_nb import laws
 from energy_nb.cli import main
 from energy_nb.compute import features
 from energy_nb.data.shipped import law_data
 from energy_nb.evaluation import selection
 from energy_nb.evaluation import validation as validate
 from energy_nb.laws import physical, transfer
+from energy_nb.laws.artifact import current
 from energy_nb.models import hardware
 from energy_nb.models.configuration import Configuration
 from helpers import cli
@@ -155,26 +155,18 @@ def test_pool_holds_every_model_and_gpu_with_data(pool):
 def test_nested_transfer_chooses_inside_the_training_folds_and_scores_what_it_predicts(pool):
     small = pool[pool["model"].isin(["sd2", "sd15", "sdxl", "sd35"])]
     cands = ("paper", "roofline_tc_kernels", "datasheet")
-    rows, preds = validate.nested(small, cands, by="model")
+    rows, preds = selection.nested(small, cands, by="model")
     assert list(rows["held_out"]) == ["sd15", "sd2", "sd35", "sdxl"] and set(rows["law"]) <= set(cands)
     for r in rows.itertuples():
         p = preds[(preds.held_out == r.held_out)].dropna(subset=["energy_pred_j"])
         assert (p["law"] == r.law).all() and len(p) == r.rows
         assert r.mape_pct == pytest.approx(100 * (p.energy_pred_j / p.energy_j - 1).abs().mean())
         # the choice is the one the training models alone make
-        best, _ = validate.choose(small[small["model"] != r.held_out], cands)
-        assert best.law == r.law
-    g_rows, g_preds = validate.nested(small, ("roofline_tc_kernels", "datasheet"), by="gpu")
+        assert selection.choose(small[small["model"] != r.held_out], cands, "model").best.law == r.law
+    g_rows, g_preds = selection.nested(small, ("roofline_tc_kernels", "datasheet"), by="gpu")
     assert set(g_rows["held_out"]) == {"A100", "H100"} and (g_rows["rows"] > 0).all()
     with pytest.raises(ValueError, match="unknown fold 'prompt'; allowed: model, gpu"):
         validate.held_out(small, cands, by="prompt")
-
-
-def test_the_defaults_are_what_the_selection_picks_on_the_shipped_data(pool):
-    chosen, scores = validate.choose(pool)
-    assert chosen.law == laws.DEFAULT_SHARED, scores
-    tchosen, tscores = validate.choose(pool, transfer.TRANSFER_LAWS, by="gpu")
-    assert tchosen.law == laws.DEFAULT_DATASHEET, tscores
 
 
 # -- the law that answers -------------------------------------------------------------------------
@@ -185,21 +177,20 @@ def _predict(*args: str) -> dict:
 def test_predict_and_plan_say_which_law_answered_and_agree():
     base = ["--height", "1024", "--width", "1024", "--steps", "20"]
     own = _predict("--model", "sd2", *base)
-    best, _ = selection.choose_own("sd2")
-    assert own["law"] == f"{best} (sd2)" and "sd2's own 93 energy rows" in own["law_reason"]
+    assert own["law"] == f"{current().family('sd2')} (sd2)" and "sd2's own 93 energy rows" in own["law_reason"]
     assert "5-fold cross-validation" in own["law_reason"] and own["interval_kind"].startswith("split-conformal")
     new = _predict("--model", "pixart-sigma", *base, "--cfg")
-    assert new["law"] == laws.DEFAULT_SHARED and "no energy rows of 'pixart-sigma'" in new["law_reason"]
+    assert new["law"] == current().shared_name and "no energy rows of 'pixart-sigma'" in new["law_reason"]
     unseen = _predict("--model", "sdxl", *base, "--gpu", "L40S")
-    assert unseen["law"] == laws.DEFAULT_DATASHEET and "GPU L40S has no energy data" in unseen["law_reason"]
+    assert unseen["law"] == current().datasheet_name and "GPU L40S has no energy data" in unseen["law_reason"]
     assert any("priced from its datasheet" in f for f in unseen["extrapolation"])
     spec = "name=MyGPU,tflops_bf16=400,bandwidth_tbs=2.5,power_w=500"
     mine = _predict("--model", "sdxl", *base, "--gpu-spec", spec)
-    assert mine["gpu"] == "MyGPU" and mine["law"] == laws.DEFAULT_DATASHEET
+    assert mine["gpu"] == "MyGPU" and mine["law"] == current().datasheet_name
     plan = json.loads(cli("plan", "--model", "sdxl", *base, "--gpu-spec", spec, "--images-per-day", "1000",
                           "--json").stdout)
     assert plan["workload"][0]["wh_per_image"] == pytest.approx(mine["per_image_wh"], rel=1e-9)
-    assert plan["workload"][0]["law"] == laws.DEFAULT_DATASHEET
+    assert plan["workload"][0]["law"] == current().datasheet_name
 
 
 def test_bad_gpu_input_names_the_value(capsys):

@@ -191,7 +191,7 @@ def datasheet_gap(ratios: pd.DataFrame, sheet: Mapping[str, float]) -> str:
 
 
 def achieved_transfer(t: pd.DataFrame, chosen: str) -> str:
-    """Leave-one-GPU-out of the datasheet-priced laws (``t``: :func:`energy_nb.evaluation.held_out.time_and_gross`
+    """Leave-one-GPU-out of the datasheet-priced laws (``t``: :func:`energy_nb.evaluation.held_out.time_gross_errors`
     by GPU): the worst fold of each law, and the ``chosen`` law's folds in energy, time and gross."""
     worst = t.groupby("law")["mape_pct"].max().sort_values()
     bits = ", ".join(f"`{law}` {v:.1f}%" for law, v in worst.items())
@@ -242,19 +242,25 @@ def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any], bou
     return "\n".join(lines)
 
 
-def law_that_answers(chosen: str, tchosen: str, default_shared: str, default_datasheet: str) -> str:
-    """Which laws the selection picks on all the data, beside the defaults ``predict`` uses."""
-    return (f"Selected on all the data (leave one model out): **{chosen}**, the default shared law is "
-            f"**{default_shared}**; among the datasheet-priced laws by leave one GPU out, the question they answer "
-            f"(with two GPUs, the same folds as the table above; GPUs held back from the project are the real "
-            f"test): **{tchosen}**, the default for GPUs without data is **{default_datasheet}**. "
-            "The command line says which answered, e.g. `energy-nb predict --model pixart-sigma --height 1024 "
-            "--width 1024 --steps 20 --cfg` or `--gpu L40S`.")
+def law_that_answers(artifact) -> str:
+    """Which laws the selection chose on all the data (the laws artifact): the shared law and the one for GPUs
+    without data, with their scores and how their intervals were obtained."""
+    sel = artifact.data["selections"]
+    shared, sheet = sel["shared"], sel["datasheet"]
+    score = {q: {s["candidate"]: s["score_pct"] for s in sel[q]["scores"]} for q in ("shared", "datasheet")}
+    return (f"Chosen on all the data by leave one model out: **{shared['law']}** "
+            f"({score['shared'][shared['law']]:.1f}% mean held-out error), the law for a model without rows; among "
+            f"the datasheet-priced laws by leave one GPU out, the question they answer: **{sheet['law']}** "
+            f"({score['datasheet'][sheet['law']]:.1f}%), the law for a GPU without data. With two GPUs the second "
+            "choice is made on the same folds as the table above, and GPUs held back from the project are the real "
+            "test. These are the selection's outputs, not constants: `energy-nb laws build` makes them again from "
+            "the data. The command line says which answered, e.g. `energy-nb predict --model pixart-sigma "
+            "--height 1024 --width 1024 --steps 20 --cfg` or `--gpu L40S`.")
 
 
 def coverage_pooled(cov, name: str, by: str) -> str:
     """The pooled held-out coverage of the in-sample and the conformal intervals of ``name`` (leave-one-``by``-out,
-    :func:`energy_nb.evaluation.selection.transfer_coverage`)."""
+    :func:`energy_nb.evaluation.intervals.transfer_coverage`)."""
     n = cov["rows"].sum()
     own = (cov["own_coverage_pct"] * cov["rows"]).sum() / n
     conf = (cov["conformal_coverage_pct"] * cov["rows"]).sum() / n

@@ -1,8 +1,9 @@
 """Layer 11, ``cli``: the command line ``energy-nb {predict,plan,calibrate,fit,flops,models,gpus,features,provenance,
-import,sweep,run,book}`` (also ``python -m energy_nb``).
+import,laws,sweep,run,book,lab}`` (also ``python -m energy_nb``).
 
 One module per command group: :mod:`.answers` (predict, plan, calibrate, fit), :mod:`.info` (flops, models, gpus,
-features, provenance, import), :mod:`.sweep` (sweep run, status, merge) and :mod:`.book` (run, book); the
+features, provenance, import), :mod:`.laws` (laws build, check, show), :mod:`.sweep` (sweep run, status, merge) and
+:mod:`.book` (run, book, lab); the
 options they share are in :mod:`.options`. A :class:`~energy_nb.core.errors.UserError` is printed as one line
 (``energy-nb CMD: error: ...``) with exit status 2; any other exception is a bug and keeps its traceback.
 
@@ -14,7 +15,7 @@ import argparse
 import sys
 
 from ..core.errors import UserError
-from . import answers, book, info, sweep
+from . import answers, book, info, laws, sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     answers.add_parsers(sub)
     info.add_parsers(sub)
+    laws.add_parsers(sub)
     sweep.add_parsers(sub)
     book.add_parsers(sub)
     return p

@@ -48,13 +48,29 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(a: argparse.Namespace) -> int:
+    from ..core.errors import UserError
+    from ..laws import calibrated
+
+    if a.list:
+        t = calibrated.calibrations()
+        if a.json:
+            print_json(t.to_dict(orient="records"))
+        elif t.empty:
+            print(f"no calibrations in {calibrated.calibration_dir()}")
+        else:
+            print(t.to_string(index=False))
+        return 0
+    if a.remove:
+        print(f"removed {calibrated.remove(a.remove)}")
+        return 0
+    if not a.data or not a.name:
+        raise UserError("--data ROWS.csv and --name NAME are needed to calibrate (or --list, --remove NAME)")
     import pandas as pd
 
     from ..data.schema import read_energy_csv
-    from ..evaluation.calibration import calibrate
 
     rows = pd.concat([read_energy_csv(p) for p in a.data], ignore_index=True)
-    cal = calibrate(rows, a.name, base=a.base)
+    cal = calibrated.calibrate(rows, a.name, base=a.base)
     if a.json:
         from dataclasses import asdict
 
@@ -63,17 +79,16 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
         for r in cal.rows:
             print(f"  {r['configuration']}: measured {r['measured_j']:,.1f} J/image, {cal.base} law "
                   f"{r['base_predicted_j']:,.1f} J/image (x{r['ratio']:.3f})")
-        print(f"{cal.describe()}; stored: energy-nb predict ... --gpu {cal.name}")
+        print(f"{cal.describe()}; stored in {calibrated.calibration_dir()}: energy-nb predict ... --gpu {cal.name}")
     return 0
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
-    from .. import api, laws
+    from .. import api
 
-    convention = a.convention or laws.default_convention(a.law)
-    law = api.fit(a.law, a.data, a.models, a.gpus, convention, a.out)
+    law = api.fit(a.law, a.data, a.models, a.gpus, a.convention, a.out, eq3=a.eq3)
     if a.json:
-        print_json(dict(law=a.law, convention=convention, n_obs=law.n_obs, r2=law.r2, models=law.models,
+        print_json(dict(law=a.law, convention=law.convention, n_obs=law.n_obs, r2=law.r2, models=law.models,
                         gpus=law.gpus, parameters=law.table().reset_index().to_dict(orient="records"),
                         dropped=law.dropped, saved=a.out))
     else:
@@ -118,19 +133,33 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     pl.set_defaults(func=cmd_plan)
 
     ca = sub.add_parser("calibrate", parents=[json_parent()],
-                        help="calibrate a GPU without energy data from a few rows measured on it")
-    ca.add_argument("--data", nargs="+", required=True, help="CSV files in the record schema: 1-3 measured rows")
-    ca.add_argument("--name", required=True, help="the name predict and plan will know the GPU by (--gpu NAME)")
+                        help="calibrate a GPU without energy data from a few rows measured on it",
+                        description="Fix a GPU's factor against a GPU with data from 1-3 rows measured on it (the "
+                                    "record schema: energy_j of all n_prompts images, net of idle power); predict and "
+                                    "plan --gpu NAME then answer with the base GPU's law times it. Calibrations live "
+                                    "in "
+                                    "your user data folder (ENERGY_NB_USER_DIR overrides it), each made against one "
+                                    "version of the laws artifact.")
+    ca.add_argument("--data", nargs="+", help="CSV files in the record schema: 1-3 measured rows")
+    ca.add_argument("--name", help="the name predict and plan will know the GPU by (--gpu NAME)")
     ca.add_argument("--base", default="A100", help="the GPU with data whose predictions are scaled (default A100)")
+    ca.add_argument("--list", action="store_true", help="list the stored calibrations")
+    ca.add_argument("--remove", metavar="NAME", help="delete the calibration NAME")
     ca.set_defaults(func=cmd_calibrate)
 
     fi = sub.add_parser("fit", parents=[json_parent()],
-                        help="fit a scaling law on energy CSVs (default: the shipped data)")
-    fi.add_argument("--data", nargs="+", help="CSV files in the shared schema")
+                        help="fit a law on energy CSVs (default: the records the shipped laws are fitted on)",
+                        description="Fit a registry law on energy records and print it (or save it with --out, for "
+                                    "predict --law-file). The paper's law is fitted per image with its GPU and batch "
+                                    "terms, as predict answers (--eq3: Eq. 3 as printed); on the shipped data and one "
+                                    "model it is the law the laws artifact holds for that model.")
+    fi.add_argument("--data", nargs="+", help="CSV files in the record schema (default: the shipped records)")
     fi.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)} (or their Hugging Face ids)")
-    fi.add_argument("--gpus", nargs="+")
-    fi.add_argument("--convention", choices=CONVENTIONS, help="FLOPs convention (default: paper for the paper's "
-                    "law, counted for the others)")
-    fi.add_argument("--law", choices=LAW_NAMES, default="paper")
-    fi.add_argument("--out", help="save the fitted law as JSON")
+    fi.add_argument("--gpus", nargs="+", help="keep the rows of these GPU families only (e.g. A100)")
+    fi.add_argument("--convention", choices=CONVENTIONS, help="FLOPs convention (default: the paper's formulas for the "
+                    "paper's law on the paper's models, counted FLOPs otherwise)")
+    fi.add_argument("--law", choices=LAW_NAMES, default="paper", help="which registry law (default paper)")
+    fi.add_argument("--eq3", action="store_true", help="the paper's law as Eq. 3 prints it (energy of N prompts "
+                                                        "against N x FLOPs), not per image")
+    fi.add_argument("--out", help="save the fitted law as JSON (read back with --law-file)")
     fi.set_defaults(func=cmd_fit)

@@ -9,10 +9,16 @@ looked up, in order, in
    --regenerate``; a test checks it against a fresh count);
 3. an on-disk cache (``$ENERGY_NB_CACHE``, default ``~/.cache/energy-nb``) for anything else;
 
-and only counted on the meta device (:mod:`energy_nb.counting`, which imports torch and diffusers:
-~10-20 s) when none has it. Every entry carries a **key**: the sha256 of the model's registry entry,
-of the counting code and of the torch / diffusers / transformers versions; an entry whose key
-differs from the current one is never used.
+and only counted on the meta device (:mod:`energy_nb.compute.counting`, which imports torch and diffusers:
+~10-20 s, the ``energy-nb[count]`` extra) when none has it. Every entry carries a **key**: the sha256 of the
+model's architecture as built and of the counting code; an entry whose key differs from the current one is
+never used. The shipped rows also name the torch / diffusers / transformers versions that counted them
+(``libraries``): an install without torch finds them all, and a test recounts them with the pinned versions.
+Entries of the disk cache are counted by the installed libraries and keyed by their versions too.
+
+:func:`geometry` is the one reading of these features the laws use: per call at batch 1, the FLOPs of the
+denoiser, the text encoders (summed) and the VAE decoder split by kind, their element-wise traffic,
+parameters and kernels.
 
 Units: FLOPs (a multiply-add counts 2) of one forward pass at batch 1; kernels are ATen operators
 dispatched (views excluded); elementwise traffic is tensor elements read + written by the operators
@@ -38,7 +44,7 @@ from ..models.registry import MODEL_KEYS, check_resolution, get_model, resolve, 
 
 #: Columns of the shipped table, in file order.
 COLUMNS = ("model", "size", "role", "height", "width", "flops", "flops_conv", "flops_attn", "kernels",
-           "elementwise", "params", "ops", "key")
+           "elementwise", "params", "ops", "key", "libraries")
 LIBRARIES = ("torch", "diffusers", "transformers")
 #: The shipped table covers the paper's grid (full size; plus each model's default resolution) and the
 #: resolutions of our CPU smoke runs, for every registry model.
@@ -62,6 +68,12 @@ class ComponentFeatures:
     params: int  #: parameters of the component
     ops: dict[str, float]  #: FLOPs by ATen operator
     key: str
+    libraries: str = ""  #: the torch / diffusers / transformers versions that counted it
+
+    @property
+    def flops_matmul(self) -> float:
+        """Matrix products without attention: dense layers (``addmm``, ``mm``)."""
+        return self.flops - self.flops_conv - self.flops_attn
 
     @property
     def flops_mm(self) -> float:
@@ -79,13 +91,18 @@ def counting_code() -> bytes:
 
 @cache
 def key(model: str) -> str:
-    """What a model's features depend on: its registry entry (configs included), the counting code (its
-    statements), the library versions."""
+    """What a model's features depend on: its architecture as the registry builds it (configs included) and
+    the counting code (its statements)."""
     h = hashlib.sha256()
     h.update(spec_digest(model).encode())
     h.update(counting_code())
-    h.update(json.dumps(library_versions(LIBRARIES), sort_keys=True).encode())
     return h.hexdigest()[:16]
+
+
+@cache
+def libraries() -> str:
+    """The installed torch / diffusers / transformers versions, as the ``libraries`` column writes them."""
+    return ", ".join(f"{k} {v}" for k, v in library_versions(LIBRARIES).items())
 
 
 def _from_record(rec: dict) -> ComponentFeatures:
@@ -95,7 +112,7 @@ def _from_record(rec: dict) -> ComponentFeatures:
                              elementwise=int(rec["elementwise"]),
                              params=int(rec["params"]),
                              ops=rec["ops"] if isinstance(rec["ops"], dict) else json.loads(rec["ops"]),
-                             key=rec["key"])
+                             key=rec["key"], libraries=rec.get("libraries") or "")
 
 
 def _record(f: ComponentFeatures) -> dict:
@@ -119,11 +136,20 @@ def _shipped() -> dict[tuple, ComponentFeatures]:
 
 def _cache_file(model: str, size: str, role: str, height: int, width: int) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
-    return cache_dir() / "features" / f"{safe}-{size}-{role}-{height}x{width}-{key(model)}.json"
+    libs = hashlib.sha256(libraries().encode()).hexdigest()[:8]
+    return cache_dir() / "features" / f"{safe}-{size}-{role}-{height}x{width}-{key(model)}-{libs}.json"
 
 
 def count(model: str, role: str, height: int, width: int, size: str = "full") -> ComponentFeatures:
-    """Count one component now on the meta device (slow: imports torch and diffusers)."""
+    """Count one component now on the meta device (slow: imports torch and diffusers, the ``count`` extra)."""
+    import importlib.util
+
+    missing = [lib for lib in LIBRARIES if importlib.util.find_spec(lib) is None]
+    if missing:
+        raise UserError(f"{model} {role} at {height}x{width} ({size}) is not in the shipped features table "
+                        f"(data/features/counted.csv: {', '.join(map(str, shipped_resolutions(model, size)))} px "
+                        f"square): counting it needs {', '.join(missing)}, the energy-nb[count] extra "
+                        "(pip install 'energy-nb[count]')")
     from ..compute.counting import count_component, count_elementwise, count_kernels, count_parameters
 
     c = count_component(model, role, height, width, size)
@@ -133,7 +159,7 @@ def count(model: str, role: str, height: int, width: int, size: str = "full") ->
                              flops_conv=conv, flops_attn=attn, kernels=count_kernels(model, role, height, width, size),
                              elementwise=count_elementwise(model, role, height, width, size),
                              params=count_parameters(model, role, size), ops=dict(sorted(c.by_operator.items())),
-                             key=key(model))
+                             key=key(model), libraries=libraries())
 
 
 @cache
@@ -186,6 +212,25 @@ def parameters(model: str, role: str = "denoiser", size: str = "full") -> int:
     m = get_model(model).multiple
     r = 256 if size == "full" else 64
     return component(model, role, max(r, m), max(r, m), size).params
+
+
+@cache
+def geometry(model: str, height: int, width: int) -> dict[str, object]:
+    """Per call at batch 1: ``den`` (the denoiser), ``text`` (every text encoder, summed) and ``vae`` (the decoder),
+    each with FLOPs by kind -- ``matmul`` (dense layers, attention excluded), ``attn`` (attention), ``conv``
+    (convolutions) --, ``elem`` (element-wise traffic, elements), ``params`` and ``kernels``; and ``batched``
+    (CFG as one denoiser call on a batch of two). The one reading of the counted features every law uses."""
+    spec = get_model(model)
+
+    def comp(role: str) -> dict[str, float]:
+        f = component(model, role, height, width)
+        return dict(matmul=f.flops_matmul, attn=f.flops_attn, conv=f.flops_conv, elem=float(f.elementwise),
+                    params=float(f.params), kernels=float(f.kernels))
+
+    zero = dict(matmul=0.0, attn=0.0, conv=0.0, elem=0.0, params=0.0, kernels=0.0)
+    text = [comp(c.role) for c in spec.text_encoders]
+    return dict(den=comp("denoiser"), text={k: sum(t[k] for t in text) for k in zero} if text else zero,
+                vae=comp("vae"), batched=spec.cfg_batched)
 
 
 def _jobs(models: tuple[str, ...] | None) -> list[tuple[str, str, int, str]]:

@@ -20,12 +20,15 @@ def two_sided(level: float, df: float) -> float:
     return t_quantile(0.5 + level / 2, df)
 
 
-def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Weighted least squares: coefficients, their covariance, residual degrees of freedom."""
-    sw = np.sqrt(w)
+def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray | None = None, min_dof: int = 0
+        ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(Weighted) least squares, the one routine of the small fits (time laws, static power; the paper's law is
+    statsmodels' OLS): coefficients, their covariance and the residual degrees of freedom, at least ``min_dof``
+    (1: an exactly determined fit keeps a finite variance estimate). ``w`` None: ordinary least squares."""
+    sw = np.ones(len(y)) if w is None else np.sqrt(w)
     Xw, yw = X * sw[:, None], y * sw
     beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
     r = yw - Xw @ beta
-    dof = len(y) - X.shape[1]
+    dof = max(len(y) - X.shape[1], min_dof)
     s2 = float(r @ r / dof) if dof > 0 else float("nan")
     return beta, s2 * np.linalg.pinv(Xw.T @ Xw), dof

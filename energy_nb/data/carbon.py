@@ -1,9 +1,14 @@
-"""Grid carbon intensity from the energy-mix data CodeCarbon ships (offline, no network).
+"""Grid carbon intensity from the energy-mix tables CodeCarbon ships, copied unchanged into ``data/carbon/``
+(so that ``plan`` answers without CodeCarbon installed, from the wheel's copy of the data).
 
-- Countries: ``codecarbon/data/private_infra/global_energy_mix.json``, keyed by ISO 3166-1 alpha-3
-  (``carbon_intensity`` in gCO2e/kWh, with the data year).
-- US states: ``codecarbon/data/private_infra/2023/usa_emissions.json`` (lbs CO2e / MWh, converted here:
-  1 lb/MWh = 0.453592 g/kWh), addressed as ``USA/california``.
+- Countries: ``data/carbon/global_energy_mix.json``, keyed by ISO 3166-1 alpha-3 (``carbon_intensity`` in
+  gCO2e/kWh, with the data year).
+- US states: ``data/carbon/2023/usa_emissions.json`` (lbs CO2e / MWh, converted here: 1 lb/MWh = 0.453592
+  g/kWh), addressed as ``USA/california``.
+- The world average: ``data/carbon/carbon_intensity_per_source.json``.
+
+Each is CodeCarbon's ``codecarbon/data/private_infra/`` file of the version named in :data:`SOURCE`
+(``data/MANIFEST.yml`` says the same; a test compares the copy with an installed CodeCarbon of that version).
 
 Units: gCO2e per kWh of electricity.
 """
@@ -14,40 +19,30 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..core import paths
 from ..core.errors import UserError
 
 G_PER_LB = 453.592
+#: Where the tables come from (the codecarbon release they were copied from).
+SOURCE = "codecarbon 3.3.2 data/private_infra"
 
 
-def _data_dir() -> Path:
-    """CodeCarbon's shipped data, located without importing codecarbon (an import costs seconds)."""
-    import importlib.util
+def _read(name: str) -> dict:
+    from ..core.provenance import note_read
 
-    try:
-        spec = importlib.util.find_spec("codecarbon")
-    except ImportError:
-        spec = None
-    if spec is None or spec.origin is None:
-        raise UserError("codecarbon is not installed: its offline grid data gives the carbon intensities; install "
-                        "energy-nb[carbon], or give the grid's intensity (--carbon-intensity, carbon_intensity=)")
-    return Path(spec.origin).parent / "data" / "private_infra"
-
-
-@lru_cache(maxsize=1)
-def _codecarbon_version() -> str:
-    from importlib import metadata
-
-    return metadata.version("codecarbon")
+    path = Path(paths.CARBON) / name
+    note_read(path)
+    return json.loads(path.read_text())
 
 
 @lru_cache(maxsize=1)
 def _global_mix() -> dict:
-    return json.loads((_data_dir() / "global_energy_mix.json").read_text())
+    return _read("global_energy_mix.json")
 
 
 @lru_cache(maxsize=1)
 def _usa_states() -> dict:
-    data = json.loads((_data_dir() / "2023" / "usa_emissions.json").read_text())
+    data = _read("2023/usa_emissions.json")
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
@@ -78,7 +73,7 @@ def intensity(region: str) -> Intensity:
                              f"<state> one of {', '.join(sorted(states))}")
         rec = states[state.lower()]
         return Intensity(f"USA/{state.lower()}", f"{state.title()} (USA)", rec["emissions"] * G_PER_LB / 1000.0,
-                         2023, f"codecarbon {_codecarbon_version()} data/private_infra/2023/usa_emissions.json")
+                         2023, f"{SOURCE}/2023/usa_emissions.json")
     mix = _global_mix()
     rec = mix.get(key.upper())
     if rec is None or rec.get("carbon_intensity") is None:
@@ -86,12 +81,12 @@ def intensity(region: str) -> Intensity:
                          f"energy-mix data, e.g. USA, FRA, DEU, IND, CHN ({len(country_codes())} in all), "
                          "or USA/<state>")
     return Intensity(key.upper(), rec.get("country_name", key), float(rec["carbon_intensity"]), rec.get("year"),
-                     f"codecarbon {_codecarbon_version()} data/private_infra/global_energy_mix.json")
+                     f"{SOURCE}/global_energy_mix.json")
 
 
 def world_average() -> Intensity:
     """CodeCarbon's world-average grid intensity (``carbon_intensity_per_source.json``)."""
-    data = json.loads((_data_dir() / "carbon_intensity_per_source.json").read_text())
+    data = _read("carbon_intensity_per_source.json")
     return Intensity("world", "world average", float(data["world_average"]), None,
-                     f"codecarbon {_codecarbon_version()} carbon_intensity_per_source.json "
+                     f"{SOURCE}/carbon_intensity_per_source.json "
                      f"({data.get('world_average_source', '')})")

@@ -24,6 +24,17 @@ from ..models.hardware import get_spec, idle_power
 FOOTINGS: tuple[str, ...] = ("idle", "static")
 
 
+def gross_j(net_j, watts, seconds):
+    """The one conversion between footings: gross energy (J) = net energy + ``watts`` (idle or static power,
+    times the GPUs drawing it) x ``seconds``. Scalars or arrays; :func:`to_net` is its inverse on records."""
+    return net_j + watts * seconds
+
+
+def net_j(gross, watts, seconds):
+    """The inverse of :func:`gross_j`: net energy (J) = gross - ``watts`` x ``seconds``."""
+    return gross - watts * seconds
+
+
 def _per_image(df: pd.DataFrame) -> pd.DataFrame:
     from .schema import with_per_image
 
@@ -69,7 +80,7 @@ def slopes_by_config(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             continue
         X = np.column_stack([part["t_img"].to_numpy(float), np.ones(len(part))])
         y = part["e_img"].to_numpy(float)
-        beta, cov, dof = wls(y, X, np.ones(len(y)))
+        beta, cov, dof = wls(y, X)
         t = t_quantile(0.5 + level / 2, dof)
         se = float(np.sqrt(cov[0, 0]))
         rows.append(dict(gpu=gpu, config=config, rows=len(part), slope_w=float(beta[0]),
@@ -91,7 +102,7 @@ def to_net(df: pd.DataFrame, watts: dict[str, float], label: str) -> pd.DataFram
         if g["time_s"].isna().any():
             raise UserError("gross rows without time_s cannot be made net")
         p = g["gpu"].astype(str).map(watts).astype(float) * g["num_gpus"].astype(float)
-        out.loc[gross, "energy_j"] = g["energy_j"] - p * g["time_s"].astype(float) * g["n_prompts"].astype(float)
+        out.loc[gross, "energy_j"] = net_j(g["energy_j"], p, g["time_s"].astype(float) * g["n_prompts"].astype(float))
         out.loc[gross, "energy_scope"] = "net"
         out.loc[gross, "note"] = g["note"].fillna("").astype(str) + f"; made net: minus {label} x time"
     return out

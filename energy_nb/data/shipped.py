@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -20,17 +19,16 @@ from ..core import paths
 from .schema import dataset_of, ok_rows, read_energy_csv, read_many
 
 
-@lru_cache(maxsize=1)
 def _external_files() -> tuple[Path, ...]:
-    """The JSON records under ``data/external``, listed once per process (verbatim copies that do not change
-    while it runs)."""
+    """The JSON records under ``data/external`` (listed each time: a few dozen files)."""
     return tuple(sorted(p for p in (paths.DATA / "external").rglob("*") if p.is_file() and p.suffix == ".json"))
 
 
 def shipped_files() -> list[Path]:
-    """The files :func:`law_data` reads, in order (energy CSVs, external records, GPU specs)."""
+    """The files the fitted laws depend on, in order: the energy CSVs and external records :func:`law_data` reads,
+    the GPU specs, and the counted features the laws' terms are made of."""
     return [paths.A100_ENERGY_CSV, *sorted(paths.MEASUREMENTS.glob("*.csv")), *_external_files(),
-            paths.DATA / "gpus.csv"]
+            paths.DATA / "gpus.csv", paths.FEATURES_CSV]
 
 
 _DIGESTS: dict[tuple, str] = {}

@@ -13,7 +13,7 @@ import pandas as pd
 from .. import laws
 from ..core.errors import UserError
 from ..core.units import HALF_DTYPES
-from ..data.power import fit_static_power
+from ..data.power import fit_static_power, net_j
 from ..data.schema import with_per_image as _per_image
 from ..models.configuration import Configuration
 from ..models.hardware import idle_power
@@ -41,8 +41,8 @@ def paper_law_vs_measured(paper_rows: pd.DataFrame, measured: pd.DataFrame, mode
                          paper_rows_j=paper_interpolated(paper_rows, model, int(r.height), int(r.width), int(r.steps),
                                                          str(r.dtype), int(r.cfg)),
                          gross_j=r.e_img,
-                         net_idle_j=r.e_img - idle * r.t_img, net_static_j=r.e_img - static * r.t_img,
-                         predicted_j=p["per_image_j"], pi_low_j=p["per_image_j_low"], pi_high_j=p["per_image_j_high"]))
+                         net_idle_j=net_j(r.e_img, idle, r.t_img), net_static_j=net_j(r.e_img, static, r.t_img),
+                         predicted_j=p.per_image_j, pi_low_j=p.per_image_j_low, pi_high_j=p.per_image_j_high))
     out = pd.DataFrame(rows)
     for col in ("gross_j", "net_idle_j", "net_static_j"):
         out[f"error_vs_{col[:-2]}_pct"] = 100 * (out["predicted_j"] / out[col] - 1)
@@ -119,9 +119,9 @@ def h100_vs_paper(paper_rows: pd.DataFrame, measured: pd.DataFrame, models: Iter
         rows.append(dict(model=m, configuration=f"{r['height']}x{r['width']}, {r['steps']} steps, "
                                                 f"CFG {'on' if r['cfg'] else 'off'}, {r['dtype']}",
                          h100_gross_j=float(h["e_img"].mean()),
-                         h100_net_idle_j=float((h["e_img"] - idle * h["t_img"]).mean()),
-                         h100_time_s=float(h["t_img"].mean()), a100_paper_law_j=p["per_image_j"],
-                         ratio_net=float((h["e_img"] - idle * h["t_img"]).mean()) / p["per_image_j"]))
+                         h100_net_idle_j=float(net_j(h["e_img"], idle, h["t_img"]).mean()),
+                         h100_time_s=float(h["t_img"].mean()), a100_paper_law_j=p.per_image_j,
+                         ratio_net=float(net_j(h["e_img"], idle, h["t_img"]).mean()) / p.per_image_j))
     return pd.DataFrame(rows)
 
 

@@ -5,7 +5,7 @@ Both functions take the rows of :func:`energy_nb.data.law_data` (net energy, J p
 images; ``time_s`` seconds per image where measured) and score laws fitted without the held-out model or GPU
 (:func:`energy_nb.evaluation.validation.held_out`, the one leave-one-out engine).
 
-- :func:`time_and_gross`: per law and held-out group, the mean error (%) of net energy, of net energy on the
+- :func:`time_gross_errors`: per law and held-out group, the mean error (%) of net energy, of net energy on the
   rows measured like the training rows' other GPU (ML.ENERGY's, the same method on both GPUs), of time per
   image and of gross energy per image (net + idle power x time: what every meter reports).
 - :func:`batch_effect`: per law and held-out model, how well the law predicts the *ratio* of energy per image
@@ -18,8 +18,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..data.power import idle_power
-from .validation import Candidate, held_out
+from ..data.power import gross_j, idle_power
+from .candidates import Candidate
+from .validation import held_out
 
 #: The dataset measured the same way on every GPU (the paper measured only the A100).
 SAME_METHOD = "ML.ENERGY"
@@ -30,7 +31,7 @@ def _pct(pred: pd.Series, actual: pd.Series) -> pd.Series:
     return 100.0 * (pred / actual - 1.0)
 
 
-def time_and_gross(df: pd.DataFrame, names: Iterable[Candidate | str | Sequence[str]], by: str = "model"
+def time_gross_errors(df: pd.DataFrame, names: Iterable[Candidate | str | Sequence[str]], by: str = "model"
                    ) -> pd.DataFrame:
     """Per law and held-out ``by`` group: rows, net-energy MAPE (%) and worst row (%), MAPE on the
     :data:`SAME_METHOD` rows, and on the timed rows: time-per-image MAPE and gross-energy MAPE (%) (gross =
@@ -42,8 +43,8 @@ def time_and_gross(df: pd.DataFrame, names: Iterable[Candidate | str | Sequence[
         p["time_pred_s"] = np.nan
     idle = p["gpu"].astype(str).map(idle_power).astype(float)
     per = p["n_prompts"].astype(float)
-    gross = p["energy_j"] / per + idle * p["time_s"]
-    gross_pred = p["energy_pred_j"] / per + idle * p["time_pred_s"]
+    gross = gross_j(p["energy_j"] / per, idle, p["time_s"])
+    gross_pred = gross_j(p["energy_pred_j"] / per, idle, p["time_pred_s"])
     p["t_err"] = _pct(p["time_pred_s"], p["time_s"]).abs()
     p["g_err"] = _pct(gross_pred, gross).abs()
     rows = []

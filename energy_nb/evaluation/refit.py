@@ -76,8 +76,8 @@ def n_inflation(df: pd.DataFrame, models: Iterable[str], height: int = 768, widt
         lin = law.predict_one(config)
         one = law.predict_one(config, n_scaling="law")
         rows.append(dict(model=m, alpha=law.value("alpha"), data_n=law.reference_prompts,
-                         per_image_j=lin["per_image_j"], at_n1_j=one["per_image_j"],
-                         inflation=one["per_image_j"] / lin["per_image_j"]))
+                         per_image_j=lin.per_image_j, at_n1_j=one.per_image_j,
+                         inflation=one.per_image_j / lin.per_image_j))
     return pd.DataFrame(rows)
 
 

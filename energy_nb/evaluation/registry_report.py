@@ -74,7 +74,7 @@ def default_predictions(law_name: str = "roofline_tc_kernels", gpu: str = "A100"
         r = law.per_image(config)
         flags = law.extrapolation(config)
         rows.append({"model": m, "name": s.name, "resolution": f"{h}x{w}", "steps": steps, "CFG": cfg,
-                     "Wh/image": r["per_image_wh"], "low": r["per_image_wh_low"], "high": r["per_image_wh_high"],
+                     "Wh/image": r.per_image_wh, "low": r.interval_wh[0], "high": r.interval_wh[1],
                      "extrapolating": "; ".join(flags)})
     return pd.DataFrame(rows)
 

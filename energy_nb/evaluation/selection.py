@@ -1,253 +1,276 @@
-"""The law that answers: for a model with energy rows of its own, the candidate that predicts those rows best
-under cross-validation; otherwise the shared law, or a GPU's datasheet.
+"""The selection policy: which law answers which question, chosen on held-out rows, with intervals from errors
+that took no part in the choice. Run at build time (``energy-nb laws build``); ``predict`` reads its output.
 
-``auto`` (the default of ``predict``, ``plan``, the calculator and the book) fits each of :data:`OWN_CANDIDATES`
-on the model's own rows of :func:`energy_nb.data.law_data` and scores it by :data:`K`-fold cross-validation on
-those rows (every row predicted once, by a law that did not see it; the same folds for every candidate;
-ML.ENERGY's rows of the model are among them). The smallest mean error wins, ties to the earlier candidate;
-a candidate that cannot predict every row (too few rows for its terms, fp32 without fp32 rows) is not
-chosen. A model without rows of its own, or without rows on the GPU asked about, gets
-:func:`energy_nb.laws.fallback`. The scores are kept on disk beside the fitted laws, keyed by the data and
-the code, so ``predict`` answers in a fraction of a second.
+Three questions (:data:`POLICY`), one function that chooses (:func:`choose`) and one that measures the choice
+honestly (:func:`nested`):
 
-Units: errors in % of the measured energy.
+- **own** -- a model with energy rows of its own: its candidates, each fitted on the model's rows alone, scored by
+  :data:`K`-fold cross-validation on those rows (``by="rows"``: every row predicted once by a fit that did not see
+  it; the same folds for every candidate). A candidate that cannot predict every row (too few rows for its terms,
+  fp32 without fp32 rows) or cannot be fitted on all of them (the paper's law on rows of a single FLOPs value) is
+  not chosen.
+- **shared** -- a model without rows: every model with rows held out in turn (``by="model"``).
+- **datasheet** -- a GPU without rows: every GPU with rows held out in turn (``by="gpu"``), among the laws that
+  price any GPU from its datasheet.
+
+Scores are mean absolute percentage errors; the smallest mean (``rule="mean"``; ``"max"``: the worst group) wins,
+ties to the earlier candidate. :func:`nested` repeats the whole choice inside each outer fold (k folds of the rows,
+or one model or GPU left out), refits the winner on the fold's training rows and predicts the held-out rows: those
+errors did not pick the law, so the split-conformal intervals built from them hold for the procedure that answers.
+A GPU fold whose training rows hold one GPU only chooses inside by leave-one-model-out (``inner_by`` says so); the
+policy (:func:`select`) does not nest a question held out by fewer than three groups (two GPUs with data): the choice
+by that fold cannot be repeated without one of them, so its intervals come from the chosen law's own held-out errors,
+and say so.
+
+Units: errors in % of the measured energy; interval errors in natural log units.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import laws
-from ..core.cache import cache_dir, write_atomic
+from ..core.cache import cache_dir, write_atomic_bytes
 from ..core.errors import UserError
-from ..laws import Law
-from ..laws.conformal import ConformalLaw
-from ..laws.registry import CODE_LAYERS, code_version
-from ..models.registry import get_model
-from .metrics import ape, coverage_pct, log_errors
-from .validation import Candidate, kfold
+from ..data.schema import ok_rows
+from ..laws.registry import code_version
+from ..laws.transfer import TRANSFER_LAWS
+from .candidates import Candidate, as_candidates
+from .metrics import ape, coverage_pct, log_errors, metrics
+from .validation import _groups, fold_ids, held_out, kfold, predict_rows, scores
 
-#: Laws fitted on one model's own rows that ``auto`` chooses among: the paper's Eq. 3 (per image, with its GPU
-#: and batch terms) and the physical laws linear in energy (a cost per FLOP, per denoiser call or kernel, per
-#: image and per byte of weights read; a factor per GPU).
-OWN_CANDIDATES: tuple[str, ...] = ("paper", "overhead", "roofline", "roofline_tc_kernels")
+#: Question -> (candidates, how they are held out): the one policy of the law that answers.
+POLICY: dict[str, tuple[tuple[str, ...], str]] = {
+    "own": (("paper", "overhead", "roofline", "roofline_tc_kernels"), "rows"),
+    "shared": (("paper", "linear", "roofline_tc_kernels", "datasheet", "datasheet_ops", "power_time", "achieved"),
+               "model"),
+    "datasheet": (TRANSFER_LAWS, "gpu"),
+}
 K = 5
 SEED = 0
+BY: tuple[str, ...] = ("rows", "model", "gpu")
+RULES: tuple[str, ...] = ("mean", "max")
 
 
-def _candidate(name: str, model: str) -> Candidate:
-    if name == "paper":
-        from ..compute.flops import native_convention
+@dataclass(frozen=True)
+class Choice:
+    """The outcome of :func:`choose`: the ``best`` candidate (None: none could be chosen, ``why_not`` says why) and
+    every candidate's ``table`` (``candidate``, ``law``, ``rows``, ``predicted``, ``mape_pct``, ``worst_pct``,
+    ``median_ape_pct``, ``coverage_pct`` of its own interval, ``score_pct``: what the rule ranks, ``eligible``);
+    ``groups``: per candidate and held-out group (``by`` model or GPU) the scores of
+    :func:`energy_nb.evaluation.validation.scores`."""
 
-        return Candidate("paper", native_convention(model), per_image=True, name="paper")
-    return Candidate(name, "counted", name=name)
+    best: Candidate | None
+    table: pd.DataFrame
+    by: str
+    rule: str
+    why_not: str = ""
+    groups: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def score(self) -> dict[str, float]:
+        """Every candidate's score (%) by label."""
+        return {str(r.candidate): float(r.score_pct) for r in self.table.itertuples()}
 
 
-def own_scores(model: str) -> pd.DataFrame:
-    """Every candidate of :data:`OWN_CANDIDATES` under :data:`K`-fold cross-validation on ``model``'s own rows:
-    ``candidate``, ``rows``, ``predicted`` (rows it could predict), ``mape_pct``, ``worst_pct``, ``median_ape_pct``,
-    ``coverage_pct`` (held-out rows inside the candidate's own 95% interval) and ``errors`` (the absolute log
-    errors of its held-out predictions, for conformal intervals). Empty when the model has too few rows to
-    cross-validate."""
-    from ..data.shipped import law_data, shipped_sha256
+def _check(by: str, rule: str) -> None:
+    if by not in BY:
+        raise UserError(f"unknown fold {by!r}; allowed: {', '.join(BY)}")
+    if rule not in RULES:
+        raise UserError(f"unknown selection rule {rule!r}; allowed: {', '.join(RULES)}")
 
-    key = get_model(model).key
-    path = _path(key, shipped_sha256())
-    if path.exists():
-        try:
-            return pd.DataFrame(json.loads(path.read_text()))
-        except (ValueError, OSError):
-            pass
-    rows = law_data()
-    rows = rows[rows["model"] == key]
+
+def _unusable(c: Candidate, rows: pd.DataFrame) -> str | None:
+    """Why ``c`` cannot answer for ``rows`` once fitted on all of them (None: it can)."""
     try:
-        preds = kfold(rows, [_candidate(c, key) for c in OWN_CANDIDATES], k=K, seed=SEED)
-    except UserError:
-        preds = None
-    out = []
-    if preds is not None:
-        for label, part in preds.groupby("candidate", sort=False):
-            ok = part.dropna(subset=["energy_pred_j"])
-            e = ape(ok) if len(ok) else pd.Series(dtype=float)
-            out.append(dict(candidate=label, rows=len(part), predicted=len(ok), errors=log_errors(ok).tolist(),
-                            mape_pct=float(e.mean()) if len(e) else float("nan"),
-                            worst_pct=float(e.max()) if len(e) else float("nan"),
-                            median_ape_pct=float(e.median()) if len(e) else float("nan"),
-                            coverage_pct=coverage_pct(ok)))
-    table = pd.DataFrame(out, columns=["candidate", "rows", "predicted", "errors", "mape_pct", "worst_pct",
-                                       "median_ape_pct", "coverage_pct"])
-    write_atomic(path, table.to_json(orient="records"))
-    return table
-
-
-def _path(model: str, data_sha: str):
-    key = json.dumps([model, data_sha, list(OWN_CANDIDATES), K, SEED, code_version(CODE_LAYERS + ("evaluation",))])
-    return cache_dir() / "selection" / f"{model}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-
-
-def choose_own(model: str) -> tuple[str, pd.DataFrame] | None:
-    """The candidate with the smallest cross-validated mean error on ``model``'s own rows among those that
-    predict every row and that fit on all of them (the paper's law refuses rows of a single FLOPs value), and
-    the scores; None when none does (or the model has too few rows)."""
-    t = own_scores(model)
-    if t.empty:
-        return None
-    full = t[t["predicted"] == t["rows"]].sort_values("mape_pct", kind="stable")  # ties: the earlier candidate
-    for best in full["candidate"]:
-        try:
-            laws.get(str(best), model, own=True)
-        except ValueError:
-            continue
-        return str(best), t
+        law = c.fit(rows)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        return str(exc)
+    if law.kind == "paper" and "log_F" in law.dropped:
+        return ("its rows hold a single FLOPs value (one resolution and step count), so the paper's law cannot say "
+                "how energy scales")
     return None
 
 
-def answer(name: str = laws.AUTO, model: str | None = None, gpu: str | None = None, convention: str | None = None,
-           gpu_as: dict[str, str] | None = None) -> tuple[Law, str]:
-    """The law that answers for ``model`` on ``gpu``, and why it is that one. A named law answers as asked;
-    ``auto`` takes the best of :data:`OWN_CANDIDATES` on the model's own rows when they hold the GPU (see the
-    module docstring), else :func:`energy_nb.laws.fallback`."""
-    if gpu is not None:
-        from ..laws.calibrated import CalibratedLaw, calibrated
+def choose(rows: pd.DataFrame, names, by: str = "rows", rule: str = "mean", common: bool = True, k: int = K,
+           seed: int = SEED) -> Choice:
+    """The candidate of ``names`` (law names or :class:`Candidate` objects) with the smallest held-out error on the
+    ``ok`` rows of ``rows``, held out ``by`` rows (k-fold), model or GPU (see the module docstring). With
+    ``common`` (model or GPU folds), rows some candidate cannot predict are left out of every score."""
+    _check(by, rule)
+    data = ok_rows(rows)
+    cands = as_candidates(names, data["model"].astype(str).unique())
+    if by == "rows":
+        return _choose_rows(data, cands, rule, k, seed)
+    t = scores(held_out(data, cands, by=by), common=common)
+    agg = t.groupby("candidate")["mape_pct"].agg(rule)
+    out = []
+    for c in cands:
+        part = t[t["candidate"] == c.label]
+        out.append(dict(candidate=c.label, law=c.law, rows=int(part["rows"].sum()), predicted=int(part["rows"].sum()),
+                        mape_pct=float(agg.get(c.label, np.inf)) if rule == "mean" else float(part["mape_pct"].mean()),
+                        worst_pct=float(part["worst_pct"].max()) if len(part) else np.nan,
+                        median_ape_pct=np.nan, coverage_pct=float(part["coverage_pct"].mean()) if len(part) else np.nan,
+                        score_pct=float(agg.get(c.label, np.inf)), eligible=c.label in agg.index))
+    table = pd.DataFrame(out)
+    best = min(cands, key=lambda c: float(agg.get(c.label, np.inf)))
+    return Choice(best, table, by, rule, groups=t)
 
-        cal = calibrated(gpu)
-        if cal is not None:  # a GPU known by a few measured rows (energy-nb calibrate)
-            law, why = answer(name, model, cal.base, convention, gpu_as)
-            return CalibratedLaw(law, cal), f"{cal.describe()}; on {cal.base}: {why}"
-    if name != laws.AUTO:
-        return laws.get(name, model, convention), f"law {name!r} as asked"
-    why = ""
-    if model is not None:
-        key = get_model(model).key
-        mapped = (gpu_as or {}).get(gpu, gpu) if gpu else None
-        chosen = choose_own(key)
-        if chosen is None:
-            why = f"{key} has too few energy rows of its own to choose a law by cross-validation"
-            try:
-                law = laws.get("paper", key, convention)
-                if mapped is None or mapped in law.gpus:
-                    return law, "the paper's law fitted on the model's own energy rows (" + why + ")"
-                why = f"{key}'s own rows hold no {gpu} measurement"
-            except ValueError as exc:
-                why = str(exc).split(";")[0]
+
+def _choose_rows(data: pd.DataFrame, cands: list[Candidate], rule: str, k: int, seed: int) -> Choice:
+    try:
+        preds = kfold(data, cands, k=k, seed=seed)
+    except UserError as exc:
+        return Choice(None, pd.DataFrame(), "rows", rule, why_not=f"{len(data)} energy rows: {exc}")
+    out = []
+    for c in cands:
+        part = preds[preds["candidate"] == c.label]
+        ok = part.dropna(subset=["energy_pred_j"])
+        e = ape(ok) if len(ok) else pd.Series(dtype=float)
+        score = float(e.agg(rule)) if len(e) else float("nan")
+        out.append(dict(candidate=c.label, law=c.law, rows=len(part), predicted=len(ok),
+                        mape_pct=float(e.mean()) if len(e) else float("nan"),
+                        worst_pct=float(e.max()) if len(e) else float("nan"),
+                        median_ape_pct=float(e.median()) if len(e) else float("nan"), coverage_pct=coverage_pct(ok),
+                        score_pct=score, eligible=len(ok) == len(part)))
+    table = pd.DataFrame(out)
+    notes = []
+    for i in table[table["eligible"]].sort_values("score_pct", kind="stable").index:  # ties: the earlier candidate
+        why = _unusable(cands[i], data)
+        if why is None:
+            return Choice(cands[i], table, "rows", rule)
+        table.loc[i, "eligible"] = False
+        notes.append(f"{cands[i].label}: {why}")
+    unpredicted = [f"{r.candidate} predicts {r.predicted} of {r.rows}" for r in table.itertuples()
+                   if r.predicted < r.rows]
+    why_not = "; ".join(notes + ([f"under {int(preds['fold'].max()) + 1}-fold cross-validation "
+                                   + ", ".join(unpredicted)] if unpredicted else []))
+    return Choice(None, table, "rows", rule, why_not=why_not)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The honest measure of a choice: nested
+# ---------------------------------------------------------------------------------------------------
+def nested(rows: pd.DataFrame, names, by: str = "model", rule: str = "mean", common: bool = True,
+           groups=None, k: int = K, seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For every outer fold (``by`` rows: the :data:`K` folds of :func:`energy_nb.evaluation.validation.kfold`;
+    model or GPU: each group left out), the choice of :func:`choose` is made on the fold's training rows alone,
+    the winner refitted on all of them and only then asked about the held-out rows, which took no part in the
+    choice. Returns one row per outer fold (the choice, ``inner_by``, its inner score, rows scored and not
+    predicted, MAPE, worst row, R², Spearman) and the held-out predictions. Kept on disk, keyed by the rows, the
+    question and the code, so the book's pages and the laws build ask it once."""
+    _check(by, rule)
+    data = ok_rows(rows)
+    cands = as_candidates(names, data["model"].astype(str).unique())
+    path = _path(data, cands, by, rule, common, groups, k, seed)
+    try:
+        return pd.read_pickle(path)
+    except Exception:  # none yet, or unreadable: compute it
+        pass
+    result = _nested(data, cands, by, rule, common, groups, k, seed)
+    write_atomic_bytes(path, pickle.dumps(result))
+    return result
+
+
+def _digest(df: pd.DataFrame) -> str:
+    """A digest of a frame's contents (every column, row order included)."""
+    h = hashlib.sha256(",".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _path(data: pd.DataFrame, cands: list[Candidate], by: str, rule: str, common: bool, groups, k: int,
+          seed: int) -> Path:
+    key = json.dumps([_digest(data), [repr(c) for c in cands], by, rule, common, list(groups) if groups else None,
+                      k, seed, code_version(), pd.__version__])
+    return cache_dir() / "nested" / f"{by}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pkl"
+
+
+def _outer(data: pd.DataFrame, by: str, groups, k: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    """(name, held-out mask) of every outer fold."""
+    if by == "rows":
+        fold = fold_ids(len(data), k, seed)
+        return [(str(f), fold == f) for f in range(int(fold.max()) + 1)]
+    col = data[by].astype(str).to_numpy()
+    return [(g, col == g) for g in (list(groups) if groups is not None else _groups(data, by))]
+
+
+def _nested(data: pd.DataFrame, cands: list[Candidate], by: str, rule: str, common: bool, groups, k: int,
+            seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    out, preds = [], []
+    for g, mask in _outer(data, by, groups, k, seed):
+        train, test = data[~mask], data[mask]
+        inner_by = by if by == "rows" or train[by].nunique() >= 2 else "model"
+        inner = choose(train, cands, inner_by, rule, common, k, seed)
+        best = inner.best
+        if best is None:
+            part = test.assign(energy_pred_j=np.nan, pi_low_j=np.nan, pi_high_j=np.nan)
+            label = law = conv = None
         else:
-            best, table = chosen
-            fitted = laws.get(best, key, None, own=True)
-            if mapped is None or mapped in fitted.gpus:
-                t = table.set_index("candidate")
-                law = ConformalLaw(fitted, list(t.loc[best, "errors"]),
-                                   f"{K}-fold cross-validation on {key}'s own rows")
-                others = ", ".join(f"{c} {t.loc[c, 'mape_pct']:.1f}%" for c in t.index
-                                   if c != best and t.loc[c, "predicted"] == t.loc[c, "rows"])
-                return law, (f"the law that predicts {key}'s own {int(t.loc[best, 'rows'])} energy rows best under "
-                             f"{K}-fold cross-validation: {best}, mean error {t.loc[best, 'mape_pct']:.1f}%, worst "
-                             f"{t.loc[best, 'worst_pct']:.1f}%" + (f" (the others: {others})" if others else ""))
-            why = f"{key}'s own rows hold no {gpu} measurement"
-    law, reason = laws.fallback(model, gpu, gpu_as, why)
-    by = "gpu" if law.name == laws.DEFAULT_DATASHEET else "model"
-    errors = held_out_errors(law.name, by)
-    if len(errors):
-        law = ConformalLaw(law, errors, f"leave-one-{by}-out: the law fitted without each {by} predicting its rows")
-    return law, reason
+            part = predict_rows(best.fit(train), test)
+            label, law, conv = best.label, best.law, best.convention
+        part["law"], part["convention"], part["candidate"] = law, conv, label
+        part["held_out"], part["fold"] = g, by
+        preds.append(part)
+        scored = part.dropna(subset=["energy_pred_j"])
+        m = metrics(scored["energy_j"], scored["energy_pred_j"]) if len(scored) else {}
+        e = ape(scored)
+        out.append(dict(held_out=g, law=law, convention=conv, candidate=label, rule=rule, inner_by=inner_by,
+                        inner_score_pct=inner.score.get(label, np.nan) if label else np.nan, rows=len(scored),
+                        unpredicted=int(part["energy_pred_j"].isna().sum()),
+                        mape_pct=float(e.mean()) if len(e) else np.nan, worst_pct=float(e.max()) if len(e) else np.nan,
+                        coverage_pct=coverage_pct(scored),
+                        **{key: m.get(key, np.nan) for key in ("r2_log", "r2_linear", "mae_j", "spearman",
+                                                                "pearson")}))
+    return pd.DataFrame(out), pd.concat(preds, ignore_index=True)
 
 
-def held_out_errors(name: str, by: str = "model") -> list[float]:
-    """Absolute log errors of the shared law ``name`` predicting every row of :func:`energy_nb.data.law_data`
-    with its ``by`` (model or GPU) left out of the fit: the errors a model or GPU without data should expect.
-    Kept on disk like :func:`own_scores`."""
-    from ..data.shipped import law_data, shipped_sha256
-    from .validation import held_out
+# ---------------------------------------------------------------------------------------------------
+# The policy, run: what the laws artifact stores
+# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """One question answered: the ``choice`` on all the rows and the ``nested`` measure of it (its table and
+    predictions); ``errors``: the absolute log errors of the nested predictions, the interval's."""
 
-    key = json.dumps([name, by, shipped_sha256(), code_version(CODE_LAYERS + ("evaluation",))])
-    path = cache_dir() / "selection" / f"held-out-{name}-{by}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-    if path.exists():
-        try:
-            return [float(e) for e in json.loads(path.read_text())]
-        except (ValueError, OSError):
-            pass
-    p = held_out(law_data(), [name], by=by).dropna(subset=["energy_pred_j"])
-    errors = log_errors(p).tolist()
-    write_atomic(path, json.dumps(errors))
-    return errors
+    question: str
+    choice: Choice
+    nested_table: pd.DataFrame
+    nested_preds: pd.DataFrame
+    #: True: every outer fold repeated the choice; False: too few groups for that (see :func:`select`), the errors are
+    #: the chosen law's held out the same way
+    is_nested: bool = True
 
+    @property
+    def errors(self) -> list[float]:
+        return sorted(log_errors(self.nested_preds.dropna(subset=["energy_pred_j"])).tolist())
 
-def jackknife_coverage(errors: list[float] | np.ndarray, level: float = 0.95) -> float:
-    """How often a held-out error falls inside the conformal interval built from the *other* errors (%): the
-    interval's coverage on rows it was not built from (the split-conformal guarantee says at least ``level``)."""
-    from ..laws.conformal import conformal_q
-
-    e = np.asarray(errors, dtype=float)
-    if len(e) < 2:
-        return float("nan")
-    inside = [e[i] <= conformal_q(np.delete(e, i), level) for i in range(len(e))]
-    return 100.0 * float(np.mean(inside))
+    @property
+    def errors_by_group(self) -> dict[str, list[float]]:
+        """The same errors by outer fold (held-out model, GPU, or fold number), in row order."""
+        p = self.nested_preds.dropna(subset=["energy_pred_j"])
+        if p.empty:
+            return {}
+        return {str(g): log_errors(part).tolist() for g, part in p.groupby("held_out", sort=True)}
 
 
-def own_table(models: list[str] | None = None, level: float = 0.95) -> pd.DataFrame:
-    """Per model with energy rows: its rows, the law ``auto`` answers with (or the fallback), that law's and the
-    paper's law's cross-validated mean and worst error (%), the coverage of the paper's in-sample 95% interval
-    and of the chosen law's conformal interval on held-out rows (%), and the conformal half-width as a factor."""
-    from ..data.shipped import law_data
-    from ..laws.conformal import conformal_q
-
-    models = models or sorted(law_data()["model"].astype(str).unique())
-    out = []
-    for m in models:
-        t = own_scores(m).set_index("candidate") if not own_scores(m).empty else None
-        chosen = choose_own(m)
-        row = dict(model=m, rows=int(t["rows"].iloc[0]) if t is not None else 0,
-                   law=chosen[0] if chosen else f"{laws.DEFAULT_SHARED} (shared)")
-        if t is not None and "paper" in t.index and t.loc["paper", "predicted"] == t.loc["paper", "rows"]:
-            row.update(paper_mape_pct=t.loc["paper", "mape_pct"], paper_worst_pct=t.loc["paper", "worst_pct"],
-                       paper_coverage_pct=t.loc["paper", "coverage_pct"])
-        if chosen:
-            c = t.loc[chosen[0]]
-            q = conformal_q(c["errors"], level)
-            row.update(mape_pct=c["mape_pct"], worst_pct=c["worst_pct"],
-                       coverage_pct=jackknife_coverage(c["errors"], level),
-                       half_width_x=float(np.exp(q)) if np.isfinite(q) else float("nan"))
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def coverage_curve(levels: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95), models: list[str] | None = None
-                   ) -> pd.DataFrame:
-    """Held-out coverage (%) of the conformal intervals of the law ``auto`` chooses, per model with a law of its
-    own and nominal ``level`` (rows whose errors are too few for a level are left out of it)."""
-    from ..data.shipped import law_data
-    from ..laws.conformal import conformal_q
-
-    out = []
-    for m in models or sorted(law_data()["model"].astype(str).unique()):
-        chosen = choose_own(m)
-        if chosen is None:
-            continue
-        errors = chosen[1].set_index("candidate").loc[chosen[0], "errors"]
-        for lv in levels:
-            if np.isfinite(conformal_q(errors[1:], lv)):
-                out.append(dict(model=m, level=lv, rows=len(errors), coverage_pct=jackknife_coverage(errors, lv)))
-    return pd.DataFrame(out)
-
-
-def transfer_coverage(name: str = laws.DEFAULT_SHARED, by: str = "model", level: float = 0.95) -> pd.DataFrame:
-    """Per held-out ``by`` group (leave-one-``by``-out on :func:`energy_nb.data.law_data`): rows, the coverage (%)
-    of the law's own in-sample interval and of a conformal interval built from the *other* groups' held-out
-    errors (what a user of an unseen model or GPU gets), and that interval's half-width as a factor."""
-    from ..data.shipped import law_data
-    from ..laws.conformal import conformal_q
-    from .validation import held_out
-
-    p = held_out(law_data(), [name], by=by).dropna(subset=["energy_pred_j"])
-    err = log_errors(p)
-    out = []
-    for g in sorted(p["held_out"].unique()):
-        mine = (p["held_out"] == g).to_numpy()
-        q = conformal_q(err[~mine], level)
-        own = p[mine]
-        out.append(dict(held_out=g, rows=int(mine.sum()), mape_pct=float(ape(own).mean()),
-                        own_coverage_pct=coverage_pct(own), conformal_coverage_pct=float(100 * np.mean(err[mine] <= q)),
-                        half_width_x=float(np.exp(q))))
-    return pd.DataFrame(out)
+def select(question: str, rows: pd.DataFrame) -> Selection:
+    """Run the policy for ``question`` (``own``: ``rows`` are one model's; ``shared`` and ``datasheet``: every
+    model's) and measure it nested."""
+    if question not in POLICY:
+        raise UserError(f"unknown question {question!r}; allowed: {', '.join(POLICY)}")
+    names, by = POLICY[question]
+    choice = choose(rows, names, by)
+    if choice.best is None:
+        return Selection(question, choice, pd.DataFrame(), pd.DataFrame(columns=["energy_pred_j", "energy_j"]))
+    if by != "rows" and ok_rows(rows)[by].nunique() < 3:
+        # with two groups, a fold's training rows hold one: the choice by this fold cannot be repeated inside it
+        preds = held_out(rows, [choice.best], by=by)
+        return Selection(question, choice, pd.DataFrame(), preds, is_nested=False)
+    table, preds = nested(rows, names, by)
+    return Selection(question, choice, table, preds)

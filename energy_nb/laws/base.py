@@ -16,6 +16,7 @@ Units: energy in J (``_j``) and Wh (``_wh``); intervals are prediction intervals
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +72,45 @@ def reference_prompts_of(df: pd.DataFrame) -> int:
     return int(max(counts[counts == counts.max()].index))
 
 
-def configuration_frame(config: Configuration, n_prompts: int | None = None) -> pd.DataFrame:
-    """One configuration as a one-row frame of the record schema's columns (``n_prompts`` defaults to the
-    configuration's prompts)."""
-    row = config.record()
-    row["gpu"] = config.gpu
-    if n_prompts is not None:
-        row["n_prompts"] = int(n_prompts)
-    return pd.DataFrame([row])
+@dataclass(frozen=True)
+class LawPrediction:
+    """What a law answers for one configuration: the energy of its ``n_prompts`` images, per image and in total,
+    with the ``interval``-level prediction interval, and every reason the configuration lies outside the law's
+    data (``extrapolation``; empty inside). Energies in J (``_wh`` properties in Wh)."""
+
+    law: str
+    kind: str
+    convention: str
+    gpu: str
+    n_prompts: int
+    n_scaling: str
+    reference_prompts: int  #: the N of the law's data: per-image energy = E(N) / N at this N
+    interval: float
+    per_image_j: float
+    per_image_j_low: float
+    per_image_j_high: float
+    extrapolation: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def total_j(self) -> float:
+        return self.per_image_j * self.n_prompts
+
+    @property
+    def total_j_low(self) -> float:
+        return self.per_image_j_low * self.n_prompts
+
+    @property
+    def total_j_high(self) -> float:
+        return self.per_image_j_high * self.n_prompts
+
+    @property
+    def per_image_wh(self) -> float:
+        return self.per_image_j / J_PER_WH
+
+    @property
+    def interval_wh(self) -> tuple[float, float]:
+        """The per-image interval in Wh."""
+        return self.per_image_j_low / J_PER_WH, self.per_image_j_high / J_PER_WH
 
 
 class LawMixin:
@@ -149,25 +181,21 @@ class LawMixin:
     def _at(self, config: Configuration, n: int, level: float, gpu_as: dict[str, str] | None) -> pd.Series:
         if config.gpu is None:
             config = config.replace(gpu=self.baseline_gpu)
-        return self.predict(configuration_frame(config, n), level=level, gpu_as=gpu_as).iloc[0]
+        return self.predict(config.frame(n), level=level, gpu_as=gpu_as).iloc[0]
 
-    def per_image(self, config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> dict:
-        """Energy of one image of ``config`` (J and Wh, with the ``level`` interval): the law at
-        ``reference_prompts`` divided by it. This is the one per-image number of ``predict``, ``plan`` and
-        the book."""
-        n = int(self.reference_prompts)
-        p = self._at(config, n, level, gpu_as)
-        j, lo, hi = p.energy_pred_j / n, p.pi_low_j / n, p.pi_high_j / n
-        return dict(per_image_j=float(j), per_image_j_low=float(lo), per_image_j_high=float(hi),
-                    per_image_wh=float(j / J_PER_WH), per_image_wh_low=float(lo / J_PER_WH),
-                    per_image_wh_high=float(hi / J_PER_WH))
+    def per_image(self, config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None
+                  ) -> LawPrediction:
+        """One image of ``config`` (:meth:`predict_one` at one prompt): the law at ``reference_prompts`` divided by
+        it. This is the one per-image number of ``predict``, ``plan`` and the book."""
+        return self.predict_one(config.replace(prompts=1), level=level, gpu_as=gpu_as)
 
     def predict_one(self, config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None,
-                    n_scaling: str = "linear") -> dict:
+                    n_scaling: str = "linear") -> LawPrediction:
         """Energy of the ``config.prompts`` images of ``config``, per image and in total, with intervals and
         the reasons the configuration is an extrapolation (``extrapolation``, empty inside the data).
 
-        ``n_scaling="linear"`` (default): total = ``prompts`` x :meth:`per_image`.
+        ``n_scaling="linear"`` (default): total = ``prompts`` x the per-image energy, the law at
+        ``reference_prompts`` divided by it.
         ``n_scaling="law"``: the paper's reading, the law evaluated at ``N = prompts`` (per image =
         total / N); with ``alpha < 1`` a single image then costs ``(N_data)^(1-alpha)`` times more.
         """
@@ -175,22 +203,64 @@ class LawMixin:
             raise UserError(f"unknown n_scaling {n_scaling!r}; allowed: {', '.join(N_SCALINGS)}")
         gpu = config.gpu or self.baseline_gpu
         n = config.prompts
-        if n_scaling == "linear":
-            e = self.per_image(config, level=level, gpu_as=gpu_as)
-            total, lo, hi = n * e["per_image_j"], n * e["per_image_j_low"], n * e["per_image_j_high"]
-        else:
-            p = self._at(config, n, level, gpu_as)
-            k = self._n_law_factor(n)
-            total, lo, hi = float(p.energy_pred_j) * k, float(p.pi_low_j) * k, float(p.pi_high_j) * k
-        return dict(model=config.model, gpu=gpu, height=config.height, width=config.width, steps=config.steps,
-                    dtype=config.dtype, cfg=config.cfg, n_prompts=n, batch_size=config.batch_size, law=self.name,
-                    kind=self.kind, convention=self.convention, n_scaling=n_scaling,
-                    reference_prompts=int(self.reference_prompts), interval=level,
-                    per_image_j=total / n, per_image_j_low=lo / n, per_image_j_high=hi / n,
-                    per_image_wh=total / n / J_PER_WH, per_image_wh_low=lo / n / J_PER_WH,
-                    per_image_wh_high=hi / n / J_PER_WH, total_j=total, total_j_low=lo, total_j_high=hi,
-                    total_wh=total / J_PER_WH, total_wh_low=lo / J_PER_WH, total_wh_high=hi / J_PER_WH,
-                    extrapolation=self.extrapolation(config, n_scaling, gpu_as))
+        at = int(self.reference_prompts) if n_scaling == "linear" else n
+        p = self._at(config, at, level, gpu_as)
+        k = 1.0 if n_scaling == "linear" else self._n_law_factor(n)
+        j, lo, hi = (float(p[c]) * k / at for c in ("energy_pred_j", "pi_low_j", "pi_high_j"))
+        return LawPrediction(law=self.name, kind=self.kind, convention=self.convention, gpu=gpu, n_prompts=n,
+                             n_scaling=n_scaling, reference_prompts=int(self.reference_prompts), interval=level,
+                             per_image_j=j, per_image_j_low=lo, per_image_j_high=hi,
+                             extrapolation=tuple(self.extrapolation(config, n_scaling, gpu_as)))
+
+    # -- what every law answers about itself -----------------------------------------------------------
+    @property
+    def fitted(self) -> Any:
+        """The fitted law itself (a wrapper's is the law it wraps): where its coefficients are read."""
+        return self
+
+    @property
+    def interval_kind(self) -> str:
+        """How this law's energy intervals are obtained, in words."""
+        if self.kind == "paper":
+            return "the OLS prediction interval in log space (in-sample residuals)"
+        return "the spread of the law's own log residuals on its training rows (in-sample)"
+
+    def half_width(self, level: float = 0.95) -> float | None:
+        """The interval's constant half-width (log units) at ``level`` where the law has one from held-out errors;
+        None: the law's own (in-sample) interval."""
+        return None
+
+    #: The GPU whose time and idle power a gross answer uses (None: the GPU asked about).
+    time_gpu: str | None = None
+
+    # -- the fit, read as statsmodels results are --------------------------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        """Every parameter's fitted value by name (the rows of :meth:`table`; a dropped or frozen term as fitted)."""
+        return self.table()["value"].astype(float)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """``1 - alpha`` confidence intervals of :attr:`params` (columns ``lower``, ``upper``; NaN for a term held
+        at a prior or dropped). The paper's law: OLS's; the laws fitted by nonlinear least squares: from the
+        Jacobian at the solution, in log space (their coefficients are positive; ``se_log`` holds the standard
+        errors of the logs)."""
+        q = two_sided(1.0 - alpha, self.df_resid)
+        values = self.params
+        se = pd.Series({k: self.se_log.get(k, np.nan) for k in values.index}, dtype=float)
+        ok = values > 0
+        lower = np.where(ok, values * np.exp(-q * se), np.nan)
+        upper = np.where(ok, values * np.exp(q * se), np.nan)
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=values.index)
+
+    @property
+    def resid(self) -> pd.Series:
+        """ln(measured / fitted energy) of each training row, in their order."""
+        return pd.Series(self.resid_log, name="resid", dtype=float)
+
+    @property
+    def fittedvalues(self) -> pd.Series:
+        """The fitted energy (J) of each training row (all its ``n_prompts`` images), in their order."""
+        return pd.Series(self.fitted_j, name="fitted_j", dtype=float)
 
     # -- description and persistence -------------------------------------------------------------------
     def summary(self) -> str:
@@ -220,17 +290,31 @@ class LawMixin:
         return path
 
 
+#: The fields of a fitted law a wrapper answers with unchanged.
+FORWARDED = ("kind", "convention", "domain", "reference_prompts", "provenance", "baseline_gpu", "gpus", "models",
+             "dtypes", "r2", "n_obs", "dropped", "df_resid")
+
+
 class LawWrapper(LawMixin):
-    """A fitted law with one behaviour changed (its intervals, or the GPU it answers for): everything it does not
-    override is the wrapped law's (fields, ``table``, ``to_dict``, ``extrapolation``, the N reading)."""
+    """A fitted law with one behaviour changed (its intervals, or the GPU it answers for): its fields
+    (:data:`FORWARDED`), ``table``, ``to_dict``, ``extrapolation`` and N reading are the wrapped law's."""
 
     def __init__(self, law: Any) -> None:
         self._law = law
+        self.name = law.name
+        for f in FORWARDED:
+            setattr(self, f, getattr(law, f))
 
-    def __getattr__(self, name: str) -> Any:  # the wrapped law's fields (name, domain, gpus, ...)
-        if name.startswith("__") or name == "_law":
-            raise AttributeError(name)
-        return getattr(self._law, name)
+    @property
+    def fitted(self) -> Any:
+        return self._law.fitted
+
+    @property
+    def interval_kind(self) -> str:
+        return self._law.interval_kind
+
+    def half_width(self, level: float = 0.95) -> float | None:
+        return self._law.half_width(level)
 
     def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
         return self._law.predict(df, level=level, gpu_as=gpu_as)

@@ -1,31 +1,51 @@
 """A GPU known by a few rows measured on it: a stored factor against a GPU with data, and the law that applies it.
 
-:func:`energy_nb.evaluation.calibration.calibrate` (``energy-nb calibrate``) computes and stores the factor;
-this module reads it back (:func:`calibrated`, from ``$ENERGY_NB_CACHE/calibrated/NAME.json``) and answers for the
-calibrated GPU with the base GPU's law times the factor (:class:`CalibratedLaw`). Units: energies in J.
+``energy-nb calibrate --data ROWS.csv --name NAME`` (:func:`calibrate`) reads one to :data:`MAX_ROWS` measured rows
+(the record schema, any model with a law), predicts each row's configuration on the base GPU with the law ``auto``
+answers with there, and stores ``factor = exp(mean log(measured / predicted))`` under ``NAME``. ``predict`` and
+``plan --gpu NAME`` then answer with the base GPU's law times that factor (:class:`CalibratedLaw`), and say so.
+Time and gross energy are the base GPU's.
+
+A calibration is the user's own state, not a cache entry: it lives in the user data folder
+(:func:`energy_nb.core.paths.user_dir` ``/calibrations/NAME.json``), keeps the rows it was made from, and records the
+version of the laws artifact it was made against; made against another version, it is refused with the command that
+redoes it. ``energy-nb calibrate --list`` and ``--remove NAME`` manage them. Units: energies in J.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..core.cache import cache_dir
+from ..core import paths
+from ..core.cache import write_atomic
 from ..core.errors import UserError
+from ..data.schema import ok_rows
+from ..models.configuration import Configuration
 from .base import LawWrapper
+
+#: What ``--data`` may hold: one to three measured rows (a calibration, not a fit).
+MAX_ROWS = 3
+#: A factor outside this range says the rows are not on the records' footing (J of all ``n_prompts`` images, net of
+#: idle power) rather than that the GPU differs: refused.
+FACTOR_RANGE = (0.1, 10.0)
 
 
 @dataclass
 class Calibration:
-    """A GPU known by a few measured rows: ``factor`` times the ``base`` GPU's predictions."""
+    """A GPU known by a few measured rows: ``factor`` times the ``base`` GPU's predictions, made against the laws
+    artifact ``artifact_version`` from ``measured`` (the rows as given)."""
 
     name: str
     base: str
     factor: float
     rows: list[dict[str, Any]]  #: model, configuration, measured and base-predicted J per image, ratio
+    artifact_version: str = ""
+    measured: list[dict[str, Any]] = field(default_factory=list)
 
     def describe(self) -> str:
         models = ", ".join(sorted({r["model"] for r in self.rows}))
@@ -34,19 +54,114 @@ class Calibration:
 
 
 def calibration_dir() -> Path:
-    """Where calibrations are stored: ``$ENERGY_NB_CACHE/calibrated``."""
-    return cache_dir() / "calibrated"
+    """Where calibrations are stored: the user data folder's ``calibrations``."""
+    return paths.user_dir() / "calibrations"
+
+
+def _path(name: str) -> Path:
+    return calibration_dir() / f"{name}.json"
+
+
+def _redo(name: str) -> str:
+    return (f"redo it: energy-nb calibrate --data {calibration_dir() / (name + '.rows.csv')} --name {name} "
+            f"(or remove it: energy-nb calibrate --remove {name})")
 
 
 def calibrated(name: str) -> Calibration | None:
-    """The calibration stored under ``name``, or None."""
-    path = calibration_dir() / f"{name}.json"
+    """The calibration stored under ``name`` (None: none); one made against another laws artifact is refused."""
+    path = _path(name)
     if not path.exists():
         return None
     try:
-        return Calibration(**json.loads(path.read_text()))
+        cal = Calibration(**json.loads(path.read_text()))
     except (ValueError, TypeError, OSError) as exc:
         raise UserError(f"cannot read the calibration {path}: {exc}") from exc
+    from .artifact import current
+
+    version = current().version
+    if cal.artifact_version != version:
+        raise UserError(f"the calibration of {name} ({path}) was made against laws artifact "
+                        f"{cal.artifact_version or '(unversioned)'}, and this energy-nb answers with {version}: "
+                        + _redo(name))
+    return cal
+
+
+def calibrations() -> pd.DataFrame:
+    """Every stored calibration: name, base GPU, factor, rows, the artifact it was made against and whether that is
+    the current one, and its file."""
+    from .artifact import current
+
+    version = current().version
+    rows = []
+    for p in sorted(calibration_dir().glob("*.json")):
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, ValueError):
+            rows.append(dict(name=p.stem, base="", factor=float("nan"), rows=0, artifact_version="unreadable",
+                             current=False, file=str(p)))
+            continue
+        rows.append(dict(name=d.get("name", p.stem), base=d.get("base", ""), factor=d.get("factor"),
+                         rows=len(d.get("rows", [])), artifact_version=d.get("artifact_version", ""),
+                         current=d.get("artifact_version") == version, file=str(p)))
+    return pd.DataFrame(rows, columns=["name", "base", "factor", "rows", "artifact_version", "current", "file"])
+
+
+def remove(name: str) -> Path:
+    """Delete the calibration ``name`` (and the rows kept with it); a clear error when there is none."""
+    path = _path(name)
+    if not path.exists():
+        known = ", ".join(calibrations()["name"]) or "none"
+        raise UserError(f"no calibration named {name!r} in {calibration_dir()}; stored: {known}")
+    path.unlink()
+    path.with_suffix(".rows.csv").unlink(missing_ok=True)
+    return path
+
+
+def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = True) -> Calibration:
+    """Fix GPU ``name``'s factor against ``base`` from ``rows`` (one to :data:`MAX_ROWS` ``ok`` rows)."""
+    from ..models.hardware import get_spec
+    from .artifact import current
+
+    if not name or not all(ch.isalnum() or ch in "._-" for ch in name):
+        raise UserError(f"calibration name {name!r} is not allowed: letters, digits, '.', '_' or '-'")
+    try:
+        get_spec(name)
+        raise UserError(f"{name!r} is a GPU of data/gpus.csv: give the calibrated GPU a name of its own")
+    except UserError as exc:
+        if "give the calibrated GPU" in str(exc):
+            raise
+    data = ok_rows(rows)
+    if data.empty:
+        raise UserError(f"no ok rows to calibrate {name!r} with: {len(rows)} row(s) given")
+    if len(data) > MAX_ROWS:
+        raise UserError(f"{len(data)} ok rows given to calibrate {name!r}: a calibration takes 1 to {MAX_ROWS} "
+                        "measured rows (to fit a law on more, use energy-nb fit --data)")
+    out = []
+    for r in data.itertuples():
+        c = Configuration(str(r.model), int(r.height), int(r.width), int(r.steps), str(r.dtype), bool(int(r.cfg)),
+                          base, batch_size=int(getattr(r, "batch_size", 1) or 1))
+        law, _ = current().answer(c.model, base)
+        pred = law.per_image(c).per_image_j
+        measured = float(r.energy_j) / float(r.n_prompts)
+        out.append(dict(model=c.model, configuration=c.replace(gpu=str(r.gpu)).label(), measured_j=measured,
+                        base_predicted_j=pred, ratio=measured / pred))
+    factor = float(math.exp(sum(math.log(x["ratio"]) for x in out) / len(out)))
+    lo, hi = FACTOR_RANGE
+    if not lo <= factor <= hi:
+        worst = max(out, key=lambda x: abs(math.log(x["ratio"])))
+        raise UserError(f"the rows give {name!r} a factor of x{factor:.3g} against {base} ({worst['configuration']}: "
+                        f"measured {worst['measured_j']:,.3g} J per image, {base}'s law "
+                        f"{worst['base_predicted_j']:,.3g} J), outside x{lo:g}-x{hi:g}: energy_j must be the J of "
+                        "all n_prompts images, net of idle power, as the record schema says; check the rows' units")
+    cal = Calibration(name, base, factor, out, artifact_version=current().version,
+                      measured=json.loads(data.to_json(orient="records")))
+    if save:
+        path = _path(name)
+        if not write_atomic(path, json.dumps(asdict(cal), indent=1)):
+            raise UserError(f"cannot write the calibration to {path}: set ENERGY_NB_USER_DIR to a folder you can "
+                            "write")
+        data.to_csv(path.with_suffix(".rows.csv"), index=False)
+    return cal
 
 
 class CalibratedLaw(LawWrapper):

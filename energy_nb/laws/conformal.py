@@ -34,9 +34,13 @@ class ConformalLaw(LawWrapper):
     def __init__(self, law: Any, errors: list[float], how: str) -> None:
         super().__init__(law)
         self.errors = [float(e) for e in errors]
+        self.how = how
+
+    @property
+    def interval_kind(self) -> str:
         n = len(self.errors)
-        self.interval_kind = (f"split-conformal from {n} held-out errors ({how}); the law's own in-sample interval "
-                              f"at levels above {n / (n + 1):.3f}")
+        return (f"split-conformal from {n} held-out errors ({self.how}); the law's own in-sample interval "
+                f"at levels above {n / (n + 1):.3f}")
 
     def half_width(self, level: float = 0.95) -> float | None:
         """The interval's half-width in log units at ``level``; None where the held-out errors are too few for

@@ -113,22 +113,19 @@ MEANING = {
 # ---------------------------------------------------------------------------------------------------
 @cache
 def _geometry(model: str, height: int, width: int, convention: str) -> dict[str, float]:
-    """Per-pass and per-image FLOPs (TFLOPs), split by kind when counted, denoiser parameters (billions)
-    and kernels per denoiser call (thousands); counted quantities come from :mod:`energy_nb.features`."""
+    """Per-pass and per-image FLOPs (TFLOPs) in ``convention``, split by kind when counted (matmul here includes
+    attention), denoiser parameters (billions) and kernels per denoiser call (thousands): the counted quantities
+    are :func:`energy_nb.compute.features.geometry`'s."""
     b = model_flops(model, height, width, convention)
-    den = features.component(model, "denoiser", height, width)
+    g = features.geometry(model, height, width)
     out = dict(F_step=b.denoise_per_step / 1e12, F_text=b.text / 1e12, F_dec=b.decode / 1e12,
-               params_b=den.params / 1e9, kernels_k=den.kernels / 1e3)
+               params_b=g["den"]["params"] / 1e9, kernels_k=g["den"]["kernels"] / 1e3)
     if convention == "counted":
-        def split(role: str) -> tuple[float, float, float]:
-            """(matmul incl. attention, attention alone, convolution) TFLOPs of one call."""
-            f = features.component(model, role, height, width)
-            return f.flops_mm / 1e12, f.flops_attn / 1e12, f.flops_conv / 1e12
-
-        out["F_step_mm"], out["F_step_attn"], out["F_step_conv"] = split("denoiser")
-        out["F_dec_mm"], out["F_dec_attn"], out["F_dec_conv"] = split("vae")
-        for i, key in enumerate(("F_text_mm", "F_text_attn", "F_text_conv")):
-            out[key] = sum(split(c.role)[i] for c in get_model(model).text_encoders)
+        for part, prefix in (("den", "F_step"), ("vae", "F_dec"), ("text", "F_text")):
+            c = g[part]
+            out[f"{prefix}_mm"] = (c["matmul"] + c["attn"]) / 1e12
+            out[f"{prefix}_attn"] = c["attn"] / 1e12
+            out[f"{prefix}_conv"] = c["conv"] / 1e12
     return out
 
 
@@ -208,6 +205,9 @@ class PhysicalLaw(LawMixin):
     domain: dict[str, Any] = field(default_factory=dict)  #: what the training rows cover (extrapolation checks)
     reference_prompts: int = 100  #: N of the data (the law is linear in N: per-image energy is the same at any N)
     provenance: dict[str, Any] = field(default_factory=dict)
+    se_log: dict[str, float] = field(default_factory=dict)  #: standard error of each parameter's log (Jacobian)
+    resid_log: list[float] = field(default_factory=list)  #: ln(measured / fitted) of each training row
+    fitted_j: list[float] = field(default_factory=list)  #: fitted energy (J) of each training row's prompts
 
     @property
     def law(self) -> str:
@@ -290,6 +290,8 @@ def fit_physical(name: str, df: pd.DataFrame, convention: str = "counted", basel
     k = len(active) + len(others)
     dfr = max(len(y) - k, 1)
     ss = float(np.sum((y - y.mean()) ** 2))
+    names = [LAW_TERMS[name][j] for j in active] + [f"factor_{g}" for g in others]
+    se = jacobian_se(sol.jac, float(np.sum(r ** 2) / dfr))
     return PhysicalLaw(name=name, convention=convention, coef=coef,
                        gpu_factor={g: float(np.exp(v)) for g, v in zip(others, sol.x[len(active):])},
                        sigma=float(np.sqrt(np.sum(r ** 2) / dfr)), df_resid=float(dfr),
@@ -297,7 +299,15 @@ def fit_physical(name: str, df: pd.DataFrame, convention: str = "counted", basel
                        baseline_gpu=base, gpus=gpus, models=sorted(df["model"].astype(str).unique()),
                        dtypes=sorted(df["dtype"].astype(str).unique()), dropped=dropped, domain=data_domain(df),
                        reference_prompts=reference_prompts_of(df),
-                       provenance=dict(provenance or {}, rows=int(len(df))))
+                       provenance=dict(provenance or {}, rows=int(len(df))),
+                       se_log={n: float(v) for n, v in zip(names, se) if coef.get(n, 1.0) > 0},
+                       resid_log=[float(v) for v in -r], fitted_j=[float(v) for v in np.exp(y + r)])
+
+
+def jacobian_se(jac: np.ndarray, s2: float) -> np.ndarray:
+    """Standard errors of nonlinear least-squares parameters: ``sqrt(diag(s2 (J'J)^+))`` at the solution."""
+    J = np.asarray(jac, dtype=float)
+    return np.sqrt(np.clip(np.diag(s2 * np.linalg.pinv(J.T @ J)), 0.0, None))
 
 
 def physical_reading(law: PhysicalLaw, gpu: str = READING_REFERENCE) -> pd.DataFrame:

@@ -77,7 +77,7 @@ class ScalingLaw(LawMixin):
     """The paper's law (Eq. 3) fitted: coefficients, their covariance, and what it was fitted on."""
 
     terms: list[str]  #: statsmodels term names, e.g. ["Intercept", "log_F", "I_fp32", "log_res"]
-    params: dict[str, float]
+    coef: dict[str, float]  #: by term (``params``: by the paper's names, dropped terms as 0)
     cov: list[list[float]]
     scale: float  #: residual variance (log space)
     df_resid: float
@@ -95,6 +95,8 @@ class ScalingLaw(LawMixin):
     reference_prompts: int = 100  #: the N of the data: per-image energy = E(N) / N at this N
     provenance: dict[str, Any] = field(default_factory=dict)  #: data digest, files, code version
     per_image_form: bool = False  #: True: energy and FLOPs of one image, with a batch-size term
+    resid_log: list[float] = field(default_factory=list)  #: ln(measured / fitted) of each training row
+    fitted_j: list[float] = field(default_factory=list)  #: fitted energy (J) of each training row's prompts
 
     # -- reporting ------------------------------------------------------------------------------------
     def table(self, level: float = 0.95) -> pd.DataFrame:
@@ -103,7 +105,7 @@ class ScalingLaw(LawMixin):
         rows = []
         for i, term in enumerate(self.terms):
             se = math.sqrt(self.cov[i][i]) if self.cov[i][i] >= 0 else float("nan")
-            v = self.params[term]
+            v = self.coef[term]
             rows.append(dict(parameter=PARAM_NAMES.get(term, term.replace("I_", "beta_")), term=term, value=v,
                              std_err=se, ci_low=v - t * se, ci_high=v + t * se, dropped=""))
         for term, why in self.dropped.items():
@@ -111,12 +113,18 @@ class ScalingLaw(LawMixin):
                              std_err=np.nan, ci_low=np.nan, ci_high=np.nan, dropped=why))
         return pd.DataFrame(rows).set_index("parameter")
 
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """``1 - alpha`` OLS confidence intervals of :attr:`params` (columns ``lower``, ``upper``; NaN: dropped)."""
+        t = self.table(level=1.0 - alpha)
+        return pd.DataFrame({"lower": t["ci_low"].astype(float), "upper": t["ci_high"].astype(float)})
+
     def value(self, parameter: str) -> float:
         """A parameter by paper name (log_A, alpha, beta_dtype, beta_res, beta_<GPU>); 0 if dropped."""
         return float(self.table().loc[parameter, "value"])
 
     # -- prediction -----------------------------------------------------------------------------------
-    def _design(self, df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> np.ndarray:
+    def design_matrix(self, df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> np.ndarray:
+        """The rows of ``df`` as the law's design matrix (columns in :attr:`terms` order; GPUs mapped by ``gpu_as``)."""
         gpu_as = gpu_as or {}
         df = df.copy()
         known = set(self.gpus) | {self.baseline_gpu}
@@ -152,8 +160,8 @@ class ScalingLaw(LawMixin):
         for d in df["dtype"].astype(str).unique():
             if d not in DTYPES:
                 raise UserError(f"unknown dtype {d!r}; allowed: {', '.join(DTYPES)}")
-        X = self._design(df, gpu_as)
-        beta = np.array([self.params[t] for t in self.terms])
+        X = self.design_matrix(df, gpu_as)
+        beta = np.array([self.coef[t] for t in self.terms])
         cov = np.array(self.cov)
         mean = X @ beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", X, cov, X) + self.scale)
@@ -173,7 +181,7 @@ class ScalingLaw(LawMixin):
         form reproduces Eq. 3's ``(N / N_data)^(alpha - 1)``; the printed form has it built in."""
         if not self.per_image_form:
             return 1.0
-        return float((n / self.reference_prompts) ** (self.params["log_F"] - 1.0)) if "log_F" in self.params else 1.0
+        return float((n / self.reference_prompts) ** (self.coef["log_F"] - 1.0)) if "log_F" in self.coef else 1.0
 
 
 def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100", name: str = "paper",
@@ -203,11 +211,13 @@ def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100",
     design = X[terms].assign(Intercept=1.0)[["Intercept", *terms]]  # what the formula "log_E ~ terms" builds
     res = sm.OLS(X["log_E"], design).fit()
     names = list(res.params.index)
+    n = df["n_prompts"].to_numpy(float) if per_image else 1.0
     return ScalingLaw(
-        terms=names, params={k: float(v) for k, v in res.params.items()},
+        terms=names, coef={k: float(v) for k, v in res.params.items()},
         cov=res.cov_params().loc[names, names].to_numpy().tolist(), scale=float(res.scale),
         df_resid=float(res.df_resid), r2=float(res.rsquared), n_obs=int(res.nobs), convention=convention,
         baseline_gpu=baseline_gpu, gpus=gpus, models=sorted(df["model"].astype(str).unique()),
         dtypes=sorted(df["dtype"].astype(str).unique()), dropped=dropped, name=name, domain=data_domain(df),
         reference_prompts=reference_prompts_of(df), provenance=dict(provenance or {}, rows=int(len(df))),
-        per_image_form=per_image)
+        per_image_form=per_image, resid_log=[float(v) for v in res.resid],
+        fitted_j=[float(v) for v in np.exp(res.fittedvalues.to_numpy(float)) * n * J_PER_KWH])

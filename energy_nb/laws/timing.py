@@ -7,23 +7,24 @@ one configuration per GPU, so it cannot be estimated) and a GPU and a batch term
 
 ``ln(t / GFLOPs) = tau_0 + sum_g tau_g I_g + sum_g tau_B,g I_g ln B`` (a batch slope per GPU)
 
-Any other configuration is the measured one scaled by its FLOPs, and says so. Gross energy per image
-= net + idle power x time (the footing :func:`energy_nb.data.external_data` uses). Units: s, J.
+Any other configuration is the measured one scaled by its FLOPs, and says so. Where a model has no timed
+rows on the GPU asked about, the shared time law answers (the timed law the selection chose for GPUs
+without data; ``energy-nb laws build`` fits both and ships them in the laws artifact, so nothing is fitted
+when a question is asked). Gross energy per image = net + idle power x time
+(:func:`energy_nb.data.power.gross_j`, the footing :func:`energy_nb.data.external_data` uses). Units: s, J.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..compute.flops import native_convention, scaling_flops
-from ..core.stats import two_sided
+from ..core.stats import two_sided, wls
 from ..core.units import HALF_DTYPES
 from ..models.configuration import Configuration
-from ..models.hardware import idle_power_or_estimate
 from .base import data_domain
 
 
@@ -90,52 +91,42 @@ def fit_time(df: pd.DataFrame, model: str) -> TimeLaw | None:
     X = np.column_stack([np.ones(len(d))] + [is_gpu[g] for g in gpus if g != base]
                         + [is_gpu[g] * np.log(d["batch_size"].to_numpy(float)) for g in gpus])
     terms = ["log_s_per_gflop"] + [f"I_{g}" for g in gpus if g != base] + [f"log_B:{g}" for g in gpus]
-    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    beta, cov, dof = wls(y, X, min_dof=1)
     r = y - X @ beta
-    dof = max(len(y) - X.shape[1], 1)
-    s2 = float(r @ r / dof)
-    cov = s2 * np.linalg.pinv(X.T @ X)
-    return TimeLaw(model, terms, beta.tolist(), cov.tolist(), s2, dof, base, gpus, data_domain(d))
+    return TimeLaw(model, terms, beta.tolist(), cov.tolist(), float(r @ r / dof), dof, base, gpus, data_domain(d))
 
 
-@cache
-def get(model: str) -> TimeLaw | None:
-    """The time law of ``model`` on :func:`energy_nb.data.external_data` (None: no timed rows)."""
-    from ..data.shipped import external_data
+@dataclass(frozen=True)
+class TimeAnswer:
+    """Time per image of one configuration (s, with the interval at the prediction's level), the idle power that
+    turns the net energy gross (W) and the gross energy per image (J), and how the time was obtained (``notes``:
+    every way it extrapolates; ``source``: ``own`` timed rows of the model, or the ``shared`` time law)."""
 
-    return fit_time(external_data(), model)
+    per_image_s: float
+    per_image_s_low: float
+    per_image_s_high: float
+    idle_w: float
+    per_image_gross_j: float
+    source: str
+    notes: tuple[str, ...] = ()
 
 
-#: The shared law whose time answers where a model has no measured time on a GPU (any registry model, any GPU
-#: with a datasheet): time from counted FLOPs, bytes and kernels over the GPU's peaks.
-SHARED_TIME_LAW = "achieved"
-
-
-def shared_time(config: Configuration, level: float = 0.95) -> dict[str, Any]:
-    """Seconds per image of ``config`` by :data:`SHARED_TIME_LAW` fitted on every timed row, with an interval from
-    its log time residuals, and the note that says so."""
-    from .base import configuration_frame
-    from .registry import get as get_law
-
-    law = get_law(SHARED_TIME_LAW)
-    frame = configuration_frame(config, 1)
-    s = float(law.predict(frame, level=level)["time_pred_s"].iloc[0])
+def shared_time(config: Configuration, law: Any, level: float = 0.95) -> dict[str, Any]:
+    """Seconds per image of ``config`` by the shared time ``law`` (a timed datasheet law fitted on every timed
+    row), with an interval from its log time residuals, and the note that says so."""
+    s = float(law.predict(config.frame(1), level=level)["time_pred_s"].iloc[0])
     sigma = float(law.time_sigma or 0.0)
     q = two_sided(level, max(int(law.n_timed) - len(law.coef), 1)) * sigma
     return dict(per_image_s=s, per_image_s_low=s * float(np.exp(-q)), per_image_s_high=s * float(np.exp(q)),
                 time_extrapolation=[f"no measured time for {config.model} on {config.gpu}: time from the shared law "
-                                    f"{SHARED_TIME_LAW!r} (counted FLOPs, bytes and kernels priced by the GPU's "
+                                    f"{law.name!r} (counted FLOPs, bytes and kernels priced by the GPU's "
                                     f"datasheet, fitted on {law.n_timed} timed rows of every model)"])
 
 
-def time_and_gross(config: Configuration, per_image_j: float, level: float = 0.95) -> dict[str, Any]:
-    """``per_image_s`` (with interval), ``per_image_gross_j`` (net + idle power x time) and the time's
-    extrapolation notes: the model's own timed rows where they cover the GPU and precision, else
-    :func:`shared_time` (every registry model on every GPU with a datasheet)."""
-    law = get(config.model)
-    t = law.predict(config, level) if law is not None else None
-    if t is None:
-        t = shared_time(config, level)
-    idle, how = idle_power_or_estimate(config.gpu)
-    notes = list(t.get("time_extrapolation", [])) + ([how] if how else [])
-    return dict(t, per_image_gross_j=per_image_j + idle * t["per_image_s"], idle_w=idle, time_extrapolation=notes)
+def time_law_dict(law: TimeLaw) -> dict[str, Any]:
+    """A time law as the laws artifact stores it (:func:`time_law_from` reads it back)."""
+    return asdict(law)
+
+
+def time_law_from(d: dict[str, Any]) -> TimeLaw:
+    return TimeLaw(**d)

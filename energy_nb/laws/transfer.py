@@ -45,7 +45,6 @@ Units: J, s, W; ``t_kernel`` in microseconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -58,7 +57,6 @@ from ..core.units import BYTES_PER_ELEMENT, DTYPES
 from ..data.schema import ok_rows
 from ..models.configuration import Configuration
 from ..models.hardware import get_spec
-from ..models.registry import get_model
 from .base import LawMixin, data_domain, interval_frame, reference_prompts_of
 
 TRANSFER_LAWS: tuple[str, ...] = ("datasheet", "datasheet_ops", "power_time", "achieved")
@@ -113,22 +111,6 @@ MIN_SHARE = 0.02
 # ---------------------------------------------------------------------------------------------------
 # Features: ideal times at the datasheet
 # ---------------------------------------------------------------------------------------------------
-@cache
-def _geometry(model: str, height: int, width: int) -> dict[str, float]:
-    """Per call at batch 1 (counted): denoiser, text encoders (summed) and VAE decoder FLOPs by kind,
-    element-wise traffic (elements), parameters and kernels."""
-    spec = get_model(model)
-
-    def comp(role: str) -> dict[str, float]:
-        f = features.component(model, role, height, width)
-        return dict(mm=f.flops_mm - f.flops_attn, attn=f.flops_attn, conv=f.flops_conv, elem=float(f.elementwise),
-                    params=float(f.params), kernels=float(f.kernels))
-
-    text = [comp(c.role) for c in spec.text_encoders]
-    return dict(den=comp("denoiser"), text={k: sum(t[k] for t in text) for k in text[0]} if text else
-                dict(mm=0, attn=0, conv=0, elem=0, params=0, kernels=0), vae=comp("vae"), batched=spec.cfg_batched)
-
-
 def _efficiency(spec) -> float:
     """The GPU's datasheet efficiency (half-precision peak FLOP/s per watt of power limit) over
     :data:`REFERENCE_GPU`'s: 1.81 for an H100 SXM."""
@@ -160,7 +142,7 @@ def hardware_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) ->
             raise UserError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
         spec = get_spec(gpu_as.get(str(r.gpu), _gpu_name(r)))
         r_mm, r_conv = spec.rates(dtype)
-        g = _geometry(str(r.model), int(r.height), int(r.width))
+        g = features.geometry(str(r.model), int(r.height), int(r.width))
         n, steps = float(r.n_prompts), float(r.steps)
         b = float(getattr(r, "batch_size", 1) or 1)
         cfgf = 2.0 if int(r.cfg) else 1.0
@@ -174,7 +156,7 @@ def hardware_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) ->
         mem_bytes = (per_img("elem") * bpe + calls * den["params"] * bpe
                      + (cfgf * text["params"] + vae["params"]) * bpe / b)
         kernels = calls * den["kernels"] + (cfgf * text["kernels"] + vae["kernels"]) / b
-        rows.append(dict(x_mm=n * per_img("mm") / r_mm, x_attn=n * per_img("attn") / r_mm,
+        rows.append(dict(x_mm=n * per_img("matmul") / r_mm, x_attn=n * per_img("attn") / r_mm,
                          x_conv=n * per_img("conv") / r_conv, x_mem=n * mem_bytes / (spec.bandwidth_gb_s * 1e9),
                          K=n * kernels, N=n, P=spec.power_w, fp32=float(dtype == "fp32"), s=_efficiency(spec)))
     return pd.DataFrame(rows, index=df.index)
@@ -251,6 +233,9 @@ class TransferLaw(LawMixin):
     domain: dict[str, Any] = field(default_factory=dict)
     reference_prompts: int = 100
     provenance: dict[str, Any] = field(default_factory=dict)
+    se_log: dict[str, float] = field(default_factory=dict)  #: standard error of each free parameter's log (Jacobian)
+    resid_log: list[float] = field(default_factory=list)  #: ln(measured / fitted energy) of each training row
+    fitted_j: list[float] = field(default_factory=list)  #: fitted energy (J) of each training row's prompts
 
     @property
     def dropped(self) -> dict[str, str]:
@@ -368,7 +353,12 @@ def fit_transfer(name: str, df: pd.DataFrame, baseline_gpu: str = "A100", proven
     ss = float(np.sum((y - y.mean()) ** 2))
     gpus = sorted(df["gpu"].astype(str).unique())
     time_sigma = (float(np.sqrt(np.mean((np.log(t[timed]) - yt) ** 2))) if t is not None and timed.any() else None)
+    from .physical import jacobian_se
+
+    se = jacobian_se(sol.jac, float(r @ r / dof))
     return TransferLaw(name=name, coef={k: float(v) for k, v in coef.items()}, frozen=frozen,
+                       se_log={t: float(v) for t, v in zip(free, se)}, resid_log=[float(v) for v in -r],
+                       fitted_j=[float(v) for v in e],
                        sigma=float(np.sqrt(r @ r / dof)), df_resid=float(dof),
                        r2=float(1 - r @ r / ss) if ss > 0 else float("nan"), n_obs=int(len(df)),
                        n_timed=int(timed.sum()), time_sigma=time_sigma,

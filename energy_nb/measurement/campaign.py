@@ -34,14 +34,13 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..models.configuration import Configuration
-from ..models.registry import get_model
+from ..models.registry import PAPER_MODELS, get_model
 from .grid import Grid
 
 #: Columns that identify a measured configuration in a campaign file (its GPU is the file's).
 DONE_COLUMNS = ("model", "height", "width", "steps", "dtype", "cfg", "n_prompts", "size", "seed")
 #: The independent check: (model, resolution, steps, CFG, dtype) as ML.ENERGY measured them on an H100.
 INDEPENDENT = (("sd2", 768, 25, 1, "fp16"), ("flux", 1024, 50, 0, "bf16"), ("sd35", 1024, 28, 1, "bf16"))
-PAPER_MODELS = ("sd2", "sd35", "flux", "qwen")
 THIN_STEPS, THIN_RESOLUTIONS = (10, 30, 50), (256, 512, 1024)
 #: The half precision each paper model is released and run in (the independent check's, for SD2 and SD3.5).
 NATIVE_DTYPES = {"sd2": "fp16", "sd35": "bf16", "flux": "bf16", "qwen": "bf16"}

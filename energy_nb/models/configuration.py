@@ -80,6 +80,10 @@ class Configuration:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def frame(self, n_prompts: int | None = None):
+        """The configuration as a one-row frame of the record schema's columns (:func:`frame`)."""
+        return frame([self], n_prompts)
+
     def label(self) -> str:
         """``flux 1024x1024 T=30 fp16 CFG on A100`` (and ``batch B`` when it is not 1)."""
         return (f"{self.model} {self.height}x{self.width} T={self.steps} {self.dtype} CFG {'on' if self.cfg else 'off'}"
@@ -87,3 +91,15 @@ class Configuration:
 
     def __str__(self) -> str:
         return self.label()
+
+
+def frame(configs, n_prompts: int | None = None):
+    """Configurations as a frame of the record schema's columns, ``gpu`` included, one row each (``n_prompts``
+    defaults to each one's prompts): the one way configurations meet a law."""
+    import pandas as pd
+
+    rows = [{**c.record(), "gpu": c.gpu} for c in configs]
+    if n_prompts is not None:
+        for r in rows:
+            r["n_prompts"] = int(n_prompts)
+    return pd.DataFrame(rows)

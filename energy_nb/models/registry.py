@@ -32,8 +32,6 @@ SIZES = ("full", "tiny")
 PARAMS_TOLERANCE_B, PARAMS_TOLERANCE_REL = 0.05, 0.03
 MODELS_DIR: Path = paths.DATA / "models"
 PIPELINES_YML: Path = MODELS_DIR / "pipelines.yml"
-#: The paper's four models (printed FLOP formulas, A100 energy tables).
-PAPER_MODELS: tuple[str, ...] = ("sd2", "sd35", "flux", "qwen")
 
 
 @dataclass(frozen=True)
@@ -80,6 +78,7 @@ class ModelSpec:
     cfg_batched: bool = False
     hf_ids: tuple[str, ...] = ()  #: every Hugging Face id it answers to
     paper: bool = False  #: one of the paper's four models (printed FLOP formulas exist)
+    paper_rank: int = 0  #: its place in the paper's tables (1-4; 0: not one of the paper's)
     total_params_b: float | None = None  #: published parameters of the whole pipeline, billions
     published_source: str = ""
     published_gap: str = ""  #: a known disagreement between our count and the published one, explained
@@ -209,10 +208,7 @@ def _component(folder: Path, pipeline: str, pipe: str, index: dict[str, Any], ov
                          "model_index.json entry)")
     full = _clean(raw)
     role = ("denoiser" if pipe == entry["denoiser"] else "vae" if pipe == entry["vae"] else pipe)
-    try:
-        src = cfg_path.resolve().relative_to(paths.ROOT.resolve()).as_posix()
-    except ValueError:
-        src = str(cfg_path)
+    src = _relative(cfg_path)
     return Component(role=role, library=library, cls=cls, full=full, tiny=_tiny(pipeline, pipe, cls, full),
                      tokens=int(entry.get("text_encoders", {}).get(pipe, 0)), pipe=pipe, source=src)
 
@@ -273,7 +269,8 @@ def _spec(data: dict[str, Any], origin: Path) -> ModelSpec:
             "second_call": "a second full forward pass with negative embeddings (true_cfg_scale > 1)",
         }.get(cfg_mode, cfg_mode),
         cfg_batched=bool(data.get("cfg_batched", cfg_mode == "batched")), hf_ids=hf_ids,
-        paper=bool(data.get("paper", False)), total_params_b=published.get("total_params_b"),
+        paper=bool(data.get("paper", False)), paper_rank=int(data.get("paper") or 0),
+        total_params_b=published.get("total_params_b"),
         published_source=published.get("source", ""), published_gap=published.get("known_gap", ""),
         defaults=defaults, scheduler=scheduler,
         sources=data.get("sources", ""), notes=tuple(data.get("notes") or ()),
@@ -283,10 +280,11 @@ def _spec(data: dict[str, Any], origin: Path) -> ModelSpec:
 
 
 def _relative(p: Path) -> str:
-    try:
-        return p.resolve().relative_to(paths.ROOT.resolve()).as_posix()
-    except ValueError:
-        return str(p)
+    """``data/...`` for a file of the data (the same in a checkout and in a wheel), else relative to the checkout
+    when inside it, else the path as given."""
+    rel = paths.data_relative(p)
+    return rel if rel.startswith("data/") or not p.resolve().is_relative_to(paths.ROOT.resolve()) \
+        else p.resolve().relative_to(paths.ROOT.resolve()).as_posix()
 
 
 def _load_registry() -> dict[str, ModelSpec]:
@@ -298,13 +296,16 @@ def _load_registry() -> dict[str, ModelSpec]:
         if spec.key in out:
             raise UserError(f"{f}: model key {spec.key!r} is defined twice")
         out[spec.key] = spec
-    # paper models first, in the paper's order; then the others by key
-    return {k: out[k] for k in (*[m for m in PAPER_MODELS if m in out], *sorted(set(out) - set(PAPER_MODELS)))}
+    # paper models first, in the paper's order (their registry files say it); then the others by key
+    paper = sorted((k for k, s in out.items() if s.paper), key=lambda k: out[k].paper_rank)
+    return {k: out[k] for k in (*paper, *sorted(set(out) - set(paper)))}
 
 
 REGISTRY: dict[str, ModelSpec] = _load_registry()
 #: Every model of the shipped registry (the paper's four first).
 MODEL_KEYS: tuple[str, ...] = tuple(REGISTRY)
+#: The paper's four models (printed FLOPs, A100 tables) in its order: the registry files with ``paper: <rank>``.
+PAPER_MODELS: tuple[str, ...] = tuple(k for k in MODEL_KEYS if REGISTRY[k].paper)
 #: The registry models that are not the paper's.
 NEW_MODELS: tuple[str, ...] = tuple(k for k in MODEL_KEYS if k not in PAPER_MODELS)
 
@@ -342,15 +343,17 @@ def _aliases() -> dict[str, str]:
     return out
 
 
-def resolve(model: str) -> str:
-    """The registry key of ``model``: a key (``sdxl``) or any Hugging Face id it answers to."""
+def resolve(model: str, flag: str = "--model") -> str:
+    """The registry key of ``model``: a key (``sdxl``) or any Hugging Face id it answers to. ``flag``: the option
+    that named it (only ``--model`` offers ``--model-config DIR`` instead)."""
     if model in REGISTRY:
         return model
     hit = _aliases().get(str(model).lower())
     if hit is not None:
         return hit
+    local = ", or --model-config DIR for a local config folder" if flag == "--model" else ""
     raise UserError(f"unknown model {model!r}; allowed: {', '.join(REGISTRY)} or one of their Hugging Face ids "
-                     f"(energy-nb models lists them), or --model-config DIR for a local config folder")
+                     f"(energy-nb models lists them){local}")
 
 
 def get_model(key: str) -> ModelSpec:

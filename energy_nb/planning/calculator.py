@@ -2,8 +2,8 @@
 exported at build time as JSON so that a form in the page answers in the browser (no kernel, no network).
 
 For every model, GPU family and discrete setting (resolution, precision, CFG, batch size), the law that
-``--law auto`` picks (:func:`energy_nb.evaluation.selection.answer`) is compiled into its closed form in the step count
-``T``. Every law served here has per-image energy
+``--law auto`` picks (:func:`energy_nb.laws.answer.answer`, from the laws artifact) is compiled into its closed
+form in the step count ``T``. Every law served here has per-image energy
 
     P(T) = exp(m0 + m1 ln(u0 + u1 T))   [J]
 
@@ -30,7 +30,7 @@ from .. import laws
 from ..core.errors import UserError
 from ..core.stats import two_sided
 from ..core.units import J_PER_KWH
-from ..evaluation.selection import answer
+from ..laws.answer import answer
 
 #: Choices offered by the form.
 DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
@@ -50,10 +50,13 @@ def gpu_choices() -> list[str]:
 
 
 def _frame(model: str, gpu: str, cells: Sequence[tuple[int, int, int]], dtype: str, n: int) -> pd.DataFrame:
-    """Rows of the (resolution, cfg, batch) ``cells`` at every probe and check step count, in that order."""
+    """Rows of the (resolution, cfg, batch) ``cells`` at every probe and check step count, in that order (each row a
+    :meth:`~energy_nb.models.configuration.Configuration.frame`)."""
+    from ..models.configuration import Configuration, frame
+
     steps = PROBE_STEPS + CHECK_STEPS
-    return pd.DataFrame([dict(model=model, gpu=gpu, height=res, width=res, steps=int(t), dtype=dtype, cfg=cfg,
-                              n_prompts=n, batch_size=batch) for res, cfg, batch in cells for t in steps])
+    return frame([Configuration(model, res, res, int(t), dtype, cfg, gpu, batch)
+                  for res, cfg, batch in cells for t in steps], n)
 
 
 def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, X: np.ndarray | None,
@@ -69,13 +72,14 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
     if _timed(law):
         return _timed_form(law, model, gpu, cell, dtype, pred, parts)
     if law.kind == "paper":
-        i = law.terms.index("log_F")
+        fitted = law.fitted
+        i = fitted.terms.index("log_F")
         u = np.exp(X[:, i])
-        m1 = float(law.params["log_F"])
+        m1 = float(fitted.coef["log_F"])
         x0 = X[0].copy()
         x0[i] = 0.0
-        cov = np.asarray(law.cov, float)
-        v0 = float(x0 @ cov @ x0 + law.scale)
+        cov = np.asarray(fitted.cov, float)
+        v0 = float(x0 @ cov @ x0 + fitted.scale)
         v1 = float(2 * x0 @ cov[:, i])
         v2 = float(cov[i, i])
         if conformal is not None:
@@ -103,7 +107,7 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
 def _timed(law: Any) -> bool:
     from ..laws.transfer import TIMED_LAWS
 
-    return law.kind == "transfer" and law.name in TIMED_LAWS
+    return law.kind == "transfer" and law.fitted.name in TIMED_LAWS
 
 
 def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame,
@@ -117,7 +121,7 @@ def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtyp
     n = int(law.reference_prompts)
     steps = PROBE_STEPS + CHECK_STEPS
     if parts is None:
-        parts = law.time_parts(_frame(model, gpu, [cell], dtype, n))
+        parts = law.fitted.time_parts(_frame(model, gpu, [cell], dtype, n))
     tg, th = parts["t_gpu_s"].to_numpy(float), parts["t_host_s"].to_numpy(float)
     t0, t1 = PROBE_STEPS
     g1, h1 = float((tg[1] - tg[0]) / (t1 - t0)), float((th[1] - th[0]) / (t1 - t0))
@@ -148,8 +152,8 @@ def compile_block(law: Any, model: str, gpu: str, cells: Sequence[tuple[int, int
     frame = _frame(model, gpu, cells, dtype, n)
     try:
         pred = law.predict(frame, level=INTERVAL)
-        X = law._design(frame) if law.kind == "paper" else None
-        parts = law.time_parts(frame) if _timed(law) else None  # one call for the block, not one per cell
+        X = law.fitted.design_matrix(frame) if law.kind == "paper" else None
+        parts = law.fitted.time_parts(frame) if _timed(law) else None  # one call for the block, not one per cell
     except ValueError:
         return [_compile_one(law, model, gpu, c, dtype) for c in cells]  # each cell says why
     out: list[list[float] | UserError] = []
@@ -175,7 +179,7 @@ def compile_config(law: Any, model: str, gpu: str, res: int, dtype: str, cfg: in
     ``ValueError`` if the law cannot predict it or its prediction is not of that form."""
     frame = _frame(model, gpu, [(res, cfg, batch)], dtype, int(law.reference_prompts))
     pred = law.predict(frame, level=INTERVAL)
-    X = law._design(frame) if law.kind == "paper" else None
+    X = law.fitted.design_matrix(frame) if law.kind == "paper" else None
     return _closed_form(law, model, gpu, (res, cfg, batch), dtype, X, pred)
 
 
@@ -191,11 +195,12 @@ def _law_entry(law: Any) -> dict[str, Any]:
 
         out.update(form="timed", smooth=SMOOTH_MAX)
     if law.kind == "paper":
-        i = law.terms.index("log_F")
-        out.update(m1=float(law.params["log_F"]),
-                   v2=float(np.asarray(law.cov, float)[i, i]) if conformal is None else 0.0)
+        fitted = law.fitted
+        i = fitted.terms.index("log_F")
+        out.update(m1=float(fitted.coef["log_F"]),
+                   v2=float(np.asarray(fitted.cov, float)[i, i]) if conformal is None else 0.0)
     else:
-        sigma = conformal if conformal is not None else getattr(law, "sigma", None)
+        sigma = conformal if conformal is not None else law.fitted.sigma
         out.update(m1=1.0, m0=0.0, v0=float(sigma) ** 2 if sigma is not None else None, v1=0.0, v2=0.0)
     return out
 
@@ -203,7 +208,7 @@ def _law_entry(law: Any) -> dict[str, Any]:
 def _conformal(law: Any) -> float | None:
     """The half-width (log units) of a law whose intervals come from held-out errors, at the calculator's level;
     None for a law with its own interval."""
-    return law.half_width(INTERVAL) if hasattr(law, "half_width") else None
+    return law.half_width(INTERVAL)
 
 
 def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = None, progress: bool = False
@@ -236,7 +241,7 @@ def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = Non
         except ValueError as exc:
             answers.setdefault(m, {})[g] = dict(error=str(exc))
             continue
-        key = (law.name, getattr(law, "interval_kind", ""))
+        key = (law.name, law.interval_kind)
         if key not in law_index:
             law_index[key] = len(law_list)
             law_list.append(_law_entry(law))

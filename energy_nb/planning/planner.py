@@ -34,8 +34,8 @@ import yaml
 from ..core.errors import UserError
 from ..core.jsonio import to_json
 from ..data.carbon import Intensity, intensity, world_average
-from ..evaluation.selection import answer
 from ..laws import Law
+from ..laws.answer import answer
 from ..models.configuration import Configuration
 from .prediction import predict
 
@@ -104,7 +104,7 @@ class Options:
     level: float = 0.95  #: of every interval
     convention: str | None = None  #: None: the law's default (paper: printed formulas; others: counted)
     law: Law | None = None  #: a fitted law for every configuration; None: ``answer(law_name, model, gpu)``
-    law_name: str = "auto"  #: which registry law answers when ``law`` is None (``auto``: see selection.answer)
+    law_name: str = "auto"  #: which registry law answers when ``law`` is None (``auto``: see ``answer``)
     gpu_as: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> Options:
@@ -122,7 +122,7 @@ class Options:
 
     def law_for(self, model: str, gpu: str | None = None) -> Law:
         """The law that answers for ``model`` on ``gpu``: the given one, else the registry's (fitted once,
-        cached; ``auto`` picks as :func:`energy_nb.evaluation.selection.answer` says)."""
+        from the laws artifact; ``auto`` as :func:`energy_nb.laws.answer.answer` routes it)."""
         if self.law is not None:
             return self.law
         return answer(self.law_name, model, gpu, self.convention, self.gpu_as or None)[0]

@@ -20,9 +20,8 @@ import pandas as pd
 
 from .. import laws
 from ..core.jsonio import to_json
-from ..evaluation.selection import answer
 from ..laws import Law
-from ..laws.timing import time_and_gross
+from ..laws.answer import answer, time_and_gross
 from ..models.configuration import Configuration
 
 #: What ``energy_scope`` says in every prediction.
@@ -142,34 +141,23 @@ def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str |
             gpu_as: dict[str, str] | None = None, n_scaling: str = "linear", level: float = 0.95,
             law_reason: str | None = None) -> Prediction:
     """The prediction for ``config``: by ``law`` (a fitted law, or a registry name; ``auto``: the law
-    :func:`energy_nb.evaluation.selection.answer` picks for the model and GPU, and says why), with ``level``
-    intervals; time and gross energy where the data have time for this model and GPU."""
+    :func:`energy_nb.laws.answer.answer` routes the model and GPU to, and why), with ``level`` intervals; time and
+    gross energy for every model and GPU (the model's own timed rows where they exist, else the shared time law)."""
     if isinstance(law, str):
         fitted, why = answer(law, config.model, config.gpu, convention, gpu_as)
     else:
         fitted, why = law, law_reason or f"the law {law.name!r} given"
     r = fitted.predict_one(config, level=level, gpu_as=gpu_as, n_scaling=n_scaling)
-    time_gpu = getattr(fitted, "time_gpu", None)  # a calibrated GPU: the base GPU's time and idle power
-    t = time_and_gross(config.replace(gpu=time_gpu or r["gpu"]), r["per_image_j"], level)
+    time_gpu = fitted.time_gpu  # a calibrated GPU: the base GPU's time and idle power
+    t = time_and_gross(config.replace(gpu=time_gpu or r.gpu), r.per_image_j, level)
+    notes = list(t.notes)
     if time_gpu:
-        t["time_extrapolation"] = [f"time and idle power of {time_gpu}, the calibration's base",
-                                   *t["time_extrapolation"]]
-    return Prediction(configuration=config.replace(gpu=r["gpu"]), law=r["law"], law_reason=why, kind=r["kind"],
-                      convention=r["convention"], n_scaling=n_scaling, reference_prompts=r["reference_prompts"],
-                      interval=level, per_image_j=r["per_image_j"], per_image_j_low=r["per_image_j_low"],
-                      per_image_j_high=r["per_image_j_high"], total_j=r["total_j"], total_j_low=r["total_j_low"],
-                      total_j_high=r["total_j_high"], extrapolation=list(r["extrapolation"]),
-                      per_image_s=t["per_image_s"], per_image_s_low=t["per_image_s_low"],
-                      per_image_s_high=t["per_image_s_high"], per_image_gross_j=t["per_image_gross_j"],
-                      idle_w=t["idle_w"], time_extrapolation=list(t["time_extrapolation"]),
-                      interval_kind=interval_kind(fitted))
-
-
-def interval_kind(law: Law) -> str:
-    """How ``law``'s energy intervals are obtained, in words."""
-    kind = getattr(law, "interval_kind", None)
-    if kind:
-        return kind
-    if law.kind == "paper":
-        return "the OLS prediction interval in log space (in-sample residuals)"
-    return "the spread of the law's own log residuals on its training rows (in-sample)"
+        notes = [f"time and idle power of {time_gpu}, the calibration's base", *notes]
+    return Prediction(configuration=config.replace(gpu=r.gpu), law=r.law, law_reason=why, kind=r.kind,
+                      convention=r.convention, n_scaling=n_scaling, reference_prompts=r.reference_prompts,
+                      interval=level, per_image_j=r.per_image_j, per_image_j_low=r.per_image_j_low,
+                      per_image_j_high=r.per_image_j_high, total_j=r.total_j, total_j_low=r.total_j_low,
+                      total_j_high=r.total_j_high, extrapolation=list(r.extrapolation),
+                      per_image_s=t.per_image_s, per_image_s_low=t.per_image_s_low,
+                      per_image_s_high=t.per_image_s_high, per_image_gross_j=t.per_image_gross_j,
+                      idle_w=t.idle_w, time_extrapolation=notes, interval_kind=fitted.interval_kind)

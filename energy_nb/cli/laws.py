@@ -1,0 +1,79 @@
+"""``energy-nb laws build|check|show``: the laws artifact every answer comes from.
+
+``build`` fits every law on the shipped data, runs the selection and writes ``energy_nb/artifacts/laws.json``
+(unchanged when nothing differs); ``check`` rebuilds it in memory and lists every difference from the file (exit 1
+when there is one: the artifact is stale); ``show`` says what the file holds.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .options import json_parent, print_json
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    from ..evaluation.build import write
+
+    path, diff, content = write(a.out, progress=not a.quiet)
+    what = "unchanged" if not diff else f"written ({len(diff)} difference(s) from the file before)"
+    print(f"{path}: {what}; version {content['version']}, {len(content['laws'])} laws, built in "
+          f"{content['seconds']:.1f} s")
+    return 0
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    from ..evaluation.build import build, compare, read
+
+    old = read()
+    new = build(progress=not a.quiet)
+    diff = compare(old, new) if old is not None else ["(no artifact: run energy-nb laws build)"]
+    for d in diff[:a.max]:
+        print(d)
+    if diff:
+        print(f"energy-nb laws check: the artifact differs from a rebuild in {len(diff)} place(s): run "
+              "`energy-nb laws build` and commit energy_nb/artifacts/laws.json", file=sys.stderr)
+        return 1
+    print(f"the artifact is current (version {new['version']}; rebuilt in {new['seconds']:.1f} s)")
+    return 0
+
+
+def cmd_show(a: argparse.Namespace) -> int:
+    from ..laws.artifact import current
+
+    d = current().describe()
+    if a.json:
+        print_json(d)
+        return 0
+    print(f"{d['path']}\n  version {d['version']} (format {d['format']}), code {d['code_version']}\n"
+          f"  data sha256 {d['data_sha256'][:16]}... over {len(d['data_files'])} files\n"
+          f"  {d['laws']} fitted laws; own laws for {', '.join(d['own'])}\n"
+          f"  shared law {d['shared']}; GPUs without data: {d['datasheet']}; time: {d['time_shared']} "
+          f"(own time laws: {', '.join(d['timed_models'])})\n"
+          f"  libraries: {', '.join(f'{k} {v}' for k, v in d['libraries'].items())}")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    la = sub.add_parser("laws", help="the laws artifact every answer comes from: build, check, show",
+                        description="The fitted laws predict and plan answer with are built once into "
+                                    "energy_nb/artifacts/laws.json (shipped in the wheel): `build` writes it, `check` "
+                                    "rebuilds it in memory and lists the differences, `show` says what it holds.")
+    group = la.add_subparsers(dest="laws_command", required=True, metavar="{build,check,show}")
+    b = group.add_parser("build", help="fit every law, run the selection, write the artifact",
+                         description="Fit every law on the shipped data (data/), choose the law that answers for each "
+                                     "model and GPU on held-out rows, compute the nested held-out errors the intervals "
+                                     "use, and write the artifact (left untouched when nothing differs).")
+    b.add_argument("--out", help="where to write it (default: energy_nb/artifacts/laws.json)")
+    b.add_argument("--quiet", action="store_true", help="no progress lines")
+    b.set_defaults(func=cmd_build)
+    c = group.add_parser("check", help="rebuild in memory and list every difference from the artifact (exit 1 if any)",
+                         description="Rebuild the artifact in memory and compare it with the file: numbers within a "
+                                     "relative 1e-6, everything else exactly. Exit status 1 when they differ.")
+    c.add_argument("--max", type=int, default=40, help="differences printed at most (default 40)")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.set_defaults(func=cmd_check)
+    s = group.add_parser("show", parents=[json_parent()], help="what the artifact holds: version, data, laws",
+                         description="The artifact's version, the sha256 of the data it was fitted on, the code and "
+                                     "library versions, and which law answers for what.")
+    s.set_defaults(func=cmd_show)

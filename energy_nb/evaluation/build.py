@@ -1,0 +1,238 @@
+"""Build the laws artifact: fit every law on the shipped data, run the selection policy, measure it nested, and write
+``energy_nb/artifacts/laws.json`` (read by :mod:`energy_nb.laws.artifact`; its contents are described there).
+
+``energy-nb laws build`` runs :func:`write` (``make book`` and the identity script run it first); ``energy-nb laws
+check`` rebuilds in memory and lists every difference from the committed file (:func:`compare`: numbers within a
+relative :data:`RTOL`, everything else exactly), which a test asserts is none. :func:`write` leaves the file
+untouched when nothing differs, so a rebuild on another machine (other BLAS, last bits of an optimiser) does not
+change the committed artifact or the version calibrations record.
+
+Units: as the laws' (J, s, W); errors in % and in natural log units.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import laws
+from ..core import paths
+from ..core.errors import UserError
+from ..core.jsonio import finite, to_json
+from ..core.versions import library_versions
+from ..laws.artifact import FORMAT, Artifact
+from ..laws.timing import fit_time, time_law_dict
+from ..laws.transfer import TIMED_LAWS
+from .selection import POLICY, K, Selection, select
+
+#: Numbers agree when within this relative difference (the last bits of an optimiser differ between BLAS builds).
+RTOL = 1e-6
+#: Libraries whose numerics shape the fitted laws (recorded, not part of the version).
+LIBRARIES = ("numpy", "scipy", "statsmodels", "pandas")
+#: Keys of the artifact that are about the build, not its contents (left out of ``version``).
+METADATA = ("version", "code_version", "libraries", "seconds")
+
+
+def _inputs() -> tuple[pd.DataFrame, str, list[str]]:
+    """The rows every law is fitted on, the sha256 of the files they and the counted features come from, and the
+    files (``data/...``)."""
+    from ..data.shipped import law_data, shipped_files, shipped_sha256
+
+    files = [paths.data_relative(p) for p in shipped_files()]
+    return law_data(), shipped_sha256(), files
+
+
+def _fit(name: str, rows: pd.DataFrame, provenance: dict[str, Any], model: str | None = None) -> laws.Law:
+    law = laws.fit(name, rows, provenance=provenance, **({"per_image": True} if name == "paper" else {}))
+    if model is not None:
+        law.name = f"{name} ({model})"
+    return law
+
+
+def _reason_own(model: str, sel: Selection) -> str:
+    t = sel.choice.table.set_index("candidate")
+    best = sel.choice.best.label
+    others = ", ".join(f"{c} {t.loc[c, 'mape_pct']:.1f}%" for c in t.index if c != best and t.loc[c, "eligible"])
+    return (f"the law that predicts {model}'s own {int(t.loc[best, 'rows'])} energy rows best under {K}-fold "
+            f"cross-validation: {best}, mean error {t.loc[best, 'mape_pct']:.1f}%, "
+            f"worst {t.loc[best, 'worst_pct']:.1f}%"
+            + (f" (the others: {others})" if others else ""))
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(df.to_json(orient="records")) if len(df) else []
+
+
+def _selection_entry(sel: Selection, interval: str | None) -> dict[str, Any]:
+    return dict(candidates=list(POLICY[sel.question][0]), by=POLICY[sel.question][1], rule=sel.choice.rule,
+                scores=_records(sel.choice.table), groups=_records(sel.choice.groups),
+                nested=_records(sel.nested_table), interval=interval)
+
+
+def build(progress: bool = False) -> dict[str, Any]:
+    """The artifact's contents (see :mod:`energy_nb.laws.artifact`), computed from the shipped data."""
+    say = (lambda m: print(f"energy-nb laws: {m}", flush=True)) if progress else (lambda m: None)
+    t0 = time.perf_counter()
+    rows, sha, files = _inputs()
+    prov = dict(data_sha256=sha, code_version=laws.code_version())
+    models = sorted(rows["model"].astype(str).unique())
+    fitted: dict[str, laws.Law] = {}
+    unfitted: dict[str, str] = {}
+    for name in laws.LAW_NAMES:  # every law on the shipped data: what --law NAME answers with
+        if laws.spec(name).per_model:
+            for m in models:
+                key = f"{name} ({m})"
+                try:
+                    law = _fit(name, rows[rows["model"] == m], dict(prov, fitted_on=f"shipped data, model {m}"), m)
+                except ValueError as exc:
+                    unfitted[key] = str(exc)
+                    continue
+                if "log_F" in law.dropped:
+                    unfitted[key] = (f"the shipped energy rows of {m!r} hold a single FLOPs value (one resolution and "
+                                     f"step count), so law {name!r} cannot say how its energy scales; use a shared "
+                                     "physical law (e.g. --law roofline_tc_kernels)")
+                    continue
+                fitted[key] = law
+        else:
+            fitted[name] = _fit(name, rows, dict(prov, fitted_on="shipped data, all models"))
+    say(f"{len(fitted)} laws fitted ({time.perf_counter() - t0:.1f} s)")
+    intervals: dict[str, dict[str, Any]] = {}
+    own: dict[str, dict[str, Any]] = {}
+    for m in models:
+        mine = rows[rows["model"] == m]
+        sel = select("own", mine)
+        gpus = sorted(mine["gpu"].astype(str).unique())
+        if sel.choice.best is None:
+            own[m] = dict(_selection_entry(sel, None), law=None, family=None, rows=len(mine), gpus=gpus,
+                          reason="", why_not=f"no law could be chosen on {m}'s {len(mine)} own energy rows "
+                                             f"({sel.choice.why_not})")
+            continue
+        family = sel.choice.best.law
+        key = f"{family} ({m})"
+        if key not in fitted:
+            fitted[key] = _fit(family, mine, dict(prov, fitted_on=f"shipped data, model {m}"), m)
+        ikey = f"own:{m}"
+        intervals[ikey] = dict(errors=sel.errors, groups=sel.errors_by_group,
+                               how=f"nested {K}-fold cross-validation on {m}'s own rows: each fold predicted by the "
+                                   "law chosen and fitted without it")
+        own[m] = dict(_selection_entry(sel, ikey), law=key, family=family, rows=len(mine), gpus=gpus,
+                      reason=_reason_own(m, sel), why_not="")
+        say(f"{m}: {family} ({time.perf_counter() - t0:.1f} s)")
+    selections: dict[str, Any] = dict(own=own)
+    for question, how, reason in (
+            ("shared", "nested leave-one-model-out: each model predicted by the law chosen and fitted without it",
+             "the shared law {name!r} (chosen by leave-one-model-out over every model with data) answers"),
+            ("datasheet", "nested leave-one-GPU-out: each GPU predicted by the law chosen and fitted without it",
+             "priced from its datasheet by the transfer law {name!r}")):
+        sel = select(question, rows)
+        if sel.choice.best is None:
+            raise UserError(f"no law could be chosen for the {question} question: {sel.choice.why_not}")
+        name = sel.choice.best.law
+        if not sel.is_nested:
+            by = POLICY[question][1]
+            word = {"gpu": "GPU"}.get(by, by)
+            how = (f"leave-one-{word}-out errors of {name}, each {word} predicted by it fitted without it; not nested: "
+                   f"with {rows[by].nunique()} {word}s with data the choice cannot be repeated without one, so these "
+                   "errors saw the choice")
+        intervals[question] = dict(errors=sel.errors, groups=sel.errors_by_group, how=how)
+        selections[question] = dict(_selection_entry(sel, question), law=name, reason=reason.format(name=name))
+        say(f"{question}: {name} ({time.perf_counter() - t0:.1f} s)")
+    sheet = selections["datasheet"]
+    timed = [s for s in sorted(sheet["scores"], key=lambda s: s["score_pct"]) if s["law"] in TIMED_LAWS]
+    if not timed:
+        raise UserError(f"no law among {', '.join(POLICY['datasheet'][0])} models time")
+    from ..data.shipped import external_data
+
+    ext = external_data()
+    time_models = {m: time_law_dict(t) for m in models if (t := fit_time(ext, m)) is not None}
+    content: dict[str, Any] = dict(
+        format=FORMAT, data=dict(sha256=sha, files=files),
+        laws={k: fitted[k].to_dict() for k in sorted(fitted)}, unfitted=unfitted, selections=selections,
+        intervals=intervals, time=dict(shared=timed[0]["law"], models=time_models), answers={})
+    content = json.loads(to_json(content, indent=None))  # strict JSON, as it will be read back
+    content["answers"] = _answers(content)
+    content["version"] = version(content)
+    content["code_version"] = laws.code_version()
+    content["libraries"] = library_versions(LIBRARIES)
+    content["seconds"] = round(time.perf_counter() - t0, 1)
+    return content
+
+
+def _answers(content: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per registry model and GPU family of ``data/gpus.csv``: the law that answers, why and its interval."""
+    from ..models.hardware import families
+    from ..models.registry import MODEL_KEYS
+
+    art = Artifact(content, "(being built)")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in MODEL_KEYS:
+        for g in families():
+            key, interval, reason = art.route(m, g)
+            out.setdefault(m, {})[g] = dict(law=key, interval=interval, reason=reason)
+    return out
+
+
+def _rounded(x: Any) -> Any:
+    if isinstance(x, float):
+        return float(f"{x:.9g}") if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_rounded(v) for v in x]
+    return x
+
+
+def version(content: dict[str, Any]) -> str:
+    """A digest of the artifact's contents (numbers to 9 significant digits), without the build metadata."""
+    body = {k: v for k, v in content.items() if k not in METADATA}
+    return hashlib.sha256(json.dumps(_rounded(body), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def compare(old: Any, new: Any, where: str = "", rtol: float = RTOL) -> list[str]:
+    """Every difference between two artifacts (``where``: the path of each), numbers within ``rtol``; the build's
+    seconds are not compared."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new), key=str):
+            if where == "" and k == "seconds":
+                continue
+            if k not in old or k not in new:
+                out.append(f"{where}/{k}: {'added' if k not in old else 'removed'}")
+                continue
+            out += compare(old[k], new[k], f"{where}/{k}", rtol)
+        return out
+    if isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            return [f"{where}: {len(old)} items -> {len(new)}"]
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in compare(a, b, f"{where}[{i}]", rtol)]
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(old, bool) \
+            and not isinstance(new, bool):
+        return [] if math.isclose(old, new, rel_tol=rtol, abs_tol=1e-12) else [f"{where}: {old!r} -> {new!r}"]
+    return [] if old == new else [f"{where}: {str(old)[:80]!r} -> {str(new)[:80]!r}"]
+
+
+def read(path: Path | None = None) -> dict[str, Any] | None:
+    """The artifact's contents as written (None: no file)."""
+    path = Path(path or paths.LAWS_ARTIFACT)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write(path: Path | None = None, progress: bool = True) -> tuple[Path, list[str], dict[str, Any]]:
+    """Build the artifact and write it to ``path`` (default: the package's), unless it holds the same contents
+    already. Returns the path, the differences from the file that was there and the contents."""
+    path = Path(path or paths.LAWS_ARTIFACT)
+    content = build(progress)
+    old = read(path)
+    diff = compare(old, content) if old is not None else ["(no artifact before)"]
+    if diff:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(finite(content), indent=1, allow_nan=False) + "\n")
+        from ..laws.artifact import current
+
+        current.cache_clear()
+    return path, diff, content

@@ -1,0 +1,219 @@
+"""The laws artifact: every law that answers, fitted once at build time, read when a question is asked.
+
+``energy-nb laws build`` (:mod:`energy_nb.evaluation.build`, run by ``make book`` and the identity script) fits
+every law on the shipped data, runs the selection (:mod:`energy_nb.evaluation.selection`), computes the held-out
+errors the intervals use, and writes ``energy_nb/artifacts/laws.json``, committed and shipped in the wheel. This
+module reads it: ``predict``, ``plan``, the calculator and the book answer from it and never fit, count a
+shipped configuration or cross-validate.
+
+What it holds (strict JSON, ``format`` :data:`FORMAT`):
+
+- ``version`` (a digest of everything below but the build metadata: what a calibration records), ``data``
+  (sha256 of the records it was fitted on and their files), ``code_version``, ``libraries``;
+- ``laws``: every fitted law by key (``paper (flux)``: the paper's law on one model's rows; ``roofline``: a law
+  shared by every model), coefficients, domain and provenance as ``Law.to_dict()`` writes them; ``unfitted``:
+  the laws that could not be fitted, with the reason;
+- ``selections``: per model with energy rows, the law its own rows chose (k-fold), with every candidate's
+  scores, or why none could be chosen; the shared law (leave one model out) and the law for GPUs without data
+  (leave one GPU out) with their scores; each with the key of its interval;
+- ``intervals``: absolute log errors of held-out predictions made by the selection *and* the fit without the rows
+  predicted (nested), and how they were obtained: an interval's half-width at any level is their
+  split-conformal quantile;
+- ``time``: each timed model's time law and the shared time law;
+- ``answers``: per registry model and GPU family, the law that answers, why, and its interval (what
+  :meth:`Artifact.answer` gives; any other GPU name is routed the same way when asked).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..core import paths
+from ..core.errors import UserError
+from .registry import Law, conventions, from_dict, spec
+from .timing import TimeLaw, time_law_from
+
+#: The artifact's schema version: a reader refuses another.
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Absolute log errors of held-out predictions (sorted) and how they were obtained (in words)."""
+
+    errors: tuple[float, ...]
+    how: str
+
+    def q(self, level: float) -> float | None:
+        """The split-conformal half-width (log units) at ``level``; None where the errors are too few for it."""
+        from .conformal import conformal_q
+
+        q = conformal_q(self.errors, level)
+        return q if math.isfinite(q) else None
+
+
+class Artifact:
+    """The laws artifact read back (see the module docstring). Laws are built from their entries on first use."""
+
+    def __init__(self, data: dict[str, Any], path: Path | str = "") -> None:
+        if data.get("format") != FORMAT:
+            raise UserError(f"the laws artifact {path} has format {data.get('format')!r}; this energy-nb reads "
+                            f"format {FORMAT}: rebuild it with `energy-nb laws build`")
+        self.data = data
+        self.path = str(path)
+        self._laws: dict[str, Law] = {}
+
+    # -- what it is -----------------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        """A digest of the laws, selections, intervals and answers: what a calibration records."""
+        return str(self.data["version"])
+
+    @property
+    def data_sha256(self) -> str:
+        return str(self.data["data"]["sha256"])
+
+    @property
+    def code_version(self) -> str:
+        return str(self.data["code_version"])
+
+    def describe(self) -> dict[str, Any]:
+        """Version, data digest, code version, library versions, counts of laws and answers (JSON-safe)."""
+        d = self.data
+        return dict(path=self.path, format=d["format"], version=self.version, data_sha256=self.data_sha256,
+                    data_files=d["data"]["files"], code_version=self.code_version, libraries=d["libraries"],
+                    laws=len(d["laws"]), own=sorted(m for m, s in d["selections"]["own"].items() if s["law"]),
+                    shared=self.shared_name, datasheet=self.datasheet_name, time_shared=d["time"]["shared"],
+                    timed_models=sorted(d["time"]["models"]))
+
+    # -- laws and intervals ---------------------------------------------------------------------------
+    def law(self, key: str) -> Law:
+        """The fitted law stored under ``key``."""
+        if key not in self._laws:
+            try:
+                entry = self.data["laws"][key]
+            except KeyError:
+                raise UserError(f"the laws artifact holds no law {key!r}") from None
+            self._laws[key] = from_dict(entry)
+        return self._laws[key]
+
+    def interval(self, key: str) -> Interval:
+        d = self.data["intervals"][key]
+        return Interval(tuple(d["errors"]), d["how"])
+
+    def with_interval(self, law: Law, key: str | None) -> Law:
+        """``law`` answering with the held-out interval stored under ``key`` (unchanged when there is none)."""
+        from .conformal import ConformalLaw
+
+        if key is None:
+            return law
+        iv = self.interval(key)
+        return ConformalLaw(law, list(iv.errors), iv.how) if iv.errors else law
+
+    @property
+    def shared_name(self) -> str:
+        """The law that answers for a model without energy rows of its own (chosen by leave-one-model-out)."""
+        return str(self.data["selections"]["shared"]["law"])
+
+    @property
+    def datasheet_name(self) -> str:
+        """The law that answers for a GPU without energy data (chosen by leave-one-GPU-out)."""
+        return str(self.data["selections"]["datasheet"]["law"])
+
+    def own(self, model: str) -> dict[str, Any] | None:
+        """The selection on ``model``'s own rows (law key or None, rows, GPUs, scores, reason), None without rows."""
+        return self.data["selections"]["own"].get(model)
+
+    def family(self, model: str) -> str:
+        """The registry law that answers for ``model`` where its own rows hold the GPU: the one chosen on them, else
+        the shared law."""
+        own = self.own(model)
+        return own["family"] if own is not None and own["family"] else self.shared_name
+
+    def named(self, name: str, model: str | None = None, convention: str | None = None) -> Law:
+        """The law ``name`` as asked (``--law NAME``): per model for the paper's law, shared otherwise."""
+        s = spec(name)
+        key = name
+        if s.per_model:
+            if model is None:
+                raise UserError(f"law {name!r} is fitted per model: say which model")
+            from ..models.registry import get_model
+
+            model = get_model(model).key
+            key = f"{name} ({model})"
+            if key in self.data.get("unfitted", {}):
+                raise UserError(self.data["unfitted"][key])
+            if key not in self.data["laws"]:
+                raise UserError(f"law {name!r} is fitted per model and the shipped data (data/) has no energy rows "
+                                f"of {model!r}; use a shared physical law, which predicts any registry model from "
+                                f"its counted features (e.g. --law {self.shared_name})")
+        law = self.law(key)
+        if convention is not None and convention not in conventions(name):
+            raise UserError(f"law {name!r} prices counted FLOPs by kind: use convention 'counted'")
+        if convention is not None and convention != law.convention:
+            raise UserError(f"law {key!r} is shipped fitted on {law.convention} FLOPs, not {convention}: fit it in "
+                            f"that convention with `energy-nb fit --law {name} --convention {convention} --out "
+                            "law.json` and answer with --law-file law.json")
+        return law
+
+    # -- time -----------------------------------------------------------------------------------------
+    def time_law(self, model: str) -> TimeLaw | None:
+        """The time law fitted on ``model``'s own timed rows (None: it has none)."""
+        d = self.data["time"]["models"].get(model)
+        return time_law_from(d) if d is not None else None
+
+    def shared_time_law(self) -> Law:
+        """The timed law that answers where a model has no timed rows of its own."""
+        return self.law(self.data["time"]["shared"])
+
+    # -- the law that answers -------------------------------------------------------------------------
+    def route(self, model: str, gpu: str | None, gpu_as: dict[str, str] | None = None
+              ) -> tuple[str, str | None, str]:
+        """``(law key, interval key, reason)`` of the law that answers for ``model`` on ``gpu``: the law chosen on
+        the model's own rows when they hold the GPU (or ``gpu_as`` maps it to one of theirs); else the shared law
+        when its rows hold the GPU; else the law chosen for GPUs without data, which any GPU with a datasheet
+        entry can be priced by. The builder fills :meth:`answer`'s table with this same function."""
+        from ..models.hardware import get_spec
+
+        mapped = (gpu_as or {}).get(gpu, gpu) if gpu else None
+        own = self.own(model)
+        why = ""
+        if own is not None and own["law"] is not None:
+            if mapped is None or mapped in own["gpus"]:
+                return own["law"], own.get("interval"), own["reason"]
+            why = f"{model}'s own rows hold no {gpu} measurement"
+        elif own is not None:
+            why = own["why_not"]
+        else:
+            why = f"the shipped data (data/) has no energy rows of {model!r}"
+        shared = self.data["selections"]["shared"]
+        if mapped is None or mapped in self.law(shared["law"]).gpus:
+            return shared["law"], shared.get("interval"), f"{why}: {shared['reason']}"
+        get_spec(mapped)  # a GPU without a datasheet: a clear error naming the known ones
+        sheet = self.data["selections"]["datasheet"]
+        return sheet["law"], sheet.get("interval"), f"GPU {gpu} has no energy data: {sheet['reason']}"
+
+    def answer(self, model: str, gpu: str | None, gpu_as: dict[str, str] | None = None) -> tuple[Law, str]:
+        """The law that answers for ``model`` on ``gpu`` with its held-out interval, and why (see :meth:`route`)."""
+        entry = None if gpu_as else self.data["answers"].get(model, {}).get(gpu or "")
+        key, interval, reason = ((entry["law"], entry["interval"], entry["reason"]) if entry is not None
+                                 else self.route(model, gpu, gpu_as))
+        return self.with_interval(self.law(key), interval), reason
+
+
+@lru_cache(maxsize=1)
+def current() -> Artifact:
+    """The artifact this package answers with (``energy_nb/artifacts/laws.json``), read once per process."""
+    path = paths.LAWS_ARTIFACT
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"the laws artifact {path} is missing: build it with `energy-nb laws build` (in a "
+                        "checkout: make book)") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the laws artifact {path}: {exc}") from exc
+    return Artifact(data, path)
