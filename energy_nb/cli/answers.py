@@ -114,8 +114,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     pl = sub.add_parser("plan", parents=[configuration_parent(False), gpu_parent(), law_parent(), json_parent()],
                         help="energy, carbon and cost of a workload per image and per year, with intervals",
-                        description="Plan a deployment: energy (with the law's 95%% interval), carbon and cost of "
-                                    "a workload. Scope: GPU energy net of idle power, times --pue.")
+                        description="Plan a deployment: energy (with the law's prediction interval, 95% unless "
+                                    "--level), carbon and cost of a workload, per image, day and year, and the GPU "
+                                    "time and GPUs it needs. Scope: GPU energy net of idle power, times --pue.")
     g = pl.add_argument_group("the workload")
     g.add_argument("--images-per-day", required=True, type=nonnegative, help="e.g. 1e6")
     g.add_argument("--mix", help="YAML list of configurations with a share each (instead of one configuration)")
@@ -129,7 +130,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--carbon-intensity", type=nonnegative, help="grid intensity in gCO2e/kWh")
     g.add_argument("--price-kwh", type=nonnegative, help="electricity price per kWh (any currency)")
     g.add_argument("--pue", type=float, default=1.0, help="facility power usage effectiveness (>= 1)")
-    g.add_argument("--days-per-year", type=float, default=365.0)
+    g.add_argument("--days-per-year", type=float, default=365.0, help="days the workload runs per year (default 365)")
     pl.set_defaults(func=cmd_plan)
 
     ca = sub.add_parser("calibrate", parents=[json_parent()],

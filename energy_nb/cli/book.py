@@ -7,13 +7,12 @@ from pathlib import Path
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    import yaml
-
     from ..book.notebooks import run, smoke_parameters
+    from ..core.yamlio import load_text
 
     params = smoke_parameters(a.notebook) if a.smoke else {}
     for name, value in a.p or []:
-        params[name] = yaml.safe_load(value)
+        params[name] = load_text(value, f"-p {name} {value!r}")
     out = a.output or str(Path("_build") / "runs" / (Path(a.notebook).stem + ".ipynb"))
     run(a.notebook, params, out, progress=not a.quiet)
     print(f"executed {a.notebook} with {params or 'its defaults'} -> {out}")
@@ -38,21 +37,27 @@ def cmd_lab(a: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("run", help="execute a notebook with papermill and parameters")
+    r = sub.add_parser("run", help="execute a notebook with papermill and parameters",
+                       description="Execute one page of notebooks/ (jupytext MyST .md, converted in memory) with "
+                                   "papermill, its parameters cell overridden by -p NAME VALUE (YAML values).")
     r.add_argument("notebook", help="path or name, e.g. notebooks/flops.md or flops")
     r.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="parameter (VALUE parsed as YAML: 3, true, [sd2, flux])")
     r.add_argument("-o", "--output", help="executed .ipynb (default _build/runs/NAME.ipynb)")
     r.add_argument("--smoke", action="store_true", help="start from the notebook's fast parameter set")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
 
-    b = sub.add_parser("book", help="execute notebooks (cached) and build _build/html")
+    b = sub.add_parser("book", help="execute notebooks (cached) and build _build/html",
+                       description="What `make book` runs after set-up: execute the pages whose cached outputs are "
+                                   "missing or stale, then Jupyter Book with warnings as errors, into _build/html.")
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
     b.add_argument("--jobs", type=int, default=2, help="pages executed at a time before the build (default 2)")
     b.set_defaults(func=cmd_book)
 
-    lab = sub.add_parser("lab", help="JupyterLab on the notebooks (.md opens as a notebook; saving writes it back)")
+    lab = sub.add_parser("lab", help="JupyterLab on the notebooks (.md opens as a notebook; saving writes it back)",
+                         description="JupyterLab on the repository with jupytext's notebook view as the default for "
+                                     "notebooks/*.md; no browser is opened, the URL with its token is printed.")
     lab.add_argument("--root", default=".", help="folder served (default: the current one, the repository root)")
     lab.add_argument("--port", type=int, default=None, help="localhost port (default: a free one)")
     lab.add_argument("extra", nargs="*", help="further jupyter lab options, after --")

@@ -11,9 +11,11 @@ from .options import json_parent, model_args, positive_int, print_json, resolve_
 
 def cmd_flops(a: argparse.Namespace) -> int:
     from .. import api
+    from ..models.registry import get_model
 
     resolve_model(a)
-    f = api.flops(a.model, a.height, a.width, a.steps, a.cfg, a.convention)
+    steps = a.steps if a.steps is not None else int(get_model(a.model).defaults.get("steps", 1))
+    f = api.flops(a.model, a.height, a.width, steps, a.cfg, a.convention)
     print_json(f.to_dict()) if a.json else print(f)
     return 0
 
@@ -103,22 +105,31 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     from ..compute.flops import CONVENTIONS
     from ..models.registry import MODEL_KEYS
 
-    f = sub.add_parser("flops", parents=[json_parent()], help="analytic or counted FLOPs of one prompt")
+    f = sub.add_parser("flops", parents=[json_parent()], help="analytic or counted FLOPs of one prompt",
+                       description="FLOPs of one prompt (text encoding, denoising steps, decoding; CFG doubles "
+                                   "denoising): the paper's printed formulas for its four models, FLOPs counted on "
+                                   "the real diffusers modules for the others (--convention to choose).")
     model_args(f)
-    f.add_argument("--height", required=True, type=int)
-    f.add_argument("--width", required=True, type=int)
-    f.add_argument("--steps", type=positive_int, default=1)
-    f.add_argument("--cfg", action="store_true")
+    f.add_argument("--height", required=True, type=int, help="pixels")
+    f.add_argument("--width", required=True, type=int, help="pixels")
+    f.add_argument("--steps", type=positive_int, help="denoising steps (default: the model's published default, "
+                                                      "energy-nb models)")
+    f.add_argument("--cfg", action="store_true", help="classifier-free guidance on (doubles the denoiser's FLOPs)")
     f.add_argument("--convention", choices=CONVENTIONS,
                    help="default: paper for the paper's four models (printed formulas), counted for the others")
     f.set_defaults(func=cmd_flops)
 
     mo = sub.add_parser("models", parents=[json_parent()],
-                        help="the model registry (data/models): keys, Hugging Face ids, defaults")
+                        help="the model registry (data/models): keys, Hugging Face ids, defaults",
+                        description="Every model of the registry (data/models): its key, name, pipeline class, "
+                                    "published default configuration and the Hugging Face ids --model accepts.")
     mo.set_defaults(func=cmd_models)
 
     gp = sub.add_parser("gpus", parents=[json_parent()],
-                        help="the GPU datasheet table (data/gpus.csv): peaks, bandwidth, power")
+                        help="the GPU datasheet table (data/gpus.csv): peaks, bandwidth, power",
+                        description="Every GPU part of data/gpus.csv, the names --gpu accepts: dense fp16/bf16, TF32 "
+                                    "and fp32 peaks (TFLOP/s), memory bandwidth (GB/s), power limit and published "
+                                    "idle power (W).")
     gp.set_defaults(func=cmd_gpus)
 
     fe = sub.add_parser("features", parents=[json_parent()],
@@ -127,16 +138,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                     "data/features/counted.csv (--regenerate). Fails if the table is stale.")
     fe.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)} (or their Hugging Face ids)")
     fe.add_argument("--regenerate", action="store_true", help="recount everything and rewrite the shipped table")
-    fe.add_argument("--no-progress", action="store_true")
+    fe.add_argument("--no-progress", action="store_true", help="no progress bar while recounting")
     fe.set_defaults(func=cmd_features)
 
-    pv = sub.add_parser("provenance", help="every data file with source, rows and sha256")
+    pv = sub.add_parser("provenance", help="every data file with source, rows and sha256",
+                        description="Every file (or verbatim folder) of the data with its source and description "
+                                    "(data/MANIFEST.yml), rows, bytes and sha256.")
     pv.set_defaults(func=cmd_provenance)
 
     im = sub.add_parser("import", parents=[json_parent()], help="convert published measurements to the shared schema",
                         description="Read ML.ENERGY leaderboard data (a v2 folder with models.json, or a v3 "
                                     "text-to-image.json) into rows of the shared schema (energy_scope gross).")
-    im.add_argument("source", choices=["mlenergy"])
+    im.add_argument("source", choices=["mlenergy"], help="who published it (mlenergy: the ML.ENERGY leaderboard)")
     im.add_argument("path", help="e.g. ../shared/external/mlenergy-leaderboard-v2")
     im.add_argument("--out", help="write the rows as CSV")
     im.set_defaults(func=cmd_import)

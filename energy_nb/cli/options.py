@@ -93,12 +93,14 @@ def law_parent(auto: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("the law")
     g.add_argument("--law", choices=(AUTO, *LAW_NAMES), default=AUTO,
-                   help="which law to fit on the shipped data (auto, the default: the paper's law on the model's "
-                        "own rows where they exist and hold the GPU, else the shared law chosen by "
-                        "leave-one-model-out, else a datasheet-priced law for a GPU without data)")
+                   help="which law answers, from the laws artifact (auto, the default: the law chosen by 5-fold "
+                        "cross-validation on the model's own rows where they hold the GPU, else the shared law chosen "
+                        "by leave-one-model-out, else the datasheet law chosen by leave-one-GPU-out for a GPU "
+                        "without data; a name: that law fitted on the shipped data)")
     g.add_argument("--law-file", help="a law saved with `energy-nb fit --out` (overrides --law)")
-    g.add_argument("--convention", choices=CONVENTIONS, help="FLOPs convention (default: paper for the paper's law, "
-                                                             "counted for the others)")
+    g.add_argument("--convention", choices=CONVENTIONS, help="FLOPs convention of a named law (the shipped ones: "
+                                                             "the paper's formulas for the paper's law on its four "
+                                                             "models, counted FLOPs otherwise)")
     g.add_argument("--level", type=level, default=0.95, help="level of every interval (default 0.95)")
     return p
 

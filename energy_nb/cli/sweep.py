@@ -150,6 +150,7 @@ def normalise(argv: list[str]) -> list[str]:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from ..measurement.grid import METERS
     from ..models.registry import MODEL_KEYS
 
     sw = sub.add_parser("sweep", help="measure energy over a grid (run), look at a sharded sweep (status), merge it",
@@ -175,9 +176,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--device", help="cpu (default), cuda, cuda:N")
     run.add_argument("--weights", help="random (default) or pretrained")
     run.add_argument("--pretrained", help="local path of a checkpoint (with --weights pretrained)")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--meters", nargs="+", help="codecarbon, zeus and/or nvml (default: codecarbon + zeus on a GPU, "
-                                                  "nvml where Zeus is missing; codecarbon on CPU)")
+    run.add_argument("--seed", type=int, help="seed of the random weights and latents (default 0)")
+    run.add_argument("--meters", nargs="+", choices=METERS, metavar="METER",
+                     help="codecarbon, zeus and/or nvml (default: codecarbon + zeus on a GPU, nvml where Zeus is "
+                          "missing; codecarbon on CPU)")
     run.add_argument("--country", default="USA", help="ISO 3166-1 alpha-3 code for CodeCarbon (default USA)")
     run.add_argument("--idle-seconds", type=float, default=5.0, help="idle-power window before the sweep (s)")
     run.add_argument("--warmup", type=int, default=1, help="uncounted generations before each measurement")
@@ -187,7 +189,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--retry-errors", action="store_true", help="re-measure configurations whose rows are errors")
     run.add_argument("--gpu-label", help="value of the gpu column (default: from the device name, e.g. H100)")
     run.add_argument("--dry-run", action="store_true", help="list the configurations and stop")
-    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
     ex = run.add_argument_group("executors (submitit): --out is then a folder, one append-only CSV per shard")
     ex.add_argument("--executor", choices=["local", "slurm"],
                     help="local: worker processes on this node; slurm: one Slurm job per shard "

@@ -47,11 +47,8 @@ CARBON: Path = DATA / "carbon"
 def data_relative(path: str | Path) -> str:
     """``data/<path inside the data>`` for a file of :data:`DATA` (the same string in a checkout and in a wheel),
     else the path as given."""
-    p = Path(path)
-    try:
-        return "data/" + p.resolve().relative_to(DATA.resolve()).as_posix()
-    except ValueError:
-        return str(p)
+    a, root = os.path.abspath(path), os.path.abspath(DATA) + os.sep  # string work: the registry calls it per file
+    return "data/" + a[len(root):].replace(os.sep, "/") if a.startswith(root) else str(path)
 
 
 def user_dir() -> Path:

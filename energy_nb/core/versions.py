@@ -1,9 +1,6 @@
 """What built this: energy_nb's version, the git commit and package versions (shown on the book's front page)."""
 from __future__ import annotations
 
-import subprocess
-from importlib import metadata
-
 from . import paths
 
 __version__ = "0.2.0"
@@ -13,6 +10,8 @@ PACKAGES = ("torch", "diffusers", "transformers", "codecarbon", "pandas", "stats
 
 
 def git_commit() -> str:
+    import subprocess
+
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=paths.ROOT, capture_output=True,
                              text=True, check=True).stdout.strip()
@@ -31,6 +30,8 @@ def package_versions() -> dict[str, str]:
 def library_versions(names: tuple[str, ...] = ("torch", "diffusers", "transformers"),
                      missing: str = "absent") -> dict[str, str]:
     """Installed versions of ``names`` without importing them (``missing`` when not installed)."""
+    from importlib import metadata
+
     out = {}
     for lib in names:
         try:

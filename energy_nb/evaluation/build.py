@@ -155,12 +155,25 @@ def build(progress: bool = False) -> dict[str, Any]:
         laws={k: fitted[k].to_dict() for k in sorted(fitted)}, unfitted=unfitted, selections=selections,
         intervals=intervals, time=dict(shared=timed[0]["law"], models=time_models), answers={})
     content = json.loads(to_json(content, indent=None))  # strict JSON, as it will be read back
+    content["t_quantiles"] = _quantiles(content)
     content["answers"] = _answers(content)
     content["version"] = version(content)
     content["code_version"] = laws.code_version()
     content["libraries"] = library_versions(LIBRARIES)
     content["seconds"] = round(time.perf_counter() - t0, 1)
     return content
+
+
+def _quantiles(content: dict[str, Any]) -> list[list[float]]:
+    """``[probability, dof, quantile]`` of every law's and time law's in-sample interval at the usual levels
+    (:data:`energy_nb.core.stats.LEVELS`): what an answer needs from scipy, computed here once."""
+    from ..core.stats import LEVELS, t_quantile
+
+    dofs = {float(d["df_resid"]) for d in content["laws"].values()}
+    dofs |= {float(d["dof"]) for d in content["time"]["models"].values()}
+    shared = content["laws"][content["time"]["shared"]]
+    dofs.add(float(max(int(shared["n_timed"]) - len(shared["coef"]), 1)))
+    return [[0.5 + lv / 2, df, t_quantile(0.5 + lv / 2, df)] for df in sorted(dofs) for lv in LEVELS if df > 0]
 
 
 def _answers(content: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:

@@ -66,6 +66,9 @@ class Artifact:
         self.data = data
         self.path = str(path)
         self._laws: dict[str, Law] = {}
+        from ..core.stats import KNOWN_QUANTILES
+
+        KNOWN_QUANTILES.update({(float(q), float(df)): float(v) for q, df, v in data.get("t_quantiles", [])})
 
     # -- what it is -----------------------------------------------------------------------------------
     @property

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..core.errors import UserError
 from ..core.units import DTYPES
 from ..models.configuration import Configuration
@@ -39,6 +37,10 @@ def _resolution(value: Any) -> tuple[int, int]:
         return int(text), int(text)
     except ValueError:
         raise UserError(f"resolution {value!r} is not allowed: give 512 or HEIGHTxWIDTH like 512x768") from None
+
+#: The meters a sweep can read (:mod:`energy_nb.measurement.meters`), named here so that a dry run checks them
+#: without importing torch.
+METERS: tuple[str, ...] = ("codecarbon", "zeus", "nvml")
 
 
 def _cfg_values(value: Any) -> list[int]:
@@ -112,10 +114,9 @@ class Grid:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> Grid:
-        try:
-            d = yaml.safe_load(Path(path).read_text()) or {}
-        except OSError as exc:
-            raise UserError(f"cannot read grid file {path}: {exc}") from exc
+        from ..core.yamlio import load_file
+
+        d = load_file(path) or {}
         if not isinstance(d, dict):
             raise UserError(f"{path}: a grid file is a mapping of {', '.join(GRID_KEYS)}")
         d.pop("slurm", None)  # the cluster settings: :func:`energy_nb.measurement.slurm.slurm_settings`

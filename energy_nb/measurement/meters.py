@@ -31,9 +31,9 @@ from typing import Protocol
 import torch
 
 from ..core.errors import UserError
+from .grid import METERS
 from .pipelines import synchronize
 
-METERS: tuple[str, ...] = ("codecarbon", "zeus", "nvml")
 J_PER_KWH = 3.6e6
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..core.errors import UserError
 
 #: submitit's own names for the common Slurm settings (AutoExecutor); anything else in ``--slurm KEY=VALUE``
@@ -101,7 +99,9 @@ def slurm_settings(path: str | Path | None) -> dict[str, Any]:
     """The ``slurm:`` mapping of a grid YAML (partition, time, account, gpus, any ``#SBATCH`` option)."""
     if not path or str(path) == "paper":
         return {}
-    d = yaml.safe_load(Path(path).read_text()) or {}
+    from ..core.yamlio import load_file
+
+    d = load_file(path) or {}
     s = d.get("slurm") or {} if isinstance(d, dict) else {}
     if not isinstance(s, dict):
         raise UserError(f"{path}: 'slurm' is a mapping of Slurm settings, e.g. {{partition: gpu, time: '4:00:00'}}")

@@ -284,7 +284,7 @@ def _relative(p: Path) -> str:
     when inside it, else the path as given."""
     rel = paths.data_relative(p)
     return rel if rel.startswith("data/") or not p.resolve().is_relative_to(paths.ROOT.resolve()) \
-        else p.resolve().relative_to(paths.ROOT.resolve()).as_posix()
+        else p.resolve().relative_to(paths.ROOT.resolve()).as_posix()  # a local folder (--model-config): rare
 
 
 def _load_registry() -> dict[str, ModelSpec]:

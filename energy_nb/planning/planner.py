@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from ..core.errors import UserError
 from ..core.jsonio import to_json
@@ -71,10 +70,9 @@ class Workload:
 def load_mix(path: str, images_per_day: float, defaults: dict[str, Any] | None = None) -> Workload:
     """A mix from YAML: a list of configurations, each with a ``share`` (keys of
     :class:`~energy_nb.models.configuration.Configuration`; ``resolution: 512`` sets height and width)."""
-    try:
-        items = yaml.safe_load(open(path).read())
-    except OSError as exc:
-        raise UserError(f"cannot read mix file {path}: {exc}") from exc
+    from ..core.yamlio import load_file
+
+    items = load_file(path)
     if not isinstance(items, list) or not items:
         raise UserError(f"{path}: a mix file is a list of configurations with a share each")
     allowed = set(Configuration.__dataclass_fields__) | {"share", "resolution"}
@@ -143,7 +141,8 @@ def per_image(config: Configuration, opts: Options) -> dict[str, Any]:
     law = opts.law if opts.law is not None else opts.law_name
     p = predict(config.replace(prompts=1), law, opts.convention, opts.gpu_as or None, level=opts.level)
     return dict(wh=p.per_image_j / 3600.0, wh_low=p.per_image_j_low / 3600.0, wh_high=p.per_image_j_high / 3600.0,
-                law=p.law, j=p.per_image_j, extrapolation=p.extrapolation, seconds=p.per_image_s)
+                law=p.law, j=p.per_image_j, extrapolation=p.extrapolation, seconds=p.per_image_s,
+                time_extrapolation=p.time_extrapolation)
 
 
 def plan(workload: Workload, opts: Options | None = None) -> Plan:
@@ -162,7 +161,8 @@ def plan(workload: Workload, opts: Options | None = None) -> Plan:
         e = per_image(config, opts)
         n_day = workload.images_per_day * share
         row: dict[str, Any] = dict(configuration=config.label(), share=share, images_per_day=n_day, law=e["law"],
-                                   extrapolation=e["extrapolation"], seconds_per_image=e["seconds"],
+                                   extrapolation=e["extrapolation"], time_extrapolation=e["time_extrapolation"],
+                                   seconds_per_image=e["seconds"],
                                    gpu_hours_per_day=(e["seconds"] * n_day / 3600.0 if e["seconds"] is not None
                                                       else None))
         row["gpus_needed"] = (math.ceil(row["gpu_hours_per_day"] / (24.0 * opts.utilisation))
@@ -181,7 +181,8 @@ def plan(workload: Workload, opts: Options | None = None) -> Plan:
     df = pd.DataFrame(rows)
     total: dict[str, Any] = dict(configuration="total", share=df["share"].sum(),
                                  images_per_day=workload.images_per_day, law="",
-                                 extrapolation=sorted({f for fl in df["extrapolation"] for f in fl}))
+                                 extrapolation=sorted({f for fl in df["extrapolation"] for f in fl}),
+                                 time_extrapolation=sorted({f for fl in df["time_extrapolation"] for f in fl}))
     for col in df.columns:
         if col.startswith(("kwh_per_day", "mwh_per_year", "t_co2e_per_year", "cost_per_year")):
             total[col] = df[col].sum(min_count=1)

@@ -30,6 +30,8 @@ def format_plan(df: pd.DataFrame) -> str:
                          + (f" ({r['seconds_per_image']:.3f} s/image)" if r.get("seconds_per_image") else ""))
         if r["configuration"] != "total" and r["extrapolation"]:
             lines.append("  EXTRAPOLATING, outside the law's data: " + "; ".join(r["extrapolation"]))
+        if r["configuration"] != "total" and r.get("time_extrapolation"):
+            lines.append("  TIME EXTRAPOLATED: " + "; ".join(r["time_extrapolation"]))
     lines.append(f"grid: {g.name} ({g.region}) {g.g_per_kwh:.1f} gCO2e/kWh [{g.source}]; PUE {a['pue']:g}; "
                  f"{a['days_per_year']:g} days/year")
     lines.append(f"scope: {a['scope']}")
@@ -75,6 +77,8 @@ def plan_tables(df: pd.DataFrame, compare: pd.DataFrame | None = None) -> tuple[
         rows.append(row)
         if r["configuration"] != "total" and r["extrapolation"]:
             notes.append(f"Extrapolating ({r['configuration']}): " + "; ".join(r["extrapolation"]) + ".")
+        if r["configuration"] != "total" and r.get("time_extrapolation"):
+            notes.append(f"Time extrapolated ({r['configuration']}): " + "; ".join(r["time_extrapolation"]) + ".")
     notes.append(f"Grid: {g.name} ({g.region}) {g.g_per_kwh:.1f} gCO2e/kWh [{g.source}]; PUE {a['pue']:g}; "
                  f"{a['days_per_year']:g} days/year; GPUs at {a.get('utilisation', 0.5):.0%} utilisation. "
                  f"Scope: {a['scope']}.")
