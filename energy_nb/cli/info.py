@@ -57,8 +57,12 @@ def cmd_features(a: argparse.Namespace) -> int:
     from ..models.registry import resolve
 
     if a.regenerate:
-        path = features.write_table(progress=not a.no_progress)
-        print(f"wrote {path.relative_to(paths.ROOT)} ({sum(1 for _ in path.open()) - 1} rows)")
+        models = tuple(resolve(m, flag="--models") for m in a.models) if a.models else None
+        if models and not a.out:
+            raise UserError("--regenerate --models writes part of the table: give --out FILE (the shipped table holds "
+                            "every registry model)")
+        path = features.write_table(a.out, progress=not a.no_progress, models=models)
+        print(f"wrote {path} ({sum(1 for _ in path.open()) - 1} rows)")
         return 0
     stale = features.stale_rows()
     if stale:
@@ -137,7 +141,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         description="Show the architecture features the laws use, or recount them into "
                                     "data/features/counted.csv (--regenerate). Fails if the table is stale.")
     fe.add_argument("--models", nargs="+", help=f"of {', '.join(MODEL_KEYS)} (or their Hugging Face ids)")
-    fe.add_argument("--regenerate", action="store_true", help="recount everything and rewrite the shipped table")
+    fe.add_argument("--regenerate", action="store_true", help="recount everything and rewrite the shipped table "
+                                                              "(data/features/counted.csv, or --out; needs torch)")
+    fe.add_argument("--out", help="with --regenerate: write the recounted table here instead (compare it with the "
+                                  "shipped one)")
     fe.add_argument("--no-progress", action="store_true", help="no progress bar while recounting")
     fe.set_defaults(func=cmd_features)
 

@@ -243,10 +243,11 @@ def table(models: tuple[str, ...] | None = None) -> list[ComponentFeatures]:
     return [component(m, role, r, r, size) for m, size, r, role in _jobs(models)]
 
 
-def write_table(path: Path | None = None, progress: bool = True) -> Path:
-    """Recount everything of the shipped table (no cache) for every registry model and write it."""
+def write_table(path: Path | None = None, progress: bool = True, models: tuple[str, ...] | None = None) -> Path:
+    """Recount everything of the shipped table (no cache) for every registry model (or ``models``) and write it to
+    ``path`` (default: the shipped table itself)."""
     path = Path(path or paths.FEATURES_CSV)
-    jobs = _jobs(None)
+    jobs = _jobs(models)
     try:
         from tqdm import tqdm
 
