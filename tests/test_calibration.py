@@ -88,6 +88,15 @@ def test_calibration_refuses_what_it_cannot_use(one_row, user_dir, tmp_path):
     row.assign(energy_j=row.energy_j / 250).drop(columns=["dataset"]).to_csv(per_image, index=False)
     bad = cli("calibrate", "--data", str(per_image), "--name", "x", check=False)
     assert bad.returncode == 2 and "outside x0.1-x10" in bad.stderr and "check the rows' units" in bad.stderr
+    two = tmp_path / "two.csv"  # x0.004 and x266: each row off, their mean (x1.06) plausible
+    pair = rows[(rows.model == "sd2") & (rows.gpu == "A100") & (rows.dataset == "paper")].head(2)
+    pair.assign(energy_j=pair.energy_j * [1 / 250, 250]).drop(columns=["dataset"]).to_csv(two, index=False)
+    bad = cli("calibrate", "--data", str(two), "--name", "x", check=False)
+    assert bad.returncode == 2 and "the row " in bad.stderr and "outside x0.1-x10" in bad.stderr
+    apart = tmp_path / "apart.csv"  # both within the range, x8 apart
+    pair.assign(energy_j=pair.energy_j * [1 / 3, 3]).drop(columns=["dataset"]).to_csv(apart, index=False)
+    bad = cli("calibrate", "--data", str(apart), "--name", "x", check=False)
+    assert bad.returncode == 2 and "the rows disagree on 'x'" in bad.stderr
     assert calibrated.calibrations().empty
     assert cli("calibrate", check=False).returncode == 2
 

@@ -1,4 +1,4 @@
-"""The front page's findings are computed: from the data, by energy_nb.findings.key_findings, and they
+"""The front page's findings are computed: from the data, by energy_nb.book.findings.key_findings, and they
 change when the data change."""
 import re
 

@@ -124,3 +124,7 @@ def test_cli_fit_and_predict(tmp_path):
         assert bad.returncode == 2 and msg in bad.stderr
     bad = cli("predict", "--model", "dalle", "--height", "512", "--width", "512", "--steps", "10", check=False)
     assert bad.returncode == 2 and "unknown model 'dalle'; allowed: sd2, sd35, flux, qwen" in bad.stderr
+    assert "--model-config DIR" in bad.stderr  # predict offers a config folder instead
+    for args in (("features", "--models", "dalle"), ("fit", "--models", "dalle")):
+        bad = cli(*args, check=False)  # these take no --model-config: their error does not offer it
+        assert bad.returncode == 2 and "unknown model 'dalle'" in bad.stderr and "--model-config" not in bad.stderr

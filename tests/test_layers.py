@@ -121,3 +121,38 @@ def test_every_layer_says_what_it_holds_and_may_import(layer):
 def test_no_module_over_the_size_limit():
     big = {str(f.relative_to(ROOT)): n for f in PKG.rglob("*.py") if (n := len(f.read_text().splitlines())) > MAX_LINES}
     assert not big, f"modules over {MAX_LINES} lines: {big}"
+
+
+#: Names that stand for any module in a docstring's example, not for a real one.
+EXAMPLE_NAMES = {"energy_nb.x", "energy_nb.x.f", "energy_nb.a.b"}
+
+
+def test_every_module_the_sources_and_the_book_cite_exists():
+    """``energy_nb.a.b`` in the package, the book, the notebooks, the registry files and the tests names a module or
+    an attribute that exists (the package was reorganised by layer once; its docstrings and data comments followed)."""
+    import importlib
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    files = [f for f in listed if f.endswith((".py", ".md", ".yml")) and not f.startswith("data/external/")]
+    cited: dict[str, str] = {}
+    for f in files:
+        for name in re.findall(r"energy_nb(?:\.[A-Za-z_]\w*)+", (ROOT / f).read_text(errors="ignore")):
+            if name.split(".")[-1] not in ("py", "md", "json", "csv", "yml") and "__main__" not in name:
+                cited.setdefault(name, f)
+    missing = []
+    for name, f in sorted(cited.items()):
+        if name in EXAMPLE_NAMES:
+            continue
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, None)
+            if obj is None:
+                missing.append(f"{name} ({f})")
+            break
+    assert not missing, "cited but not found: " + ", ".join(missing)

@@ -183,3 +183,14 @@ def test_plan_counts_gpu_hours_and_gpus():
     bad = cli("plan", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--images-per-day", "1",
               "--utilisation", "1.5", check=False)
     assert bad.returncode == 2 and "utilisation 1.5 is not allowed" in bad.stderr
+
+
+def test_time_is_extrapolated_only_away_from_every_timed_configuration():
+    """SDXL was timed at 512 and 1024 px on the A100: both are answered as measured, 768 px is scaled from them."""
+    def notes(px):
+        return json.loads(cli("predict", "--model", "sdxl", "--height", px, "--width", px, "--steps", "25", "--cfg",
+                              "--gpu", "A100", "--json").stdout)["time_extrapolation"]
+
+    assert notes("512") == [] and notes("1024") == []
+    (said,) = notes("768")
+    assert "from the timed A100 configurations (512x512" in said and "1024x1024" in said

@@ -131,6 +131,8 @@ def test_cli_plan_mix_file(tmp_path):
     rows = j["workload"]
     assert [r["configuration"] for r in rows][-1] == "total"
     assert rows[-1]["kwh_per_day"] == pytest.approx(rows[0]["kwh_per_day"] + rows[1]["kwh_per_day"])
+    text = cli("plan", "--mix", str(f), "--images-per-day", "5000", "--country", "USA").stdout
+    assert "nan" not in text.lower() and text.count("s/image)") == 2  # the two configurations; the total has none
     f.write_text("- {model: flux, resolution: 1024, steps: 30, colour: red, share: 1}\n")
     bad = cli("plan", "--mix", str(f), "--images-per-day", "10", check=False)
     assert bad.returncode == 2 and "unknown key 'colour'" in bad.stderr

@@ -1,4 +1,4 @@
-"""The book's table and figure format (energy_nb.present) and the calculator's exported laws."""
+"""The book's table and figure format (energy_nb.book.present) and the calculator's exported laws."""
 import base64
 import io
 import math

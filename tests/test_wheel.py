@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -47,13 +48,29 @@ def _run(args, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
 
+def _source_copy(dest: Path) -> Path:
+    """The checkout's files as a fresh clone of it with the uncommitted changes would hold them, copied to ``dest``."""
+    listed = _run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT)
+    assert listed.returncode == 0, listed.stderr
+    for name in filter(None, listed.stdout.split("\0")):
+        f = ROOT / name
+        if f.is_file():  # a tracked file deleted in the working tree is not copied
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(python, energy-nb, environment, folder outside the checkout) of a fresh venv holding the built wheel."""
     tmp = tmp_path_factory.mktemp("wheel")
     dist = tmp / "dist"
+    # built from a copy of the files git would commit (tracked, and new ones not ignored): setuptools builds in the
+    # source's build/ folder, which the README's `pip wheel` test (another xdist worker) would share; and the wheel
+    # must not depend on a file only this working tree has (a venv, _build, a cache)
+    src = _source_copy(tmp / "src")
     build = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                  str(ROOT)], cwd=tmp)
+                  str(src)], cwd=tmp)
     assert build.returncode == 0, build.stderr
     (wheel,) = dist.glob("energy_nb-*.whl")
     venv = tmp / "venv"

@@ -1,7 +1,7 @@
 """Figures of the book. Each function draws on a given (or new) matplotlib Axes and returns it.
 
 Every model is drawn in its registry colour and named by its registry label
-(:func:`energy_nb.models.registry.display`), so every figure handles every registry model.
+(:func:`energy_nb.models.display.display`), so every figure handles every registry model.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ Each one is rendered as one HTML ``<figure>`` element that carries
   ``file://`` and without a server).
 
 The data files are those the page has read so far: the readers in ``energy_nb`` report every file of
-``data/`` they open to :func:`energy_nb.provenance.note_read`. Pass ``data=`` to name them explicitly.
+``data/`` they open to :func:`energy_nb.core.provenance.note_read`. Pass ``data=`` to name them explicitly.
 """
 from __future__ import annotations
 

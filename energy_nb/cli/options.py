@@ -121,7 +121,7 @@ def resolve_model(a: argparse.Namespace, required: bool = True) -> str | None:
             raise UserError("give --model or --model-config, not both")
         a.model = use_model_config(a.model_config)
     elif a.model:
-        a.model = resolve(a.model)
+        a.model = resolve(a.model, flag="--model")
     elif required:
         raise UserError("--model or --model-config DIR is required")
     return a.model

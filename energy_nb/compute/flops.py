@@ -16,7 +16,7 @@ Three conventions, used everywhere downstream (``convention=``):
     LM head).
 ``counted``
     What ``torch.utils.flop_counter`` counts for one forward pass of the real diffusers /
-    transformers module built on the meta device (:mod:`energy_nb.counting`).
+    transformers module built on the meta device (:mod:`energy_nb.compute.counting`).
 """
 from __future__ import annotations
 
@@ -318,7 +318,7 @@ def model_flops(model: str, height: int, width: int, convention: str = "paper") 
 
 
 def counted_breakdown(model: str, height: int, width: int, size: str = "full") -> FlopBreakdown:
-    """:class:`FlopBreakdown` from counted FLOPs (all text encoders summed), via :mod:`energy_nb.features`
+    """:class:`FlopBreakdown` from counted FLOPs (all text encoders summed), via :mod:`energy_nb.compute.features`
     (shipped table or cache; counted on the meta device only when neither has it)."""
     from ..compute import features
 

@@ -76,7 +76,7 @@ def _read_shipped() -> pd.DataFrame:
 
 def external_data(footing: str = "idle", registry_only: bool = True, single_gpu: bool = True,
                   rows: pd.DataFrame | None = None) -> pd.DataFrame:
-    """ML.ENERGY's rows (``energy_nb.mlenergy``, or ``rows`` in the same gross form), made net by
+    """ML.ENERGY's rows (``energy_nb.data.mlenergy``, or ``rows`` in the same gross form), made net by
     subtracting ``footing`` power x time (``idle``: published idle power, the paper's footing;
     ``static``: the fitted static power)."""
     from .mlenergy import shipped

@@ -200,10 +200,20 @@ def _rounded(x: Any) -> Any:
     return x
 
 
+def _without_code_version(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _without_code_version(v) for k, v in x.items() if k != "code_version"}
+    if isinstance(x, list):
+        return [_without_code_version(v) for v in x]
+    return x
+
+
 def version(content: dict[str, Any]) -> str:
-    """A digest of the artifact's contents (numbers to 9 significant digits), without the build metadata."""
+    """A digest of the artifact's contents (numbers to 9 significant digits), without the build metadata and without
+    the code version each law's provenance records: a change to the code that leaves every number as it was keeps
+    the version, so calibrations made against it stay valid (``code_version`` still says what built the file)."""
     body = {k: v for k, v in content.items() if k not in METADATA}
-    return hashlib.sha256(json.dumps(_rounded(body), sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(_rounded(_without_code_version(body)), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def compare(old: Any, new: Any, where: str = "", rtol: float = RTOL) -> list[str]:

@@ -1,6 +1,6 @@
 """The independent check: the paper's law and data against ML.ENERGY's measurements.
 
-Pure functions over frames in the shared schema (``energy_nb.mlenergy.shipped()`` gives the gross
+Pure functions over frames in the shared schema (``energy_nb.data.mlenergy.shipped()`` gives the gross
 rows); energies are per image in J, times per image in s, powers in W.
 """
 from __future__ import annotations

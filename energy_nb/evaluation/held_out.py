@@ -1,7 +1,7 @@
 """What a user of an unseen model or GPU would compare with their own meter: held-out errors in time, gross
 energy and the batch effect.
 
-Both functions take the rows of :func:`energy_nb.data.law_data` (net energy, J per row of ``n_prompts``
+Both functions take the rows of :func:`energy_nb.data.shipped.law_data` (net energy, J per row of ``n_prompts``
 images; ``time_s`` seconds per image where measured) and score laws fitted without the held-out model or GPU
 (:func:`energy_nb.evaluation.validation.held_out`, the one leave-one-out engine).
 

@@ -41,9 +41,9 @@ def answer(name: str = AUTO, model: str | None = None, gpu: str | None = None, c
 def get(name: str = "paper", model: str | None = None, convention: str | None = None) -> Law:
     """The law ``name`` fitted on the shipped data, as the laws artifact holds it (nothing is fitted here).
     ``paper`` needs ``model``: one law per model, in its per-image form, on that model's rows of
-    :func:`energy_nb.data.law_data` (the paper's tables, our GPU measurements and ML.ENERGY's rows made net of idle
-    power: hence its GPU and batch terms). The shared laws (physical and transfer) are fitted on all of it: every
-    model, both GPUs and ML.ENERGY's batches. ``convention``: only the one the artifact holds (the law's default);
+    :func:`energy_nb.data.shipped.law_data` (the paper's tables, our GPU measurements and ML.ENERGY's rows made net
+    of idle power: hence its GPU and batch terms). The shared laws (physical and transfer) are fitted on all of it:
+    every model, both GPUs and ML.ENERGY's batches. ``convention``: only the one the artifact holds (the law's default);
     another is fitted on request with ``energy-nb fit --convention ... --out FILE`` (``--law-file FILE``)."""
     return current().named(name, model, convention)
 

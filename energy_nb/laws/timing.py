@@ -11,7 +11,7 @@ Any other configuration is the measured one scaled by its FLOPs, and says so. Wh
 rows on the GPU asked about, the shared time law answers (the timed law the selection chose for GPUs
 without data; ``energy-nb laws build`` fits both and ships them in the laws artifact, so nothing is fitted
 when a question is asked). Gross energy per image = net + idle power x time
-(:func:`energy_nb.data.power.gross_j`, the footing :func:`energy_nb.data.external_data` uses). Units: s, J.
+(:func:`energy_nb.data.power.gross_j`, the footing :func:`energy_nb.data.shipped.external_data` uses). Units: s, J.
 """
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ class TimeLaw:
     baseline_gpu: str
     gpus: list[str]
     domain: dict[str, Any] = field(default_factory=dict)
+    #: per GPU, the configurations timed (``[height, width, steps, cfg, dtype]``): the ones answered without scaling
+    timed: dict[str, list[list[Any]]] = field(default_factory=dict)
 
     def _x(self, gpu: str, batch_size: int) -> np.ndarray:
         return np.array([1.0] + [float(gpu == g) for g in self.gpus if g != self.baseline_gpu]
@@ -63,12 +65,12 @@ class TimeLaw:
         t = two_sided(level, self.dof)
         flags = []
         g = self.domain.get("by_gpu", {}).get(gpu, self.domain)
-        config = (height, width, steps, int(bool(cfg)))
-        timed = (g["height"][0], g["width"][0], g["steps"][0], g["cfg"][0])
-        if config != timed or g["height"][0] != g["height"][1] or dtype not in g["dtypes"]:
-            flags.append(f"time scaled in proportion to FLOPs from the timed {gpu} configuration "
-                         f"({timed[0]}x{timed[1]}, {timed[2]} steps, CFG {'on' if timed[3] else 'off'}, "
-                         f"{'/'.join(g['dtypes'])})")
+        timed = [tuple(c) for c in self.timed.get(gpu, [])]
+        if (height, width, steps, int(bool(cfg)), dtype) not in timed:
+            said = "; ".join(f"{h}x{w}, {s} steps, CFG {'on' if c else 'off'}, {d}" for h, w, s, c, d in timed[:3])
+            more = f" and {len(timed) - 3} more" if len(timed) > 3 else ""
+            flags.append(f"time scaled in proportion to FLOPs from the timed {gpu} configuration"
+                         f"{'s' if len(timed) > 1 else ''} ({said}{more})")
         lo, hi = g["batch_size"]
         if not lo <= batch_size <= hi:
             flags.append(f"batch size {batch_size} outside the timed {gpu} batches ({lo}-{hi})")
@@ -93,7 +95,10 @@ def fit_time(df: pd.DataFrame, model: str) -> TimeLaw | None:
     terms = ["log_s_per_gflop"] + [f"I_{g}" for g in gpus if g != base] + [f"log_B:{g}" for g in gpus]
     beta, cov, dof = wls(y, X, min_dof=1)
     r = y - X @ beta
-    return TimeLaw(model, terms, beta.tolist(), cov.tolist(), float(r @ r / dof), dof, base, gpus, data_domain(d))
+    timed = {g: sorted({(int(row.height), int(row.width), int(row.steps), int(row.cfg), str(row.dtype))
+                        for row in d[d["gpu"].astype(str) == g].itertuples()}) for g in gpus}
+    return TimeLaw(model, terms, beta.tolist(), cov.tolist(), float(r @ r / dof), dof, base, gpus, data_domain(d),
+                   {g: [list(c) for c in cs] for g, cs in timed.items()})
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ Then, with ``P`` the GPU's power limit (W):
     FLOPs per watt; ML.ENERGY's rows show 0.87x the energy per image, not 0.55x); ``0`` would follow the
     peak. With rows on one datasheet efficiency only, the exponent cannot be fitted and stays at the prior.
 
-Nothing is per GPU: a GPU enters only through its datasheet (:mod:`energy_nb.hardware`), so any GPU
+Nothing is per GPU: a GPU enters only through its datasheet (:mod:`energy_nb.models.hardware`), so any GPU
 with a specification is predicted. Coefficients are fitted by least squares on log residuals (relative
 errors, like the paper) with a weak pull toward datasheet-relative priors (:data:`PRIORS`); a term
 whose share of the ideal time stays below :data:`MIN_SHARE` in every training row cannot be identified

@@ -7,7 +7,7 @@
   ``#SBATCH`` option come from the command line or the grid YAML's ``slurm:`` mapping.
 
 Each job runs :func:`run_shard`: shard ``i`` of ``k`` of the grid, appended to its own file
-(:mod:`energy_nb.shards`), skipping every configuration that any shard file already holds. A job that
+(:mod:`energy_nb.measurement.shards`), skipping every configuration that any shard file already holds. A job that
 dies (kill, preemption, OOM kill, time limit) is resumed by submitting the same command again.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A sweep launched with ``--executor local|slurm`` writes into a folder ``OUT``::
 
     OUT/sweep.json                 the grid, the meters and every submission (executor, time, job ids)
-    OUT/shards/shard-2-of-3.csv    shard 2 of 3: append-only rows in the shared schema (energy_nb.schema)
+    OUT/shards/shard-2-of-3.csv    shard 2 of 3: append-only rows in the shared schema (energy_nb.data.schema)
     OUT/shards/shard-2-of-3.json   its state, rewritten atomically: running / finished / failed /
                                    interrupted, host, pid, job id, configurations done, timings
     OUT/logs/                      submitit's job folder (pickles, stdout and stderr of each job)

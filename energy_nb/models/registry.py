@@ -343,9 +343,9 @@ def _aliases() -> dict[str, str]:
     return out
 
 
-def resolve(model: str, flag: str = "--model") -> str:
-    """The registry key of ``model``: a key (``sdxl``) or any Hugging Face id it answers to. ``flag``: the option
-    that named it (only ``--model`` offers ``--model-config DIR`` instead)."""
+def resolve(model: str, flag: str | None = None) -> str:
+    """The registry key of ``model``: a key (``sdxl``) or any Hugging Face id it answers to. ``flag``: the command
+    line option that named it (only ``--model`` offers ``--model-config DIR`` instead, so only its error says so)."""
     if model in REGISTRY:
         return model
     hit = _aliases().get(str(model).lower())

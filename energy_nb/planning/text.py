@@ -27,7 +27,7 @@ def format_plan(df: pd.DataFrame) -> str:
         if r.get("gpu_hours_per_day") is not None and not pd.isna(r["gpu_hours_per_day"]):
             lines.append(f"  time   : {r['gpu_hours_per_day']:,.1f} GPU-hours/day; {int(r['gpus_needed']):,} GPU(s) at "
                          f"{a.get('utilisation', 0.5):.0%} utilisation"
-                         + (f" ({r['seconds_per_image']:.3f} s/image)" if r.get("seconds_per_image") else ""))
+                         + (f" ({r['seconds_per_image']:.3f} s/image)" if pd.notna(r.get("seconds_per_image")) else ""))
         if r["configuration"] != "total" and r["extrapolation"]:
             lines.append("  EXTRAPOLATING, outside the law's data: " + "; ".join(r["extrapolation"]))
         if r["configuration"] != "total" and r.get("time_extrapolation"):
