@@ -1,7 +1,13 @@
 """The wheel carries the data: ``build_py`` copies the repository's ``data/`` (the one source of every input, listed
 in ``data/MANIFEST.yml``) byte for byte into the package as ``energy_nb/_data``, where an installed energy-nb reads
-it (:mod:`energy_nb.core.paths`). An editable install reads ``data/`` itself. Everything else is in pyproject.toml."""
+it (:mod:`energy_nb.core.paths`). An editable install reads ``data/`` itself. Everything else is in pyproject.toml.
+
+Each build works in a folder of its own (removed at exit), not in the checkout's ``build/``: two builds at once (the
+README's ``pip wheel`` and the wheel test) would share it, and one that crashed leaves a ``.dist-info`` there that
+makes every later build fail with "File exists"."""
+import atexit
 import shutil
+import tempfile
 from pathlib import Path
 
 from setuptools import setup
@@ -26,4 +32,7 @@ class BuildPyWithData(build_py):
         shutil.copytree(DATA, target, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-setup(cmdclass={"build_py": BuildPyWithData})
+BUILD = tempfile.mkdtemp(prefix="energy-nb-build-")
+atexit.register(shutil.rmtree, BUILD, True)
+
+setup(cmdclass={"build_py": BuildPyWithData}, options={"build": {"build_base": BUILD}})

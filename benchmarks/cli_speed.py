@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         floor = _median([str(wheel_bin / "python"), "-c", "import pandas"], a.runs, away, env)
         here_floor = _median([sys.executable, "-c", "import pandas"], a.runs, away, env)
         print(f"cold processes, empty cache, median of {a.runs} runs, seconds ({os.cpu_count()} cores)")
-        head = f"{'command':<32}{'wheel':>8}{'x pandas':>10}{'checkout':>10}{'x pandas':>10}  target"
+        head = f"{'command':<38}{'wheel':>8}{'x pandas':>10}{'checkout':>10}{'x pandas':>10}  target"
         print(head + "\n" + "-" * len(head))
         label = 'python -c "import pandas"'
-        print(f"{label:<32}{floor:8.2f}{1.0:10.2f}{here_floor:10.2f}{1.0:10.2f}")
+        print(f"{label:<38}{floor:8.2f}{1.0:10.2f}{here_floor:10.2f}{1.0:10.2f}")
         commands = [(f"predict --law {law}", ["predict", *CONFIG, "--law", law], "predict") for law in a.laws]
         commands.append(("plan --compare", ["plan", *CONFIG, "--images-per-day", "1e6", "--compare"], "plan"))
         failed = 0
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             here = _median([sys.executable, "-m", "energy_nb", *args], a.runs, away, env)
             ok = wheel / floor <= TARGETS[kind]
             failed += not ok
-            print(f"{label:<32}{wheel:8.2f}{wheel / floor:10.2f}{here:10.2f}{here / here_floor:10.2f}  "
+            print(f"{label:<38}{wheel:8.2f}{wheel / floor:10.2f}{here:10.2f}{here / here_floor:10.2f}  "
                   f"<= {TARGETS[kind]:g} x from the wheel" + ("" if ok else "  MISSED"), flush=True)
         print(f"{len(commands) - failed} of {len(commands)} commands within target")
         if not a.no_build:
