@@ -160,7 +160,11 @@ def fit(law: str = "paper", data: Sequence[str | Path] | pd.DataFrame | None = N
                          + ([f"--gpus {' '.join(gpus)}"] if gpus else []))
         raise UserError(f"no ok rows left after {asked}: the ok rows are of models "
                         f"{', '.join(sorted(ok['model'].unique()))} on GPUs {', '.join(sorted(ok['gpu'].unique()))}")
-    options = {"per_image": True} if law == "paper" and not eq3 else {}
+    options: dict = {"per_image": True} if law == "paper" and not eq3 else {}
+    if law == "ops" and models and len(df) < len(ok):  # refined from the other models' rows, as the own laws are
+        from .evaluation.selection import candidates_for
+
+        options["prior"] = dict(next(c for c in candidates_for("own", df, ok) if c.law == "ops").prior)
     fitted = _laws.fit(law, df, convention=convention,
                        provenance=dict(data_files=source, models=models, gpus=list(gpus) if gpus else None),
                        **options)

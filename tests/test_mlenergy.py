@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import energy_nb
 from energy_nb import laws
 from energy_nb.data import mlenergy, power, schema
-from energy_nb.laws import answer, timing
-from energy_nb.laws.artifact import current
 from energy_nb.measurement.log import RowLog
 from energy_nb.models.configuration import Configuration
 from energy_nb.planning import planner
@@ -168,15 +167,15 @@ def test_plan_counts_gpu_hours_and_gpus():
     c = Configuration("sd2", 768, 768, 25, "fp16", True, "H100", batch_size=8)
     opts = planner.Options(carbon_intensity=100.0, utilisation=0.4)
     row = planner.plan(planner.Workload.single(c, 1e6), opts).frame.iloc[0]
-    t = answer.time_and_gross(c, 1.0).per_image_s
+    t = energy_nb.predict("sd2", 768, 768, 25, cfg=True, gpu="H100", batch_size=8).per_image_s
     assert row["seconds_per_image"] == pytest.approx(t, rel=1e-12)
     assert row["gpu_hours_per_day"] == pytest.approx(t * 1e6 / 3600, rel=1e-12)
     assert row["gpus_needed"] == math.ceil(t * 1e6 / 3600 / (24 * 0.4))
     q = planner.plan(planner.Workload.single(Configuration("qwen", 1024, 1024, 30), 10.0), opts).frame.iloc[0]
-    # no measured time for Qwen-Image: the shared time law answers, and says so
-    shared = current().shared_time_law()
-    assert q["gpu_hours_per_day"] == pytest.approx(timing.shared_time(Configuration("qwen", 1024, 1024, 30, gpu="A100"),
-                                                                      shared)["per_image_s"] * 10 / 3600, rel=1e-9)
+    # no measured time for Qwen-Image: its law's time is the physics of the other models' timed rows, and says so
+    p = energy_nb.predict("qwen", 1024, 1024, 30, gpu="A100")
+    assert p.time_law == p.law and q["gpu_hours_per_day"] == pytest.approx(p.per_image_s * 10 / 3600, rel=1e-9)
+    assert any("no training row" in n and "has a latency" in n for n in q["time_extrapolation"])
     out = cli("plan", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--cfg", "--gpu", "H100",
               "--batch-size", "8", "--images-per-day", "1e6", "--utilisation", "0.4").stdout
     assert "GPU-hours/day" in out and "GPU(s) at 40% utilisation" in out
@@ -185,12 +184,13 @@ def test_plan_counts_gpu_hours_and_gpus():
     assert bad.returncode == 2 and "utilisation 1.5 is not allowed" in bad.stderr
 
 
-def test_time_is_extrapolated_only_away_from_every_timed_configuration():
-    """SDXL was timed at 512 and 1024 px on the A100: both are answered as measured, 768 px is scaled from them."""
-    def notes(px):
-        return json.loads(cli("predict", "--model", "sdxl", "--height", px, "--width", px, "--steps", "25", "--cfg",
+def test_time_is_extrapolated_only_outside_the_timed_rows():
+    """SDXL was timed at 512 and 1024 px, 25 steps, on the A100 and the H100: its law's time inside those rows needs no
+    note; 2048 px, or 50 steps, is outside them and says so."""
+    def notes(px, steps="25"):
+        return json.loads(cli("predict", "--model", "sdxl", "--height", px, "--width", px, "--steps", steps, "--cfg",
                               "--gpu", "A100", "--json").stdout)["time_extrapolation"]
 
-    assert notes("512") == [] and notes("1024") == []
-    (said,) = notes("768")
-    assert "from the timed A100 configurations (512x512" in said and "1024x1024" in said
+    assert notes("512") == [] and notes("1024") == [] and notes("768") == []
+    said = " ".join(notes("1024", "50"))
+    assert "50 steps is outside the 21 timed rows of law 'ops (sdxl)'" in said and "A100 rows of" in said

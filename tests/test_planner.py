@@ -97,7 +97,9 @@ def test_compare_ranks_alternatives_and_reports_savings():
     assert off["saving_pct"] > 30  # CFG doubles denoising
     assert df[df.change == "15 steps instead of 30"].iloc[0]["saving_pct"] > 0
     fp32 = df[df.change == "fp32 instead of fp16"].iloc[0]
-    assert "not predicted" in fp32["note"] and "fp32" in fp32["note"]  # Qwen has no fp32 data
+    # Qwen has no fp32 rows: its law prices fp32 with the fp32 factor the other models' fp32 rows taught (Flux, like
+    # Qwen a transformer of large matrix products, costs about 7.8x in fp32 in the paper's tables)
+    assert fp32["saving_pct"] < -300 and fp32["note"] == ""
 
 
 def test_cli_plan_issue_example_and_errors():

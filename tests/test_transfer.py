@@ -177,7 +177,7 @@ def _predict(*args: str) -> dict:
 def test_predict_and_plan_say_which_law_answered_and_agree():
     base = ["--height", "1024", "--width", "1024", "--steps", "20"]
     own = _predict("--model", "sd2", *base)
-    assert own["law"] == f"{current().family('sd2')} (sd2)" and "sd2's own 93 energy rows" in own["law_reason"]
+    assert own["law"] == f"{current().family('sd2')} (sd2)" and "sd2's own 93 rows" in own["law_reason"]
     assert "5-fold cross-validation" in own["law_reason"] and own["interval_kind"].startswith("split-conformal")
     new = _predict("--model", "pixart-sigma", *base, "--cfg")
     assert new["law"] == current().shared_name and "no energy rows of 'pixart-sigma'" in new["law_reason"]

@@ -48,8 +48,7 @@ def cmd_show(a: argparse.Namespace) -> int:
     print(f"{d['path']}\n  version {d['version']} (format {d['format']}), code {d['code_version']}\n"
           f"  data sha256 {d['data_sha256'][:16]}... over {len(d['data_files'])} files\n"
           f"  {d['laws']} fitted laws; own laws for {', '.join(d['own'])}\n"
-          f"  shared law {d['shared']}; GPUs without data: {d['datasheet']}; time: {d['time_shared']} "
-          f"(own time laws: {', '.join(d['timed_models'])})\n"
+          f"  shared law {d['shared']}; GPUs without data: {d['datasheet']} (each answers energy and time)\n"
           f"  libraries: {', '.join(f'{k} {v}' for k, v in d['libraries'].items())}")
     return 0
 

@@ -1,8 +1,10 @@
 """Layer 3, ``compute``: the work of one generation.
 
-Analytic FLOPs of the paper's formulas (:mod:`.flops`), FLOPs, kernels and element-wise traffic counted
-on the real diffusers modules on the meta device (:mod:`.counting`), and those counted features
-computed once (:mod:`.features`: the shipped table ``data/features/counted.csv`` and a disk cache).
+Analytic FLOPs of the paper's formulas (:mod:`.flops`), FLOPs, kernels, element-wise traffic and the shapes of the
+work counted on the real diffusers modules on the meta device (:mod:`.counting`), those counted features computed
+once (:mod:`.features`: the shipped table ``data/features/counted.csv`` and a disk cache), and what the shapes cost
+on a GPU's kernels beyond their FLOPs (:mod:`.shapes`: padded attention head dimensions, softmax scores, GEMMs
+under one wave).
 
 May import: the layers before it (``core``, ``models``).
 """

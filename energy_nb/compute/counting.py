@@ -128,17 +128,63 @@ def count_component(model: str, role: str, height: int, width: int, size: str = 
     return _pass(model, role, height, width, size)[0]
 
 
+#: ATen matrix products whose shapes :func:`_pass` records (``M,N,K`` of each; a batched one counts its batch as calls).
+_GEMMS = ("mm", "addmm", "bmm", "baddbmm")
+
+
+def _gemm_shape(name: str, args: tuple, out: torch.Tensor) -> tuple[str, int] | None:
+    """``("M,N,K", calls)`` of a matrix product or a convolution (as the implicit GEMM cuDNN runs: M output
+    pixels times batch, N output channels, K input channels per group times the kernel's area); None otherwise."""
+    if name in ("mm", "addmm"):
+        a = args[1] if name == "addmm" else args[0]
+        return f"{a.shape[0]},{out.shape[-1]},{a.shape[1]}", 1
+    if name in ("bmm", "baddbmm"):
+        a = args[1] if name == "baddbmm" else args[0]
+        return f"{a.shape[1]},{out.shape[-1]},{a.shape[2]}", int(a.shape[0])
+    if name == "convolution":
+        w = args[1]
+        m = int(out.shape[0]) * int(torch.Size(out.shape[2:]).numel())
+        k = int(w.shape[1]) * int(torch.Size(w.shape[2:]).numel())
+        groups = int(args[8]) if len(args) > 8 else 1
+        return f"{m},{int(w.shape[0]) // groups},{k}", groups
+    return None
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The work of one forward pass by shape: ``attention`` calls as ``"BH,Lq,Lk,d,dv" -> calls`` (batch times heads,
+    query and key lengths, query/key and value head dimensions), dense matrix products outside attention as
+    ``"M,N,K" -> calls`` (``gemm``) and convolutions as the implicit GEMMs they run (``conv``)."""
+
+    attention: dict[str, int]
+    gemm: dict[str, int]
+    conv: dict[str, int]
+
+
+def count_shapes(model: str, role: str, height: int, width: int, size: str = "full") -> Shapes:
+    """The shapes of the attention calls, matrix products and convolutions of one forward pass (meta device)."""
+    check_resolution(model, height, width)
+    return _pass(model, role, height, width, size)[3]
+
+
 @cache
-def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[OpCounts, int, int]:
+def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[OpCounts, int, int, Shapes]:
     """One forward pass on meta, counting FLOPs (FlopCounterMode), ATen operators dispatched (views
-    and aliases excluded) and the tensor elements those operators other than the FLOP-counted ones
-    (matrix products, convolutions, attention) read and write, all at the same time."""
+    and aliases excluded), the tensor elements those operators other than the FLOP-counted ones
+    (matrix products, convolutions, attention) read and write, and the shapes of the attention calls, matrix
+    products and convolutions (:class:`Shapes`), all at the same time."""
+    from collections import Counter
+
     from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
 
     def numel(tree) -> int:
         return sum(t.numel() for t in tree_leaves(tree) if isinstance(t, torch.Tensor))
+
+    attention: Counter = Counter()
+    gemm: Counter = Counter()
+    conv: Counter = Counter()
 
     class _Attention(TorchFunctionMode):
         """Fused attention reads q, k, v and writes its output once: the scores it decomposes into on
@@ -154,6 +200,12 @@ def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[Op
             finally:
                 _Attention.inside -= 1
             _Kernels.elements += numel((args, kwargs or {}, out))
+            _Kernels.n += 1  # one fused kernel on a GPU (on the meta device it decomposes into several operators)
+            q, k, v = (kwargs or {}).get("query", args[0] if args else None), \
+                (kwargs or {}).get("key", args[1] if len(args) > 1 else None), \
+                (kwargs or {}).get("value", args[2] if len(args) > 2 else None)
+            bh = int(torch.Size(q.shape[:-2]).numel())
+            attention[f"{bh},{q.shape[-2]},{k.shape[-2]},{q.shape[-1]},{v.shape[-1]}"] += 1
             return out
 
     class _Kernels(TorchDispatchMode):
@@ -164,9 +216,13 @@ def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[Op
             out = func(*args, **(kwargs or {}))
             schema = getattr(func, "_schema", None)
             if schema is None or not any(r.alias_info for r in schema.returns):
-                _Kernels.n += 1
+                _Kernels.n += 0 if _Attention.inside else 1  # a fused attention is one kernel (counted below)
                 if not _Attention.inside and func._overloadpacket not in counter.flop_registry:
                     _Kernels.elements += numel((args, kwargs or {}, out))
+                name = func._overloadpacket.__name__
+                shape = None if _Attention.inside else _gemm_shape(name, args, out)
+                if shape is not None:
+                    (conv if name == "convolution" else gemm)[shape[0]] += shape[1]
             return out
 
     module = _module(model, role, size)
@@ -174,7 +230,9 @@ def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[Op
     with torch.no_grad(), FlopCounterMode(display=False) as counter, _Attention(), _Kernels():
         getattr(module, method)(**kwargs)
     ops = {str(k).replace("aten.", ""): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
-    return OpCounts(model, role, height, width, float(counter.get_total_flops()), ops), _Kernels.n, _Kernels.elements
+    shapes = Shapes(dict(sorted(attention.items())), dict(sorted(gemm.items())), dict(sorted(conv.items())))
+    return (OpCounts(model, role, height, width, float(counter.get_total_flops()), ops), _Kernels.n, _Kernels.elements,
+            shapes)
 
 
 @cache
@@ -184,8 +242,9 @@ def count_parameters(model: str, role: str, size: str = "full") -> int:
 
 
 def count_kernels(model: str, role: str, height: int, width: int, size: str = "full") -> int:
-    """ATen operators one forward pass dispatches (views and aliases excluded): a proxy for the kernels
-    launched on a GPU, i.e. for fixed per-kernel costs. Counted on the meta device."""
+    """ATen operators one forward pass dispatches (views and aliases excluded; a fused attention call counts once,
+    as the one kernel it is on a GPU): a proxy for the kernels launched on a GPU, i.e. for fixed per-kernel costs.
+    Counted on the meta device."""
     check_resolution(model, height, width)
     return _pass(model, role, height, width, size)[1]
 

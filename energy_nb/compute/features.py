@@ -44,7 +44,7 @@ from ..models.registry import MODEL_KEYS, check_resolution, get_model, resolve, 
 
 #: Columns of the shipped table, in file order.
 COLUMNS = ("model", "size", "role", "height", "width", "flops", "flops_conv", "flops_attn", "kernels",
-           "elementwise", "params", "ops", "key", "libraries")
+           "elementwise", "params", "ops", "shapes", "key", "libraries")
 LIBRARIES = ("torch", "diffusers", "transformers")
 #: The shipped table covers the paper's grid (full size; plus each model's default resolution) and the
 #: resolutions of our CPU smoke runs, for every registry model.
@@ -67,6 +67,8 @@ class ComponentFeatures:
     elementwise: int  #: elements read + written by the operators that are not FLOP-counted (activation traffic)
     params: int  #: parameters of the component
     ops: dict[str, float]  #: FLOPs by ATen operator
+    #: the work by shape (:class:`energy_nb.compute.counting.Shapes` as a dict: ``attention``, ``gemm``, ``conv``)
+    shapes: dict[str, dict[str, int]]
     key: str
     libraries: str = ""  #: the torch / diffusers / transformers versions that counted it
 
@@ -112,12 +114,14 @@ def _from_record(rec: dict) -> ComponentFeatures:
                              elementwise=int(rec["elementwise"]),
                              params=int(rec["params"]),
                              ops=rec["ops"] if isinstance(rec["ops"], dict) else json.loads(rec["ops"]),
+                             shapes=rec["shapes"] if isinstance(rec["shapes"], dict) else json.loads(rec["shapes"]),
                              key=rec["key"], libraries=rec.get("libraries") or "")
 
 
 def _record(f: ComponentFeatures) -> dict:
     d = dataclasses.asdict(f)
     d["ops"] = json.dumps(f.ops, sort_keys=True)
+    d["shapes"] = json.dumps(f.shapes, sort_keys=True, separators=(",", ":"))
     return d
 
 
@@ -150,7 +154,7 @@ def count(model: str, role: str, height: int, width: int, size: str = "full") ->
                         f"(data/features/counted.csv: {', '.join(map(str, shipped_resolutions(model, size)))} px "
                         f"square): counting it needs {', '.join(missing)}, the energy-nb[count] extra "
                         "(pip install 'energy-nb[count]')")
-    from ..compute.counting import count_component, count_elementwise, count_kernels, count_parameters
+    from ..compute.counting import count_component, count_elementwise, count_kernels, count_parameters, count_shapes
 
     c = count_component(model, role, height, width, size)
     conv = sum(v for k, v in c.by_operator.items() if "convolution" in k)
@@ -159,6 +163,7 @@ def count(model: str, role: str, height: int, width: int, size: str = "full") ->
                              flops_conv=conv, flops_attn=attn, kernels=count_kernels(model, role, height, width, size),
                              elementwise=count_elementwise(model, role, height, width, size),
                              params=count_parameters(model, role, size), ops=dict(sorted(c.by_operator.items())),
+                             shapes=dataclasses.asdict(count_shapes(model, role, height, width, size)),
                              key=key(model), libraries=libraries())
 
 
@@ -218,16 +223,25 @@ def parameters(model: str, role: str = "denoiser", size: str = "full") -> int:
 def geometry(model: str, height: int, width: int) -> dict[str, object]:
     """Per call at batch 1: ``den`` (the denoiser), ``text`` (every text encoder, summed) and ``vae`` (the decoder),
     each with FLOPs by kind -- ``matmul`` (dense layers, attention excluded), ``attn`` (attention), ``conv``
-    (convolutions) --, ``elem`` (element-wise traffic, elements), ``params`` and ``kernels``; and ``batched``
+    (convolutions) --, ``elem`` (element-wise traffic, elements), ``params`` and ``kernels``; the readings of
+    :mod:`.shapes`: ``attn_fused`` (the attention FLOPs of fused kernels; the rest of ``attn`` are batched matrix
+    products), ``attn_padded`` (those at the fused kernel's head dimension), ``scores`` and
+    ``scores_unfused`` (attention scores, elements) and ``small`` (FLOPs of GEMMs under one wave); and ``batched``
     (CFG as one denoiser call on a batch of two). The one reading of the counted features every law uses."""
+    from .shapes import attention, gemm
+
     spec = get_model(model)
 
     def comp(role: str) -> dict[str, float]:
         f = component(model, role, height, width)
+        att, mm = attention(f.shapes), gemm(f.shapes)
         return dict(matmul=f.flops_matmul, attn=f.flops_attn, conv=f.flops_conv, elem=float(f.elementwise),
-                    params=float(f.params), kernels=float(f.kernels))
+                    params=float(f.params), kernels=float(f.kernels), attn_fused=att["flops"],
+                    attn_padded=att["flops_padded"], scores=att["scores"], scores_unfused=att["scores_unfused"],
+                    small=mm["flops_small"])
 
-    zero = dict(matmul=0.0, attn=0.0, conv=0.0, elem=0.0, params=0.0, kernels=0.0)
+    zero = dict(matmul=0.0, attn=0.0, conv=0.0, elem=0.0, params=0.0, kernels=0.0, attn_fused=0.0, attn_padded=0.0,
+                scores=0.0, scores_unfused=0.0, small=0.0)
     text = [comp(c.role) for c in spec.text_encoders]
     return dict(den=comp("denoiser"), text={k: sum(t[k] for t in text) for k in zero} if text else zero,
                 vae=comp("vae"), batched=spec.cfg_batched)

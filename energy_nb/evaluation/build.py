@@ -26,8 +26,6 @@ from ..core.errors import UserError
 from ..core.jsonio import finite, to_json
 from ..core.versions import library_versions
 from ..laws.artifact import FORMAT, Artifact
-from ..laws.timing import fit_time, time_law_dict
-from ..laws.transfer import TIMED_LAWS
 from .selection import POLICY, K, Selection, select
 
 #: Numbers agree when within this relative difference (the last bits of an optimiser differ between BLAS builds).
@@ -57,11 +55,16 @@ def _fit(name: str, rows: pd.DataFrame, provenance: dict[str, Any], model: str |
 def _reason_own(model: str, sel: Selection) -> str:
     t = sel.choice.table.set_index("candidate")
     best = sel.choice.best.label
-    others = ", ".join(f"{c} {t.loc[c, 'mape_pct']:.1f}%" for c in t.index if c != best and t.loc[c, "eligible"])
-    return (f"the law that predicts {model}'s own {int(t.loc[best, 'rows'])} energy rows best under {K}-fold "
-            f"cross-validation: {best}, mean error {t.loc[best, 'mape_pct']:.1f}%, "
-            f"worst {t.loc[best, 'worst_pct']:.1f}%"
-            + (f" (the others: {others})" if others else ""))
+
+    def errs(c: str) -> str:
+        r = t.loc[c]
+        return f"net {r['mape_pct']:.1f}%" + (f", gross {r['gross_mape_pct']:.1f}%, time {r['time_mape_pct']:.1f}%"
+                                             if pd.notna(r["time_mape_pct"]) else "")
+    others = "; ".join(f"{c} {t.loc[c, 'score_pct']:.1f}%" for c in t.index if c != best and t.loc[c, "eligible"])
+    pooled = " (refined from the shared law fitted on the other models)" if sel.choice.best.prior else ""
+    return (f"the law that predicts {model}'s own {int(t.loc[best, 'rows'])} rows best under {K}-fold "
+            f"cross-validation: {best}{pooled}, mean error {errs(best)}, worst net {t.loc[best, 'worst_pct']:.1f}%"
+            + (f" (score of the others: {others})" if others else ""))
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -105,7 +108,7 @@ def build(progress: bool = False) -> dict[str, Any]:
     own: dict[str, dict[str, Any]] = {}
     for m in models:
         mine = rows[rows["model"] == m]
-        sel = select("own", mine)
+        sel = select("own", mine, pool=rows)
         gpus = sorted(mine["gpu"].astype(str).unique())
         if sel.choice.best is None:
             own[m] = dict(_selection_entry(sel, None), law=None, family=None, rows=len(mine), gpus=gpus,
@@ -114,12 +117,14 @@ def build(progress: bool = False) -> dict[str, Any]:
             continue
         family = sel.choice.best.law
         key = f"{family} ({m})"
-        if key not in fitted:
-            fitted[key] = _fit(family, mine, dict(prov, fitted_on=f"shipped data, model {m}"), m)
+        law = sel.choice.best.fit(mine)
+        law.name, law.provenance = key, dict(prov, fitted_on=f"shipped data, model {m}"
+                                             + (", pulled toward the shared law fitted on the other models"
+                                                if sel.choice.best.prior else ""))
+        fitted[key] = law
         ikey = f"own:{m}"
-        intervals[ikey] = dict(errors=sel.errors, groups=sel.errors_by_group,
-                               how=f"nested {K}-fold cross-validation on {m}'s own rows: each fold predicted by the "
-                                   "law chosen and fitted without it")
+        intervals[ikey] = _interval(sel, False, f"nested {K}-fold cross-validation on {m}'s own rows: each fold "
+                                                "predicted by the law chosen and fitted without it")
         own[m] = dict(_selection_entry(sel, ikey), law=key, family=family, rows=len(mine), gpus=gpus,
                       reason=_reason_own(m, sel), why_not="")
         say(f"{m}: {family} ({time.perf_counter() - t0:.1f} s)")
@@ -128,7 +133,7 @@ def build(progress: bool = False) -> dict[str, Any]:
             ("shared", "nested leave-one-model-out: each model predicted by the law chosen and fitted without it",
              "the shared law {name!r} (chosen by leave-one-model-out over every model with data) answers"),
             ("datasheet", "nested leave-one-GPU-out: each GPU predicted by the law chosen and fitted without it",
-             "priced from its datasheet by the transfer law {name!r}")):
+             "priced from its datasheet by the law {name!r} (chosen by leave-one-GPU-out)")):
         sel = select(question, rows)
         if sel.choice.best is None:
             raise UserError(f"no law could be chosen for the {question} question: {sel.choice.why_not}")
@@ -139,21 +144,13 @@ def build(progress: bool = False) -> dict[str, Any]:
             how = (f"leave-one-{word}-out errors of {name}, each {word} predicted by it fitted without it; not nested: "
                    f"with {rows[by].nunique()} {word}s with data the choice cannot be repeated without one, so these "
                    "errors saw the choice")
-        intervals[question] = dict(errors=sel.errors, groups=sel.errors_by_group, how=how)
+        intervals[question] = _interval(sel, True, how)
         selections[question] = dict(_selection_entry(sel, question), law=name, reason=reason.format(name=name))
         say(f"{question}: {name} ({time.perf_counter() - t0:.1f} s)")
-    sheet = selections["datasheet"]
-    timed = [s for s in sorted(sheet["scores"], key=lambda s: s["score_pct"]) if s["law"] in TIMED_LAWS]
-    if not timed:
-        raise UserError(f"no law among {', '.join(POLICY['datasheet'][0])} models time")
-    from ..data.shipped import external_data
-
-    ext = external_data()
-    time_models = {m: time_law_dict(t) for m in models if (t := fit_time(ext, m)) is not None}
     content: dict[str, Any] = dict(
         format=FORMAT, data=dict(sha256=sha, files=files),
         laws={k: fitted[k].to_dict() for k in sorted(fitted)}, unfitted=unfitted, selections=selections,
-        intervals=intervals, time=dict(shared=timed[0]["law"], models=time_models), answers={})
+        intervals=intervals, answers={})
     content = json.loads(to_json(content, indent=None))  # strict JSON, as it will be read back
     content["t_quantiles"] = _quantiles(content)
     content["answers"] = _answers(content)
@@ -164,15 +161,23 @@ def build(progress: bool = False) -> dict[str, Any]:
     return content
 
 
+def _interval(sel: Selection, by_group: bool, how: str) -> dict[str, Any]:
+    """The interval entry of a selection: absolute log errors of energy and time (split-conformal), signed ones by
+    held-out group (``by_group``: the interval of a model or GPU never seen), and how they were obtained."""
+    return dict(errors=sel.errors, groups=sel.by_group(), time_errors=sel.time_errors,
+                time_groups=sel.by_group(time=True), by_group=by_group, how=how)
+
+
 def _quantiles(content: dict[str, Any]) -> list[list[float]]:
-    """``[probability, dof, quantile]`` of every law's and time law's in-sample interval at the usual levels
-    (:data:`energy_nb.core.stats.LEVELS`): what an answer needs from scipy, computed here once."""
+    """``[probability, dof, quantile]`` of every law's in-sample energy and time intervals and of the by-group
+    intervals at the usual levels (:data:`energy_nb.core.stats.LEVELS`): what an answer needs from scipy, computed
+    here once."""
     from ..core.stats import LEVELS, t_quantile
 
     dofs = {float(d["df_resid"]) for d in content["laws"].values()}
-    dofs |= {float(d["dof"]) for d in content["time"]["models"].values()}
-    shared = content["laws"][content["time"]["shared"]]
-    dofs.add(float(max(int(shared["n_timed"]) - len(shared["coef"]), 1)))
+    dofs |= {float(max(int(d["n_timed"]) - len(d["coef"]), 1)) for d in content["laws"].values() if "n_timed" in d}
+    dofs |= {float(len(iv["groups"])) for iv in content["intervals"].values()}
+    dofs |= {float(len(iv["time_groups"])) for iv in content["intervals"].values()}
     return [[0.5 + lv / 2, df, t_quantile(0.5 + lv / 2, df)] for df in sorted(dofs) for lv in LEVELS if df > 0]
 
 

@@ -1,9 +1,9 @@
 """One-point calibration of a GPU without energy data, measured where the answer is known.
 
-``energy-nb calibrate`` (:func:`energy_nb.laws.calibrated.calibrate`) fixes a new GPU's factor against a GPU with
-data from one to three rows measured on it. :func:`one_point` measures how well that works where both GPUs have
-data: every row of one GPU predicted from the other GPU's rows alone and one calibration row. Units: energies in J;
-errors in %.
+``energy-nb calibrate`` (:func:`energy_nb.laws.calibrated.calibrate`) learns a new GPU's busy-time and power factors
+against a GPU with data from one to three rows measured on it. :func:`one_point` measures how well that works where
+both GPUs have data: every model's law fitted on one GPU's rows alone, one row of the other GPU calibrates it, and
+every other row of that GPU (every model) is predicted. Units: energies in J, times in s; errors in %.
 """
 from __future__ import annotations
 
@@ -12,45 +12,53 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..data.schema import ok_rows
+from ..laws.calibrated import factors, scaled
+from .metrics import row_errors
+
+#: The dataset measured the same way on both GPUs (ML.ENERGY's Zeus windows; the paper measured the A100 only).
+SAME_METHOD = "ML.ENERGY"
+
+
+def _base_parts(data: pd.DataFrame, base: str, target: str) -> pd.DataFrame:
+    """Per ``target`` row of a model that also has ``base`` rows: the ``energy_parts`` on the base GPU of its model's
+    law as the selection policy would fit it there (``ops`` on the model's base rows, pulled toward ``ops`` fitted on
+    the other models' base rows), in the target rows' order."""
+    from .selection import candidates_for
+
+    on_base = data[data["gpu"] == base]
+    parts = []
+    for m in sorted(set(on_base["model"]) & set(data.loc[data["gpu"] == target, "model"])):
+        mine = on_base[on_base["model"] == m]
+        law = next(c for c in candidates_for("own", mine, on_base) if c.law == "ops").fit(mine)
+        rows = data[(data["gpu"] == target) & (data["model"] == m)]
+        parts.append(law.energy_parts(rows.assign(gpu=base)).join(rows))
+    if not parts:
+        raise UserError(f"no model has rows on both {base} and {target}")
+    return pd.concat(parts)
 
 
 def one_point(df: pd.DataFrame, base: str, target: str) -> pd.DataFrame:
-    """One-point calibration where the answer is known: for every model with rows on both GPUs, the selection policy
-    runs on the ``base`` rows alone, as it would for a GPU whose only data are those: the law its own-rows question
-    chooses on the model's ``base`` rows, or, where none can be chosen, the shared law (the family the laws artifact
-    chose) fitted on every model's ``base`` rows. That law predicts the model's ``target`` rows as ``base``; then each
-    ``target`` row in turn calibrates the factor and every other ``target`` row it can predict is scored (fp32 rows
-    need fp32 rows among the ``base`` ones). One row per calibration row: its model, the law, the other rows scored,
-    their mean and worst error (%)."""
-    from ..laws.artifact import current
-    from .candidates import candidate
-    from .selection import POLICY, choose
-    from .validation import predict_rows
-
+    """One-point calibration where the answer is known (see the module docstring). One row per calibration row
+    (``target`` rows of models with ``base`` rows): its model and dataset, whether it had a latency (busy time and
+    power fitted) or not (power alone), the factors, the other target rows scored, and their mean and worst net-energy
+    error, their time and gross-energy errors (rows with a latency) and the net error on the rows measured the same
+    way as the base GPU's (:data:`SAME_METHOD`), all in %."""
     data = ok_rows(df)
-    shared = None
-    preds = []
-    for m in sorted(set(data.loc[data["gpu"] == base, "model"]) & set(data.loc[data["gpu"] == target, "model"])):
-        train, test = data[(data["model"] == m) & (data["gpu"] == base)], data[(data["model"] == m)
-                                                                               & (data["gpu"] == target)]
-        best = choose(train, POLICY["own"][0], "rows").best
-        if best is not None:
-            law, fam = best.fit(train), best.law
-        else:
-            if shared is None:
-                shared = candidate(current().shared_name).fit(data[data["gpu"] == base])
-            law, fam = shared, f"{current().shared_name} (shared)"
-        p = predict_rows(law, test.assign(gpu=base))["energy_pred_j"].to_numpy(float)  # NaN: what it cannot predict
-        ok = np.isfinite(p)
-        if ok.any():
-            preds.append(test[ok].assign(pred_j=p[ok], ratio=test["energy_j"].to_numpy(float)[ok] / p[ok], law=fam))
-    if not preds:
-        raise UserError(f"no model has rows on both {base} and {target}")
-    rows = pd.concat(preds, ignore_index=True)
+    parts = _base_parts(data, base, target)
+    per = parts["n_prompts"].to_numpy(float)
+    e, t = parts["energy_j"].to_numpy(float) / per, parts["time_s"].to_numpy(float)
     out = []
-    for i, cal in rows.iterrows():
-        rest = rows.drop(index=i)
-        err = np.abs(rest["pred_j"] * cal["ratio"] / rest["energy_j"] - 1) * 100
-        out.append(dict(base=base, target=target, calibration_model=cal["model"], law=cal["law"], rows=len(rest),
-                        mape_pct=float(err.mean()), worst_pct=float(err.max())))
+    for i in range(len(parts)):
+        one = parts.iloc[[i]]
+        speed, power = factors(one, e[[i]], t[[i]])
+        rest = parts.drop(index=parts.index[i])
+        ep, tp = scaled(rest, speed, power)
+        err = row_errors(rest.assign(energy_pred_j=ep * rest["n_prompts"].to_numpy(float), time_pred_s=tp))
+        same = err[rest["dataset"].to_numpy() == SAME_METHOD]
+        out.append(dict(base=base, target=target, calibration_model=one["model"].iloc[0],
+                        calibration_dataset=one["dataset"].iloc[0], timed=bool(np.isfinite(t[i])), speed=speed,
+                        power=power, rows=len(rest), mape_pct=float(err["net_err"].mean()),
+                        worst_pct=float(err["net_err"].max()), time_mape_pct=float(err["time_err"].mean()),
+                        gross_mape_pct=float(err["gross_err"].mean()),
+                        same_method_mape_pct=float(same["net_err"].mean()) if len(same) else np.nan))
     return pd.DataFrame(out)

@@ -29,6 +29,9 @@ class Candidate:
     convention: str | None = None
     per_image: bool = False
     name: str | None = None  #: what tables call it (default: ``law / convention``)
+    #: coefficients the fit is pulled toward instead of the law's default priors (``ops`` on one model's rows: the
+    #: shared law fitted on the other models), as sorted ``(name, value)`` pairs
+    prior: tuple[tuple[str, float], ...] = ()
 
     @property
     def label(self) -> str:
@@ -38,12 +41,13 @@ class Candidate:
     def fit(self, train: pd.DataFrame) -> Law:
         """The law fitted on ``train`` (once per candidate and training rows in this process: the nested
         selection meets the same training rows from several outer folds)."""
-        key = (self.law, self.convention, self.per_image, _quick_digest(train))
+        key = (self.law, self.convention, self.per_image, self.prior, _quick_digest(train))
         if key not in _FITTED:
             if len(_FITTED) >= _MAX_FITTED:
                 _FITTED.pop(next(iter(_FITTED)))
-            _FITTED[key] = laws.fit(self.law, train, convention=self.convention,
-                                    **({"per_image": True} if self.per_image else {}))
+            options = dict(**({"per_image": True} if self.per_image else {}),
+                           **({"prior": dict(self.prior)} if self.prior else {}))
+            _FITTED[key] = laws.fit(self.law, train, convention=self.convention, **options)
         return _FITTED[key]
 
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..data.power import gross_j, idle_power
 from .candidates import Candidate
+from .metrics import row_errors
 from .validation import held_out
 
 #: The dataset measured the same way on every GPU (the paper measured only the A100).
@@ -27,34 +27,21 @@ SAME_METHOD = "ML.ENERGY"
 CONFIG = ["model", "gpu", "height", "width", "steps", "dtype", "cfg"]
 
 
-def _pct(pred: pd.Series, actual: pd.Series) -> pd.Series:
-    return 100.0 * (pred / actual - 1.0)
-
-
 def time_gross_errors(df: pd.DataFrame, names: Iterable[Candidate | str | Sequence[str]], by: str = "model"
-                   ) -> pd.DataFrame:
+                      ) -> pd.DataFrame:
     """Per law and held-out ``by`` group: rows, net-energy MAPE (%) and worst row (%), MAPE on the
-    :data:`SAME_METHOD` rows, and on the timed rows: time-per-image MAPE and gross-energy MAPE (%) (gross =
-    net + the GPU's published idle power x time, the footing the rows were made net with; NaN for laws that
-    do not model time)."""
+    :data:`SAME_METHOD` rows, and on the timed rows: time-per-image MAPE and gross-energy MAPE (%)
+    (:func:`energy_nb.evaluation.metrics.row_errors`; NaN for laws that do not model time)."""
     p = held_out(df, names, by=by).dropna(subset=["energy_pred_j"])
-    p["e_err"] = _pct(p["energy_pred_j"], p["energy_j"]).abs()
-    if "time_pred_s" not in p:
-        p["time_pred_s"] = np.nan
-    idle = p["gpu"].astype(str).map(idle_power).astype(float)
-    per = p["n_prompts"].astype(float)
-    gross = gross_j(p["energy_j"] / per, idle, p["time_s"])
-    gross_pred = gross_j(p["energy_pred_j"] / per, idle, p["time_pred_s"])
-    p["t_err"] = _pct(p["time_pred_s"], p["time_s"]).abs()
-    p["g_err"] = _pct(gross_pred, gross).abs()
+    p = p.join(row_errors(p))
     rows = []
     for (law, g), part in p.groupby(["candidate", "held_out"], sort=False):
         same = part[part["dataset"] == SAME_METHOD]
-        rows.append(dict(law=law, held_out=g, rows=len(part), mape_pct=part["e_err"].mean(),
-                         worst_pct=part["e_err"].max(), same_method_rows=len(same),
-                         same_method_mape_pct=same["e_err"].mean() if len(same) else np.nan,
-                         timed_rows=int(part["t_err"].notna().sum()), time_mape_pct=part["t_err"].mean(),
-                         gross_mape_pct=part["g_err"].mean()))
+        rows.append(dict(law=law, held_out=g, rows=len(part), mape_pct=part["net_err"].mean(),
+                         worst_pct=part["net_err"].max(), same_method_rows=len(same),
+                         same_method_mape_pct=same["net_err"].mean() if len(same) else np.nan,
+                         timed_rows=int(part["time_err"].notna().sum()), time_mape_pct=part["time_err"].mean(),
+                         gross_mape_pct=part["gross_err"].mean()))
     return pd.DataFrame(rows)
 
 

@@ -50,3 +50,29 @@ def summarize(pred: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     if by is None:
         return pd.DataFrame([metrics(pred["energy_j"], pred["energy_pred_j"])])
     return pd.DataFrame({g: metrics(p["energy_j"], p["energy_pred_j"]) for g, p in pred.groupby(by)}).T
+
+
+def row_errors(pred: pd.DataFrame) -> pd.DataFrame:
+    """Per row, absolute percentage errors (%) of net energy (``net_err``), of time per image (``time_err``: rows with
+    a measured ``time_s`` and a predicted ``time_pred_s``) and of gross energy per image (``gross_err``: net + the
+    GPU's idle power x time, the footing the records were made net on and every meter reads; the predicted gross
+    uses the predicted time). NaN where a row or a law has no time."""
+    from ..data.power import gross_j
+    from ..models.hardware import idle_power_or_estimate
+
+    n = pred["n_prompts"].to_numpy(float)
+    idle = np.array([idle_power_or_estimate(str(g))[0] for g in pred["gpu"].astype(str)], dtype=float)
+    t = pred["time_s"].to_numpy(float) if "time_s" in pred else np.full(len(pred), np.nan)
+    tp = pred["time_pred_s"].to_numpy(float) if "time_pred_s" in pred else np.full(len(pred), np.nan)
+    e, ep = pred["energy_j"].to_numpy(float) / n, pred["energy_pred_j"].to_numpy(float) / n
+    return pd.DataFrame(dict(net_err=100 * np.abs(ep / e - 1), time_err=100 * np.abs(tp / t - 1),
+                             gross_err=100 * np.abs(gross_j(ep, idle, tp) / gross_j(e, idle, t) - 1)),
+                        index=pred.index)
+
+
+def combined_score(errors: pd.DataFrame) -> float:
+    """What the selection ranks (%): the mean of the net-energy, gross-energy and time MAPEs of ``errors``
+    (:func:`row_errors`), each over the rows that have it; a law without time, or rows without any, are scored on
+    net energy alone."""
+    parts = [float(errors[c].mean()) for c in ("net_err", "gross_err", "time_err") if errors[c].notna().any()]
+    return float(np.mean(parts)) if parts else float("nan")

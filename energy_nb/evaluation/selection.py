@@ -4,23 +4,24 @@ that took no part in the choice. Run at build time (``energy-nb laws build``); `
 Three questions (:data:`POLICY`), one function that chooses (:func:`choose`) and one that measures the choice
 honestly (:func:`nested`):
 
-- **own** -- a model with energy rows of its own: its candidates, each fitted on the model's rows alone, scored by
-  :data:`K`-fold cross-validation on those rows (``by="rows"``: every row predicted once by a fit that did not see
-  it; the same folds for every candidate). A candidate that cannot predict every row (too few rows for its terms,
-  fp32 without fp32 rows) or cannot be fitted on all of them (the paper's law on rows of a single FLOPs value) is
-  not chosen.
+- **own** -- a model with energy rows of its own: its candidates, each fitted on the model's rows alone (``ops``
+  pulled toward the shared law fitted on the other models: :func:`candidates_for`), scored by :data:`K`-fold
+  cross-validation on those rows (``by="rows"``: every row predicted once by a fit that did not see it; the same
+  folds for every candidate). A candidate that cannot predict every row (too few rows for its terms, fp32 without
+  fp32 rows) or cannot be fitted on all of them is not chosen.
 - **shared** -- a model without rows: every model with rows held out in turn (``by="model"``).
-- **datasheet** -- a GPU without rows: every GPU with rows held out in turn (``by="gpu"``), among the laws that
-  price any GPU from its datasheet.
+- **datasheet** -- a GPU without rows: every GPU with rows held out in turn (``by="gpu"``).
 
-Scores are mean absolute percentage errors; the smallest mean (``rule="mean"``; ``"max"``: the worst group) wins,
-ties to the earlier candidate. :func:`nested` repeats the whole choice inside each outer fold (k folds of the rows,
-or one model or GPU left out), refits the winner on the fold's training rows and predicts the held-out rows: those
-errors did not pick the law, so the split-conformal intervals built from them hold for the procedure that answers.
-A GPU fold whose training rows hold one GPU only chooses inside by leave-one-model-out (``inner_by`` says so); the
-policy (:func:`select`) does not nest a question held out by fewer than three groups (two GPUs with data): the choice
-by that fold cannot be repeated without one of them, so its intervals come from the chosen law's own held-out errors,
-and say so.
+The candidates are the laws that model time as well as energy (:data:`TIMED`), so that an answer's net energy, time and
+gross energy come from one model. A candidate's score is the mean of its net-energy, gross-energy and time MAPEs
+(:func:`energy_nb.evaluation.metrics.combined_score`; net alone on rows without a latency); the smallest mean
+(``rule="mean"``; ``"max"``: the worst group) wins, ties to the earlier candidate. :func:`nested` repeats the whole
+choice inside each outer fold (k folds of the rows, or one model or GPU left out), refits the winner on the fold's
+training rows and predicts the held-out rows: those errors did not pick the law, so the split-conformal intervals built
+from them hold for the procedure that answers. A GPU fold whose training rows hold one GPU only chooses inside by
+leave-one-model-out (``inner_by`` says so); the policy (:func:`select`) does not nest a question held out by fewer than
+three groups (two GPUs with data): the choice by that fold cannot be repeated without one of them, so its intervals come
+from the chosen law's own held-out errors, and say so.
 
 Units: errors in % of the measured energy; interval errors in natural log units.
 """
@@ -39,18 +40,21 @@ from ..core.cache import cache_dir, write_atomic_bytes
 from ..core.errors import UserError
 from ..data.schema import ok_rows
 from ..laws.registry import code_version
-from ..laws.transfer import TRANSFER_LAWS
+from ..laws.transfer import TIMED_LAWS
 from .candidates import Candidate, as_candidates
-from .metrics import ape, coverage_pct, log_errors, metrics
+from .metrics import ape, combined_score, coverage_pct, log_errors, metrics, row_errors
 from .validation import _groups, fold_ids, held_out, kfold, predict_rows, scores
 
 #: Question -> (candidates, how they are held out): the one policy of the law that answers.
+#: Only laws that model time as well as energy answer (:data:`TIMED`): an answer's net energy, time and gross
+#: energy come from one model. The energy-only laws (the paper's, the linear and roofline ones) answer when named.
 POLICY: dict[str, tuple[tuple[str, ...], str]] = {
-    "own": (("paper", "overhead", "roofline", "roofline_tc_kernels"), "rows"),
-    "shared": (("paper", "linear", "roofline_tc_kernels", "datasheet", "datasheet_ops", "power_time", "achieved"),
-               "model"),
-    "datasheet": (TRANSFER_LAWS, "gpu"),
+    "own": (("ops", "power_time", "achieved"), "rows"),
+    "shared": (("ops", "power_time", "achieved"), "model"),
+    "datasheet": (("ops", "power_time", "achieved"), "gpu"),
 }
+#: The laws that predict a run's time as well as its energy.
+TIMED: tuple[str, ...] = ("ops", *TIMED_LAWS)
 K = 5
 SEED = 0
 BY: tuple[str, ...] = ("rows", "model", "gpu")
@@ -108,13 +112,15 @@ def choose(rows: pd.DataFrame, names, by: str = "rows", rule: str = "mean", comm
     if by == "rows":
         return _choose_rows(data, cands, rule, k, seed)
     t = scores(held_out(data, cands, by=by), common=common)
-    agg = t.groupby("candidate")["mape_pct"].agg(rule)
+    agg = t.groupby("candidate")["score_pct"].agg(rule)
     out = []
     for c in cands:
         part = t[t["candidate"] == c.label]
         out.append(dict(candidate=c.label, law=c.law, rows=int(part["rows"].sum()), predicted=int(part["rows"].sum()),
-                        mape_pct=float(agg.get(c.label, np.inf)) if rule == "mean" else float(part["mape_pct"].mean()),
+                        mape_pct=float(part["mape_pct"].mean()) if len(part) else np.nan,
                         worst_pct=float(part["worst_pct"].max()) if len(part) else np.nan,
+                        time_mape_pct=float(part["time_mape_pct"].mean()) if len(part) else np.nan,
+                        gross_mape_pct=float(part["gross_mape_pct"].mean()) if len(part) else np.nan,
                         median_ape_pct=np.nan, coverage_pct=float(part["coverage_pct"].mean()) if len(part) else np.nan,
                         score_pct=float(agg.get(c.label, np.inf)), eligible=c.label in agg.index))
     table = pd.DataFrame(out)
@@ -132,10 +138,13 @@ def _choose_rows(data: pd.DataFrame, cands: list[Candidate], rule: str, k: int, 
         part = preds[preds["candidate"] == c.label]
         ok = part.dropna(subset=["energy_pred_j"])
         e = ape(ok) if len(ok) else pd.Series(dtype=float)
-        score = float(e.agg(rule)) if len(e) else float("nan")
+        err = row_errors(ok) if len(ok) else pd.DataFrame(columns=["net_err", "time_err", "gross_err"], dtype=float)
+        score = (combined_score(err) if rule == "mean" else float(err.max().max())) if len(ok) else float("nan")
         out.append(dict(candidate=c.label, law=c.law, rows=len(part), predicted=len(ok),
                         mape_pct=float(e.mean()) if len(e) else float("nan"),
                         worst_pct=float(e.max()) if len(e) else float("nan"),
+                        time_mape_pct=float(err["time_err"].mean()) if len(ok) else float("nan"),
+                        gross_mape_pct=float(err["gross_err"].mean()) if len(ok) else float("nan"),
                         median_ape_pct=float(e.median()) if len(e) else float("nan"), coverage_pct=coverage_pct(ok),
                         score_pct=score, eligible=len(ok) == len(part)))
     table = pd.DataFrame(out)
@@ -246,25 +255,66 @@ class Selection:
     #: the chosen law's held out the same way
     is_nested: bool = True
 
+    def _scored(self, time: bool = False) -> pd.DataFrame:
+        p = self.nested_preds.dropna(subset=["energy_pred_j"])
+        if time:
+            p = p.dropna(subset=[c for c in ("time_s", "time_pred_s") if c in p]) if "time_pred_s" in p \
+                else p.iloc[0:0]
+        return p
+
+    @staticmethod
+    def _signed(p: pd.DataFrame, time: bool) -> np.ndarray:
+        if p.empty:
+            return np.zeros(0)
+        if time:
+            return np.log(p["time_pred_s"].to_numpy(float) / p["time_s"].to_numpy(float))
+        return np.log(p["energy_pred_j"].to_numpy(float) / p["energy_j"].to_numpy(float))
+
     @property
     def errors(self) -> list[float]:
-        return sorted(log_errors(self.nested_preds.dropna(subset=["energy_pred_j"])).tolist())
+        """Absolute log energy errors of the nested predictions, sorted: the split-conformal interval's."""
+        return sorted(log_errors(self._scored()).tolist())
 
     @property
-    def errors_by_group(self) -> dict[str, list[float]]:
-        """The same errors by outer fold (held-out model, GPU, or fold number), in row order."""
-        p = self.nested_preds.dropna(subset=["energy_pred_j"])
-        if p.empty:
-            return {}
-        return {str(g): log_errors(part).tolist() for g, part in p.groupby("held_out", sort=True)}
+    def time_errors(self) -> list[float]:
+        """Absolute log time errors of the nested predictions with a measured latency, sorted."""
+        return sorted(np.abs(self._signed(self._scored(True), True)).tolist())
+
+    def by_group(self, time: bool = False) -> dict[str, list[float]]:
+        """Signed log errors (energy, or ``time``) of the nested predictions by outer fold (held-out model, GPU, or
+        fold number), in row order: what a by-group interval is built from."""
+        p = self._scored(time)
+        return {str(g): self._signed(part, time).tolist() for g, part in p.groupby("held_out", sort=True)}
 
 
-def select(question: str, rows: pd.DataFrame) -> Selection:
-    """Run the policy for ``question`` (``own``: ``rows`` are one model's; ``shared`` and ``datasheet``: every
-    model's) and measure it nested."""
+def candidates_for(question: str, rows: pd.DataFrame, pool: pd.DataFrame | None = None) -> list[Candidate]:
+    """The candidates of ``question`` for ``rows``. On one model's rows (``own``) with the ``pool`` of every model's,
+    ``ops`` is refitted on the model's rows pulled toward the shared ``ops`` fitted on the *other* models (partial
+    pooling: what the others teach is the prior, the model's own rows refine it; no row of the model enters the
+    prior, so its cross-validation stays honest)."""
+    from dataclasses import replace
+
+    from .candidates import candidate
+
+    names, _ = POLICY[question]
+    models = ok_rows(rows)["model"].astype(str).unique()
+    out = as_candidates(names, models)
+    if question == "own" and pool is not None:
+        others = ok_rows(pool)
+        others = others[~others["model"].astype(str).isin(models)]
+        if len(others):
+            prior = tuple(sorted(candidate("ops").fit(others).coef.items()))
+            out = [replace(c, prior=prior) if c.law == "ops" else c for c in out]
+    return out
+
+
+def select(question: str, rows: pd.DataFrame, pool: pd.DataFrame | None = None) -> Selection:
+    """Run the policy for ``question`` (``own``: ``rows`` are one model's, ``pool`` every model's; ``shared`` and
+    ``datasheet``: every model's) and measure it nested."""
     if question not in POLICY:
         raise UserError(f"unknown question {question!r}; allowed: {', '.join(POLICY)}")
-    names, by = POLICY[question]
+    _, by = POLICY[question]
+    names = candidates_for(question, rows, pool)
     choice = choose(rows, names, by)
     if choice.best is None:
         return Selection(question, choice, pd.DataFrame(), pd.DataFrame(columns=["energy_pred_j", "energy_j"]))

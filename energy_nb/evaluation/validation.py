@@ -21,8 +21,9 @@ import pandas as pd
 from ..core.errors import UserError
 from ..data.schema import ok_rows
 from ..laws import Law
+from ..laws.registry import DATASHEET_KINDS
 from .candidates import PAPER_CANDIDATES, Candidate, as_candidates
-from .metrics import ape, coverage_pct, metrics, summarize
+from .metrics import ape, combined_score, coverage_pct, metrics, row_errors, summarize
 
 __all__ = ["Candidate", "PAPER_CANDIDATES", "FOLDS", "as_candidates", "predict_rows", "fold_ids", "kfold",
            "within_model_cv",
@@ -42,12 +43,12 @@ def predict_rows(fitted: Law, test: pd.DataFrame) -> pd.DataFrame:
     for col in ("energy_pred_j", "pi_low_j", "pi_high_j"):
         out[col] = np.nan
     ok = test
-    if fitted.kind != "transfer" and ("fp32" not in fitted.dtypes or "I_fp32" in fitted.dropped):
+    if fitted.kind not in DATASHEET_KINDS and ("fp32" not in fitted.dtypes or "I_fp32" in fitted.dropped):
         ok = test[test["dtype"] != "fp32"]
     if ok.empty:
         return out
     gpu_as = {g: fitted.baseline_gpu for g in ok["gpu"].astype(str).unique()
-              if fitted.kind != "transfer" and g not in fitted.gpus}
+              if fitted.kind not in DATASHEET_KINDS and g not in fitted.gpus}
     pred = fitted.predict(ok, gpu_as=gpu_as)
     for col in ("energy_pred_j", "pi_low_j", "pi_high_j"):
         out.loc[ok.index, col] = pred[col].to_numpy(float)
@@ -178,8 +179,9 @@ ROW_KEY = ["held_out", "model", "gpu", "height", "width", "steps", "dtype", "cfg
 def scores(preds: pd.DataFrame, common: bool = False) -> pd.DataFrame:
     """Per candidate and held-out group: rows scored, MAPE (%), worst row's error (%), the share of held-out rows
     inside the candidate's prediction interval (``coverage_pct``, %), R² (log and linear), MAE (J), Spearman and
-    Pearson. With ``common``, only rows every candidate predicted are scored (the same rows for every
-    candidate)."""
+    Pearson; on the rows with a latency, time and gross-energy MAPE (%, NaN for a law without time) and the
+    selection's ``score_pct`` (:func:`energy_nb.evaluation.metrics.combined_score`). With ``common``, only rows every
+    candidate predicted are scored (the same rows for every candidate)."""
     p = preds.dropna(subset=["energy_pred_j"])
     if common:
         key = [k for k in ROW_KEY if k in p]
@@ -189,8 +191,11 @@ def scores(preds: pd.DataFrame, common: bool = False) -> pd.DataFrame:
     for (label, g), part in p.groupby(["candidate", "held_out"], sort=False):
         m = metrics(part["energy_j"], part["energy_pred_j"])
         e = ape(part)
+        err = row_errors(part)
         rows.append(dict(law=part["law"].iloc[0], convention=part["convention"].iloc[0], candidate=label, held_out=g,
                          rows=len(part), mape_pct=float(e.mean()), worst_pct=float(e.max()),
                          coverage_pct=coverage_pct(part), r2_log=m["r2_log"],
-                         r2_linear=m["r2_linear"], mae_j=m["mae_j"], spearman=m["spearman"], pearson=m["pearson"]))
+                         r2_linear=m["r2_linear"], mae_j=m["mae_j"], spearman=m["spearman"], pearson=m["pearson"],
+                         timed_rows=int(err["time_err"].notna().sum()), time_mape_pct=float(err["time_err"].mean()),
+                         gross_mape_pct=float(err["gross_err"].mean()), score_pct=combined_score(err)))
     return pd.DataFrame(rows).sort_values(["candidate", "held_out"], kind="stable").reset_index(drop=True)

@@ -1,11 +1,12 @@
 """Layer 5, ``laws``: energy (and time) as a function of a configuration.
 
-One protocol and one registry of named laws (:mod:`.registry`: fit, get from the laws artifact, load), what every
-law shares and the one prediction result (:mod:`.base`), the paper's Eq. 3 (:mod:`.scaling`), the physically
-motivated candidates (:mod:`.physical`), the laws priced by a GPU's datasheet (:mod:`.transfer`), the time per image
-(:mod:`.timing`), a law with intervals from held-out errors (:mod:`.conformal`), a GPU calibrated from a few
-measured rows (:mod:`.calibrated`), the laws artifact (:mod:`.artifact`: fitted at build time, read when a
-question is asked) and the law that answers a question (:mod:`.answer`).
+One protocol and one registry of named laws (:mod:`.registry`: fit, get from the laws artifact, load), what every law
+shares and the one prediction result (:mod:`.base`), the paper's Eq. 3 (:mod:`.scaling`), the physically motivated
+candidates (:mod:`.physical`), the laws priced by a GPU's datasheet (:mod:`.transfer`), one model of a run's time and
+power by kind of operation (:mod:`.ops`), the time and gross energy of an answer (:mod:`.timing`), a law with intervals
+from held-out errors (:mod:`.conformal`), a GPU calibrated from a few measured rows (:mod:`.calibrated`), the laws
+artifact (:mod:`.artifact`: fitted at build time, read when a question is asked) and the law that answers a question
+(:mod:`.answer`).
 
 May import: the layers before it (``core``, ``models``, ``compute``, ``data``).
 """

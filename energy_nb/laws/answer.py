@@ -1,6 +1,7 @@
 """What a question is answered with: the law (a named law as asked, the law the laws artifact routes a model and GPU
 to, or a GPU the user calibrated), the law ``name`` as the shipped data fit it, and the time and gross energy of a
-configuration. What ``predict``, ``plan``, the calculator and the book call; nothing here fits.
+configuration (:func:`time_and_gross`). What ``predict``, ``plan``, the calculator and the book call; nothing here
+fits.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ..models.hardware import idle_power_or_estimate
 from .artifact import current
 from .calibrated import CalibratedLaw, calibrated
 from .registry import AUTO, Law
-from .timing import TimeAnswer, shared_time
+from .timing import TimeAnswer
 
 
 def answer(name: str = AUTO, model: str | None = None, gpu: str | None = None, convention: str | None = None,
@@ -48,19 +49,20 @@ def get(name: str = "paper", model: str | None = None, convention: str | None = 
     return current().named(name, model, convention)
 
 
-def time_and_gross(config: Configuration, per_image_j: float, level: float = 0.95) -> TimeAnswer:
-    """Time per image (with interval), idle power and gross energy of ``config`` whose net energy per image is
-    ``per_image_j``: from the model's own timed rows where they cover the GPU and precision, else from the shared
-    time law (every registry model on every GPU with a datasheet); both come from the laws artifact."""
-    art = current()
-    law = art.time_law(config.model)
-    t = law.predict(config, level) if law is not None else None
-    source = "own"
-    if t is None:
-        t, source = shared_time(config, art.shared_time_law(), level), "shared"
-    idle, how = idle_power_or_estimate(config.gpu)
-    notes = tuple(t["time_extrapolation"]) + ((how,) if how else ())
-    return TimeAnswer(per_image_s=t["per_image_s"], per_image_s_low=t["per_image_s_low"],
-                      per_image_s_high=t["per_image_s_high"], idle_w=idle,
-                      per_image_gross_j=float(gross_j(per_image_j, idle, t["per_image_s"])), source=source,
-                      notes=notes)
+def time_and_gross(config: Configuration, prediction, law: Law, level: float = 0.95,
+                   gpu_as: dict[str, str] | None = None, idle_gpu: str | None = None) -> TimeAnswer:
+    """Time per image (with interval), idle power (of ``idle_gpu``, default the configuration's) and gross energy of
+    ``config``, whose ``prediction`` (a :class:`~energy_nb.laws.base.LawPrediction`) ``law`` made: from the same law
+    when it models time; an energy-only law takes its time from the law ``auto`` answers with for the model and GPU,
+    and says so."""
+    notes: list[str] = []
+    timed, p = law, prediction
+    if prediction.per_image_s is None:
+        timed, _ = answer(AUTO, config.model, config.gpu, gpu_as=gpu_as)
+        p = timed.per_image(config, level, gpu_as)
+        notes.append(f"time from {timed.name!r}, the law auto answers with: law {law.name!r} models energy only")
+    idle, how = idle_power_or_estimate(idle_gpu or config.gpu)
+    notes += list(timed.time_extrapolation(config, gpu_as)) + ([how] if how else [])
+    return TimeAnswer(per_image_s=p.per_image_s, per_image_s_low=p.per_image_s_low, per_image_s_high=p.per_image_s_high,
+                      idle_w=idle, per_image_gross_j=float(gross_j(prediction.per_image_j, idle, p.per_image_s)),
+                      law=timed.name, notes=tuple(notes))

@@ -16,17 +16,16 @@ What it holds (strict JSON, ``format`` :data:`FORMAT`):
 - ``selections``: per model with energy rows, the law its own rows chose (k-fold), with every candidate's
   scores, or why none could be chosen; the shared law (leave one model out) and the law for GPUs without data
   (leave one GPU out) with their scores; each with the key of its interval;
-- ``intervals``: absolute log errors of held-out predictions made by the selection *and* the fit without the rows
-  predicted (nested), and how they were obtained: an interval's half-width at any level is their
-  split-conformal quantile;
-- ``time``: each timed model's time law and the shared time law;
+- ``intervals``: log errors of energy and time of held-out predictions made by the selection *and* the fit without
+  the rows predicted (nested), absolute and signed by held-out group, and how they were obtained: a model's own
+  interval is their split-conformal quantile, the interval of a model or GPU never seen is by group
+  (:mod:`energy_nb.laws.conformal`);
 - ``answers``: per registry model and GPU family, the law that answers, why, and its interval (what
   :meth:`Artifact.answer` gives; any other GPU name is routed the same way when asked).
 """
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,25 +34,30 @@ from typing import Any
 from ..core import paths
 from ..core.errors import UserError
 from .registry import Law, conventions, from_dict, spec
-from .timing import TimeLaw, time_law_from
 
 #: The artifact's schema version: a reader refuses another.
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)
 class Interval:
-    """Absolute log errors of held-out predictions (sorted) and how they were obtained (in words)."""
+    """Held-out errors of a selection (see :class:`energy_nb.laws.conformal.ConformalLaw`): absolute log errors of
+    energy and time, signed ones by held-out group, whether the interval is by group, and how they were obtained."""
 
     errors: tuple[float, ...]
     how: str
+    groups: dict[str, list[float]]
+    time_errors: tuple[float, ...] = ()
+    time_groups: dict[str, list[float]] | None = None
+    by_group: bool = False
 
-    def q(self, level: float) -> float | None:
-        """The split-conformal half-width (log units) at ``level``; None where the errors are too few for it."""
-        from .conformal import conformal_q
+    def law(self, law: Law) -> Law:
+        """``law`` answering with this interval."""
+        from .conformal import ConformalLaw
 
-        q = conformal_q(self.errors, level)
-        return q if math.isfinite(q) else None
+        return ConformalLaw(law, list(self.errors), self.how, groups=self.groups, time_errors=list(self.time_errors),
+                            time_groups=self.time_groups, by_group=self.by_group)
+
 
 
 class Artifact:
@@ -90,8 +94,7 @@ class Artifact:
         return dict(path=self.path, format=d["format"], version=self.version, data_sha256=self.data_sha256,
                     data_files=d["data"]["files"], code_version=self.code_version, libraries=d["libraries"],
                     laws=len(d["laws"]), own=sorted(m for m, s in d["selections"]["own"].items() if s["law"]),
-                    shared=self.shared_name, datasheet=self.datasheet_name, time_shared=d["time"]["shared"],
-                    timed_models=sorted(d["time"]["models"]))
+                    shared=self.shared_name, datasheet=self.datasheet_name)
 
     # -- laws and intervals ---------------------------------------------------------------------------
     def law(self, key: str) -> Law:
@@ -106,16 +109,15 @@ class Artifact:
 
     def interval(self, key: str) -> Interval:
         d = self.data["intervals"][key]
-        return Interval(tuple(d["errors"]), d["how"])
+        return Interval(tuple(d["errors"]), d["how"], d["groups"], tuple(d["time_errors"]), d["time_groups"],
+                        bool(d["by_group"]))
 
     def with_interval(self, law: Law, key: str | None) -> Law:
         """``law`` answering with the held-out interval stored under ``key`` (unchanged when there is none)."""
-        from .conformal import ConformalLaw
-
         if key is None:
             return law
         iv = self.interval(key)
-        return ConformalLaw(law, list(iv.errors), iv.how) if iv.errors else law
+        return iv.law(law) if iv.errors else law
 
     @property
     def shared_name(self) -> str:
@@ -162,16 +164,6 @@ class Artifact:
                             f"that convention with `energy-nb fit --law {name} --convention {convention} --out "
                             "law.json` and answer with --law-file law.json")
         return law
-
-    # -- time -----------------------------------------------------------------------------------------
-    def time_law(self, model: str) -> TimeLaw | None:
-        """The time law fitted on ``model``'s own timed rows (None: it has none)."""
-        d = self.data["time"]["models"].get(model)
-        return time_law_from(d) if d is not None else None
-
-    def shared_time_law(self) -> Law:
-        """The timed law that answers where a model has no timed rows of its own."""
-        return self.law(self.data["time"]["shared"])
 
     # -- the law that answers -------------------------------------------------------------------------
     def route(self, model: str, gpu: str | None, gpu_as: dict[str, str] | None = None

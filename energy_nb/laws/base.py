@@ -55,6 +55,66 @@ def data_domain(df: pd.DataFrame, by_gpu: bool = True) -> dict[str, Any]:
     return out
 
 
+def domain_flags(domain: dict[str, Any], config: Configuration, baseline_gpu: str, n_scaling: str = "linear",
+                 gpu_as: dict[str, str] | None = None, what: str = "the law's data", gpu_term: bool = True
+                 ) -> list[str]:
+    """Reasons why ``config`` lies outside ``domain`` (:func:`data_domain` of a law's training rows; empty:
+    inside), in words that name ``what`` the rows are; ``gpu_term``: the law has a term per GPU (not priced by the
+    datasheet)."""
+    d = domain or {}
+    out: list[str] = []
+    if not d:
+        return ["the law records no training domain (saved by an older version): coverage unknown"]
+    model, gpu, dtype, cfg = config.model, config.gpu or baseline_gpu, config.dtype, config.cfg
+    height, width, steps, batch_size = config.height, config.width, config.steps, config.batch_size
+    if model not in d["models"]:
+        out.append(f"model {model} is not in {what} (fitted on {', '.join(d['models'])})")
+    if gpu not in d["gpus"]:
+        used = (gpu_as or {}).get(gpu, gpu)
+        out.append(f"GPU {gpu} is not in {what} ({', '.join(d['gpus'])})"
+                   + (f"; predicted as {used}" if used != gpu else ""))
+    if dtype not in d["dtypes"]:
+        twin = next((x for x in d["dtypes"] if x in HALF_DTYPES), None) if dtype in HALF_DTYPES else None
+        out.append(f"dtype {dtype} is not in {what} ({', '.join(d['dtypes'])})"
+                   + (f"; treated as {twin} (both half precision)" if twin else ""))
+    if int(cfg) not in d["cfg"]:
+        out.append(f"CFG {'on' if cfg else 'off'} is not in {what}")
+    for name, v in (("height", height), ("width", width)):
+        lo, hi = d[name]
+        if not lo <= v <= hi:
+            out.append(f"{name} {v} px is outside {what} ({lo}-{hi} px)")
+    if d.get("square_only") and height != width:
+        out.append(f"aspect ratio {height}x{width}: {what} has square images only")
+    lo, hi = d["steps"]
+    if not lo <= steps <= hi:
+        out.append(f"{steps} steps is outside {what} ({lo}-{hi} steps)")
+    lo, hi = d.get("batch_size", [1, 1])
+    if not lo <= batch_size <= hi:
+        out.append(f"batch size {batch_size} is outside {what} ({lo}-{hi})"
+                   + ("; the law has no batch term: predicted as batch 1" if hi == 1 else ""))
+    g = d.get("by_gpu", {}).get(gpu)
+    if g is not None:
+        gaps = []
+        for name, v in (("height", height), ("steps", steps), ("batch size", batch_size)):
+            lo, hi = g[name.replace(" ", "_")]
+            if not lo <= v <= hi:
+                gaps.append(f"{name} {lo}-{hi}" if lo != hi else f"{name} {lo}")
+        if dtype not in g["dtypes"]:
+            gaps.append("dtype " + "/".join(g["dtypes"]))
+        if int(cfg) not in g["cfg"]:
+            gaps.append("CFG " + ("on" if g["cfg"] == [1] else "off"))
+        if gaps and gpu_term:
+            out.append(f"the {gpu} data cover only {', '.join(gaps)}: elsewhere the {gpu} term is assumed "
+                       "to hold as fitted")
+        elif gaps:
+            out.append(f"the {gpu} rows of {what} cover only {', '.join(gaps)}")
+    if n_scaling == "law":
+        lo, hi = d["n_prompts"]
+        if not lo <= config.prompts <= hi:
+            out.append(f"{config.prompts} prompts with n_scaling='law': {what} has N = {lo}-{hi} only")
+    return out
+
+
 def interval_frame(energy_j, sigma: float, df_resid: float, level: float, index) -> pd.DataFrame:
     """Predicted energies (J) with a ``level`` interval from a log-residual spread ``sigma``: the frame every
     linear-in-energy law's ``predict`` returns (``energy_pred_j``, ``pi_low_j``, ``pi_high_j``, ``log_pred``
@@ -63,6 +123,16 @@ def interval_frame(energy_j, sigma: float, df_resid: float, level: float, index)
     q = two_sided(level, df_resid)
     return pd.DataFrame(dict(energy_pred_j=e, pi_low_j=e * np.exp(-q * sigma), pi_high_j=e * np.exp(q * sigma),
                              log_pred=np.log(e / J_PER_KWH), se_log=sigma), index=index)
+
+
+def with_time(out: pd.DataFrame, seconds, sigma: float | None, n_timed: int, n_coef: int,
+              level: float) -> pd.DataFrame:
+    """``out`` (a law's prediction frame) with the time per image ``time_pred_s`` and its ``level`` interval
+    (``time_low_s``, ``time_high_s``) from the spread ``sigma`` of the law's log time residuals on its ``n_timed``
+    training rows (none without: the bounds equal the prediction)."""
+    t = np.asarray(seconds, dtype=float)
+    q = two_sided(level, max(int(n_timed) - int(n_coef), 1)) * float(sigma or 0.0)
+    return out.assign(time_pred_s=t, time_low_s=t * np.exp(-q), time_high_s=t * np.exp(q))
 
 
 def reference_prompts_of(df: pd.DataFrame) -> int:
@@ -90,6 +160,10 @@ class LawPrediction:
     per_image_j_low: float
     per_image_j_high: float
     extrapolation: tuple[str, ...] = field(default_factory=tuple)
+    #: time per image (s) and its interval, from a law that models time (None: an energy-only law)
+    per_image_s: float | None = None
+    per_image_s_low: float | None = None
+    per_image_s_high: float | None = None
 
     @property
     def total_j(self) -> float:
@@ -122,56 +196,8 @@ class LawMixin:
     def extrapolation(self, config: Configuration, n_scaling: str = "linear",
                       gpu_as: dict[str, str] | None = None) -> list[str]:
         """Reasons why ``config`` lies outside the law's training data (empty: inside)."""
-        d = self.domain or {}
-        out: list[str] = []
-        if not d:
-            return ["the law records no training domain (saved by an older version): coverage unknown"]
-        model, gpu, dtype, cfg = config.model, config.gpu or self.baseline_gpu, config.dtype, config.cfg
-        height, width, steps, batch_size = config.height, config.width, config.steps, config.batch_size
-        if model not in d["models"]:
-            out.append(f"model {model} is not in the law's data (fitted on {', '.join(d['models'])})")
-        if gpu not in d["gpus"]:
-            used = (gpu_as or {}).get(gpu, gpu)
-            out.append(f"GPU {gpu} is not in the law's data ({', '.join(d['gpus'])})"
-                       + (f"; predicted as {used}" if used != gpu else ""))
-        if dtype not in d["dtypes"]:
-            twin = next((x for x in d["dtypes"] if x in HALF_DTYPES), None) if dtype in HALF_DTYPES else None
-            out.append(f"dtype {dtype} is not in the law's data ({', '.join(d['dtypes'])})"
-                       + (f"; treated as {twin} (both half precision)" if twin else ""))
-        if int(cfg) not in d["cfg"]:
-            out.append(f"CFG {'on' if cfg else 'off'} is not in the law's data")
-        for name, v in (("height", height), ("width", width)):
-            lo, hi = d[name]
-            if not lo <= v <= hi:
-                out.append(f"{name} {v} px is outside the law's data ({lo}-{hi} px)")
-        if d.get("square_only") and height != width:
-            out.append(f"aspect ratio {height}x{width}: the law's data has square images only")
-        lo, hi = d["steps"]
-        if not lo <= steps <= hi:
-            out.append(f"{steps} steps is outside the law's data ({lo}-{hi} steps)")
-        lo, hi = d.get("batch_size", [1, 1])
-        if not lo <= batch_size <= hi:
-            out.append(f"batch size {batch_size} is outside the law's data ({lo}-{hi})"
-                       + ("; the law has no batch term: predicted as batch 1" if hi == 1 else ""))
-        g = d.get("by_gpu", {}).get(gpu)
-        if g is not None:
-            gaps = []
-            for name, v in (("height", height), ("steps", steps), ("batch size", batch_size)):
-                lo, hi = g[name.replace(" ", "_")]
-                if not lo <= v <= hi:
-                    gaps.append(f"{name} {lo}-{hi}" if lo != hi else f"{name} {lo}")
-            if dtype not in g["dtypes"]:
-                gaps.append("dtype " + "/".join(g["dtypes"]))
-            if int(cfg) not in g["cfg"]:
-                gaps.append("CFG " + ("on" if g["cfg"] == [1] else "off"))
-            if gaps:
-                out.append(f"the {gpu} data cover only {', '.join(gaps)}: elsewhere the {gpu} term is assumed "
-                           "to hold as fitted")
-        if n_scaling == "law":
-            lo, hi = d["n_prompts"]
-            if not lo <= config.prompts <= hi:
-                out.append(f"{config.prompts} prompts with n_scaling='law': the law's data has N = {lo}-{hi} only")
-        return out
+        return domain_flags(self.domain, config, self.baseline_gpu, n_scaling, gpu_as,
+                            gpu_term=self.kind not in ("transfer", "ops"))
 
     # -- prediction of one configuration ---------------------------------------------------------------
     def _n_law_factor(self, n: int) -> float:
@@ -207,10 +233,13 @@ class LawMixin:
         p = self._at(config, at, level, gpu_as)
         k = 1.0 if n_scaling == "linear" else self._n_law_factor(n)
         j, lo, hi = (float(p[c]) * k / at for c in ("energy_pred_j", "pi_low_j", "pi_high_j"))
+        t = (float(p["time_pred_s"]), float(p["time_low_s"]), float(p["time_high_s"])) if "time_pred_s" in p \
+            else (None, None, None)
         return LawPrediction(law=self.name, kind=self.kind, convention=self.convention, gpu=gpu, n_prompts=n,
                              n_scaling=n_scaling, reference_prompts=int(self.reference_prompts), interval=level,
                              per_image_j=j, per_image_j_low=lo, per_image_j_high=hi,
-                             extrapolation=tuple(self.extrapolation(config, n_scaling, gpu_as)))
+                             extrapolation=tuple(self.extrapolation(config, n_scaling, gpu_as)),
+                             per_image_s=t[0], per_image_s_low=t[1], per_image_s_high=t[2])
 
     # -- what every law answers about itself -----------------------------------------------------------
     @property
@@ -229,6 +258,19 @@ class LawMixin:
         """The interval's constant half-width (log units) at ``level`` where the law has one from held-out errors;
         None: the law's own (in-sample) interval."""
         return None
+
+    def time_half_width(self, level: float = 0.95) -> float | None:
+        """The same for the time interval of a law that models time."""
+        return None
+
+    @property
+    def models_time(self) -> bool:
+        """Whether the law predicts a run's time as well as its energy (its ``predict`` gives ``time_pred_s``)."""
+        return False
+
+    def time_extrapolation(self, config: Configuration, gpu_as: dict[str, str] | None = None) -> list[str]:
+        """Reasons why ``config``'s time lies outside the law's timed rows (a law that models time)."""
+        return []
 
     #: The GPU whose time and idle power a gross answer uses (None: the GPU asked about).
     time_gpu: str | None = None
@@ -315,6 +357,16 @@ class LawWrapper(LawMixin):
 
     def half_width(self, level: float = 0.95) -> float | None:
         return self._law.half_width(level)
+
+    def time_half_width(self, level: float = 0.95) -> float | None:
+        return self._law.time_half_width(level)
+
+    @property
+    def models_time(self) -> bool:
+        return self._law.models_time
+
+    def time_extrapolation(self, config: Configuration, gpu_as: dict[str, str] | None = None) -> list[str]:
+        return self._law.time_extrapolation(config, gpu_as)
 
     def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
         return self._law.predict(df, level=level, gpu_as=gpu_as)

@@ -1,10 +1,19 @@
-"""A GPU known by a few rows measured on it: a stored factor against a GPU with data, and the law that applies it.
+"""A GPU known by a few rows measured on it: what it achieves and what it draws against a GPU with data, and the law
+that applies it.
 
 ``energy-nb calibrate --data ROWS.csv --name NAME`` (:func:`calibrate`) reads one to :data:`MAX_ROWS` measured rows
-(the record schema, any model with a law), predicts each row's configuration on the base GPU with the law ``auto``
-answers with there, and stores ``factor = exp(mean log(measured / predicted))`` under ``NAME``. ``predict`` and
-``plan --gpu NAME`` then answer with the base GPU's law times that factor (:class:`CalibratedLaw`), and say so.
-Time and gross energy are the base GPU's.
+(the record schema, any model with a law) and asks the law ``auto`` answers with on the base GPU for each row's
+configuration, split the way every law that models time splits a run (``energy_parts``: GPU-busy and host seconds,
+static power, busy energy, power cap). Two numbers are fitted, not one flat ratio (:func:`factors`):
+
+- ``speed``: the new GPU's busy time over the base GPU's (a row with a latency: solved from its measured time; the
+  host time, Python and launches, stays the base machine's);
+- ``power``: its net power over the base GPU's (from the row's energy once its time is known).
+
+Another model then moves with its own mix: a host-bound model gains nothing from a faster GPU, a compute-bound one
+all of it (:func:`scaled`). Rows without a latency fix ``power`` alone (``speed`` 1). ``predict`` and ``plan --gpu
+NAME`` answer with the base GPU's law so scaled (:class:`CalibratedLaw`), time and gross energy included, and say so;
+a law that models energy only (named with ``--law``) takes the flat ``factor`` (energy measured over predicted).
 
 A calibration is the user's own state, not a cache entry: it lives in the user data folder
 (:func:`energy_nb.core.paths.user_dir` ``/calibrations/NAME.json``), keeps the rows it was made from, and records the
@@ -19,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..core import paths
@@ -39,22 +49,65 @@ FACTOR_RANGE = (0.1, 10.0)
 MAX_SPREAD = 5.0
 
 
+#: Bounds of the busy-time factor: a GPU 10x slower or faster than the base is not a calibration of the same law.
+SPEED_RANGE = (0.1, 10.0)
+#: A row teaches the busy-time factor only where the base GPU's busy time is at least this share of its host time:
+#: a host-bound row (a small model at batch 1) is as slow on any GPU.
+BUSY_SHARE = 1.0
+
+
 @dataclass
 class Calibration:
-    """A GPU known by a few measured rows: ``factor`` times the ``base`` GPU's predictions, made against the laws
-    artifact ``artifact_version`` from ``measured`` (the rows as given)."""
+    """A GPU known by a few measured rows against the ``base`` GPU: its busy-time factor ``speed``, net-power factor
+    ``power`` and flat energy ``factor`` (for laws without time), made against the laws artifact ``artifact_version``
+    from ``measured`` (the rows as given)."""
 
     name: str
     base: str
     factor: float
-    rows: list[dict[str, Any]]  #: model, configuration, measured and base-predicted J per image, ratio
+    rows: list[dict[str, Any]]  #: model, configuration, measured and base-predicted J (and s) per image, ratio
     artifact_version: str = ""
     measured: list[dict[str, Any]] = field(default_factory=list)
+    speed: float = 1.0
+    power: float = 1.0
 
     def describe(self) -> str:
         models = ", ".join(sorted({r["model"] for r in self.rows}))
-        return (f"GPU {self.name} calibrated from {len(self.rows)} measured row(s) ({models}): {self.base}'s "
-                f"prediction x {self.factor:.3f}")
+        timed = any(r.get("measured_s") is not None for r in self.rows)
+        return (f"GPU {self.name} calibrated from {len(self.rows)} measured row(s) ({models}) against {self.base}: "
+                + (f"busy time x {self.speed:.3f}, " if timed else "busy time as the base's (no latency given), ")
+                + f"net power x {self.power:.3f}")
+
+
+def scaled(parts: pd.DataFrame, speed: float, power: float) -> tuple[np.ndarray, np.ndarray]:
+    """(net energy J, time s) per image of the rows of ``parts`` (a timed law's ``energy_parts`` on the base GPU) on
+    a GPU ``speed`` times slower when busy and drawing ``power`` times the base's net power."""
+    from .transfer import SMOOTH_MAX
+
+    tg = speed * parts["t_gpu_s"].to_numpy(float)
+    t = (tg ** SMOOTH_MAX + parts["t_host_s"].to_numpy(float) ** SMOOTH_MAX) ** (1 / SMOOTH_MAX)
+    e = power * np.minimum(parts["cap_w"].to_numpy(float) * t,
+                           parts["static_w"].to_numpy(float) * t + speed * parts["busy_j"].to_numpy(float))
+    return e, t
+
+
+def factors(parts: pd.DataFrame, energy_j: np.ndarray, time_s: np.ndarray) -> tuple[float, float]:
+    """``(speed, power)`` from measured energies and times per image (NaN: no latency) of the rows of ``parts``: each
+    timed row that is not host-bound (:data:`BUSY_SHARE`) gives the speed its time implies, then each row its power
+    from its energy; geometric means over the rows, bounded by :data:`SPEED_RANGE` and :data:`FACTOR_RANGE`."""
+    from .transfer import SMOOTH_MAX
+
+    q = SMOOTH_MAX
+    tg, th = parts["t_gpu_s"].to_numpy(float), parts["t_host_s"].to_numpy(float)
+    t = np.asarray(time_s, dtype=float)
+    ok = np.isfinite(t) & (tg >= BUSY_SHARE * th)  # a host-bound row says nothing of the GPU's speed
+    speed = 1.0
+    if ok.any():  # t^q = (speed tg)^q + th^q; a row faster than its host time allows says the host is faster too
+        busy = np.maximum(t[ok] ** q - th[ok] ** q, (0.05 * t[ok]) ** q) ** (1 / q)
+        speed = float(np.clip(np.exp(np.mean(np.log(busy / tg[ok]))), *SPEED_RANGE))
+    e1, _ = scaled(parts, speed, 1.0)
+    power = float(np.clip(np.exp(np.mean(np.log(np.asarray(energy_j, dtype=float) / e1))), *FACTOR_RANGE))
+    return speed, power
 
 
 def calibration_dir() -> Path:
@@ -91,8 +144,8 @@ def calibrated(name: str) -> Calibration | None:
 
 
 def calibrations() -> pd.DataFrame:
-    """Every stored calibration: name, base GPU, factor, rows, the artifact it was made against and whether that is
-    the current one, and its file."""
+    """Every stored calibration: name, base GPU, busy-time and power factors, flat energy factor, rows, the artifact
+    it was made against and whether that is the current one, and its file."""
     from .artifact import current
 
     version = current().version
@@ -101,13 +154,15 @@ def calibrations() -> pd.DataFrame:
         try:
             d = json.loads(p.read_text())
         except (OSError, ValueError):
-            rows.append(dict(name=p.stem, base="", factor=float("nan"), rows=0, artifact_version="unreadable",
-                             current=False, file=str(p)))
+            rows.append(dict(name=p.stem, base="", speed=float("nan"), power=float("nan"), factor=float("nan"), rows=0,
+                             artifact_version="unreadable", current=False, file=str(p)))
             continue
-        rows.append(dict(name=d.get("name", p.stem), base=d.get("base", ""), factor=d.get("factor"),
+        rows.append(dict(name=d.get("name", p.stem), base=d.get("base", ""), speed=d.get("speed", 1.0),
+                         power=d.get("power", d.get("factor")), factor=d.get("factor"),
                          rows=len(d.get("rows", [])), artifact_version=d.get("artifact_version", ""),
                          current=d.get("artifact_version") == version, file=str(p)))
-    return pd.DataFrame(rows, columns=["name", "base", "factor", "rows", "artifact_version", "current", "file"])
+    columns = ["name", "base", "speed", "power", "factor", "rows", "artifact_version", "current", "file"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def remove(name: str) -> Path:
@@ -140,15 +195,20 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
     if len(data) > MAX_ROWS:
         raise UserError(f"{len(data)} ok rows given to calibrate {name!r}: a calibration takes 1 to {MAX_ROWS} "
                         "measured rows (to fit a law on more, use energy-nb fit --data)")
-    out = []
+    out, laws_, configs = [], [], []
     for r in data.itertuples():
         c = Configuration(str(r.model), int(r.height), int(r.width), int(r.steps), str(r.dtype), bool(int(r.cfg)),
                           base, batch_size=int(getattr(r, "batch_size", 1) or 1))
         law, _ = current().answer(c.model, base)
-        pred = law.per_image(c).per_image_j
+        pred = law.per_image(c)
         measured = float(r.energy_j) / float(r.n_prompts)
+        t = getattr(r, "time_s", None)
+        t = float(t) if t is not None and pd.notna(t) else None
         out.append(dict(model=c.model, configuration=c.replace(gpu=str(r.gpu)).label(), measured_j=measured,
-                        base_predicted_j=pred, ratio=measured / pred))
+                        base_predicted_j=pred.per_image_j, ratio=measured / pred.per_image_j, measured_s=t,
+                        base_predicted_s=pred.per_image_s))
+        laws_.append(law)
+        configs.append(c)
     factor = float(math.exp(sum(math.log(x["ratio"]) for x in out) / len(out)))
     lo, hi = FACTOR_RANGE
     for x in out:  # every row, not only their mean: x0.004 and x266 average to x1.06
@@ -162,8 +222,13 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
         raise UserError(f"the rows disagree on {name!r}: {low['configuration']} gives x{low['ratio']:.3g} against "
                         f"{base}, {high['configuration']} x{high['ratio']:.3g} (more than x{MAX_SPREAD:g} apart); "
                         "one GPU's factor should not depend on the row: check the rows (units, GPU, n_prompts)")
+    speed, power = 1.0, factor
+    if all(law.models_time for law in laws_):
+        parts = pd.concat([law.fitted.energy_parts(c.frame(1)) for law, c in zip(laws_, configs)], ignore_index=True)
+        speed, power = factors(parts, np.array([x["measured_j"] for x in out]),
+                               np.array([np.nan if x["measured_s"] is None else x["measured_s"] for x in out]))
     cal = Calibration(name, base, factor, out, artifact_version=current().version,
-                      measured=json.loads(data.to_json(orient="records")))
+                      measured=json.loads(data.to_json(orient="records")), speed=speed, power=power)
     if save:
         path = _path(name)
         if not write_atomic(path, json.dumps(asdict(cal), indent=1)):
@@ -174,22 +239,34 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
 
 
 class CalibratedLaw(LawWrapper):
-    """``law`` (fitted with ``calibration.base``'s data) answering for the calibrated GPU: its predictions on the
-    base GPU times the factor."""
+    """``law`` (fitted with ``calibration.base``'s data) answering for the calibrated GPU: a law that models time on
+    the base GPU with its busy time and power scaled (:func:`scaled`); an energy-only law times the flat factor."""
 
     def __init__(self, law: Any, calibration: Calibration) -> None:
         super().__init__(law)
         self.calibration = calibration
-        self.time_gpu = calibration.base  #: whose time and idle power the gross energy uses
+        self.time_gpu = calibration.base  #: whose idle power the gross energy uses
         self.name = f"{law.name} x {calibration.name} calibration"
 
     def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
-        on_base = df.assign(gpu=df["gpu"].astype(str).replace(self.calibration.name, self.calibration.base))
+        cal = self.calibration
+        on_base = df.assign(gpu=df["gpu"].astype(str).replace(cal.name, cal.base))
         out = self._law.predict(on_base, level=level, gpu_as=gpu_as).copy()
-        for col in ("energy_pred_j", "pi_low_j", "pi_high_j"):
-            out[col] = out[col] * self.calibration.factor
+        if not self._law.models_time:
+            for col in ("energy_pred_j", "pi_low_j", "pi_high_j"):
+                out[col] = out[col] * cal.factor
+            return out
+        e, t = scaled(self._law.fitted.energy_parts(on_base), cal.speed, cal.power)
+        ke = e * df["n_prompts"].to_numpy(float) / out["energy_pred_j"].to_numpy(float)
+        kt = t / out["time_pred_s"].to_numpy(float)
+        for col, k in (("energy_pred_j", ke), ("pi_low_j", ke), ("pi_high_j", ke), ("time_pred_s", kt),
+                       ("time_low_s", kt), ("time_high_s", kt)):
+            out[col] = out[col].to_numpy(float) * k
         return out
 
     def extrapolation(self, config, n_scaling: str = "linear", gpu_as: dict[str, str] | None = None) -> list[str]:
         base = self._law.extrapolation(config.replace(gpu=self.calibration.base), n_scaling, gpu_as)
-        return [self.calibration.describe() + "; the interval is the base GPU's, scaled"] + base
+        return [self.calibration.describe() + "; the intervals are the base GPU's, scaled"] + base
+
+    def time_extrapolation(self, config, gpu_as: dict[str, str] | None = None) -> list[str]:
+        return self._law.time_extrapolation(config.replace(gpu=self.calibration.base), gpu_as)

@@ -1,11 +1,20 @@
-"""A fitted law whose intervals come from held-out errors (split-conformal), not from its in-sample spread.
+"""A fitted law whose intervals come from held-out errors, not from its in-sample spread.
 
 An interval from the residuals of the rows a law was fitted on is too narrow wherever the law is wrong in a
 way its training rows cannot show. :class:`ConformalLaw` keeps the law's point predictions and replaces its
-interval by the held-out one: with ``n`` absolute log errors ``r`` of predictions made by laws that did not
-see the row (cross-validation folds, or leave-one-model-out), the ``level`` interval is
-``prediction x exp(+-q)``, ``q`` the ``ceil((n + 1) level)``-th smallest ``r`` (the split-conformal quantile;
-infinite when ``n`` is too small for the level). Units: energies in J, ``q`` in natural log units.
+energy and time intervals by held-out ones, in one of two ways:
+
+- **split-conformal** (rows): with ``n`` absolute log errors ``r`` of predictions made by laws that did not see the
+  row (cross-validation folds of the model's own rows), the ``level`` interval is ``prediction x exp(+-q)``, ``q``
+  the ``ceil((n + 1) level)``-th smallest ``r`` (infinite when ``n`` is too small for the level);
+- **by group** (a model, or a GPU, never seen): the errors of a held-out model are shared by all its rows (a model
+  slow for its FLOPs is slow at every batch size), so rows are not independent draws. With the signed log errors of
+  ``G`` held-out groups, each group's mean ``b_g`` is its own error and the rest its spread:
+  ``q = t(G) sqrt(mean(b_g^2) + s_w^2)``, ``s_w^2`` the pooled within-group variance and ``t(G)`` Student's
+  quantile at ``level`` with ``G`` degrees of freedom -- the width of a model-level (random-effects) error, which
+  no number of rows of the same few models narrows.
+
+Units: energies in J, times in s, ``q`` in natural log units.
 """
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.stats import two_sided
 from .base import LawWrapper
 
 
@@ -27,26 +37,59 @@ def conformal_q(errors: list[float] | np.ndarray, level: float) -> float:
     return float(r[k - 1]) if 1 <= k <= len(r) else math.inf
 
 
-class ConformalLaw(LawWrapper):
-    """``law`` with intervals from ``errors`` (absolute log errors of held-out predictions); ``how`` says where
-    those errors come from. Everything else is the law's own."""
+def grouped_q(groups: dict[str, list[float]], level: float) -> float:
+    """The half-width (log units) at ``level`` of a group never seen, from the signed log errors of held-out groups
+    (see the module docstring); inf with fewer than two groups."""
+    parts = [np.asarray(v, dtype=float)[np.isfinite(v)] for v in groups.values()]
+    parts = [p for p in parts if len(p)]
+    if len(parts) < 2:
+        return math.inf
+    between = float(np.mean([p.mean() ** 2 for p in parts]))
+    dev = np.concatenate([p - p.mean() for p in parts])
+    within = float(dev @ dev / max(len(dev) - len(parts), 1))
+    return float(two_sided(level, len(parts)) * math.sqrt(between + within))
 
-    def __init__(self, law: Any, errors: list[float], how: str) -> None:
+
+class ConformalLaw(LawWrapper):
+    """``law`` with intervals from held-out errors (see the module docstring). ``errors`` / ``time_errors``: absolute
+    log errors (split-conformal); ``groups`` / ``time_groups``: signed log errors by held-out group (the by-group
+    interval, used when ``by_group``); ``how`` says where they come from. Everything else is the law's own."""
+
+    def __init__(self, law: Any, errors: list[float], how: str, groups: dict[str, list[float]] | None = None,
+                 time_errors: list[float] | None = None, time_groups: dict[str, list[float]] | None = None,
+                 by_group: bool = False) -> None:
         super().__init__(law)
         self.errors = [float(e) for e in errors]
+        self.groups = {str(k): [float(x) for x in v] for k, v in (groups or {}).items()}
+        self.time_errors = [float(e) for e in (time_errors or [])]
+        self.time_groups = {str(k): [float(x) for x in v] for k, v in (time_groups or {}).items()}
+        self.by_group = bool(by_group and len(self.groups) >= 2)
         self.how = how
 
     @property
     def interval_kind(self) -> str:
+        if self.by_group:
+            n = sum(len(v) for v in self.groups.values())
+            return (f"by held-out group: the spread of {len(self.groups)} groups' own errors and within them "
+                    f"({n} held-out errors; {self.how})")
         n = len(self.errors)
         return (f"split-conformal from {n} held-out errors ({self.how}); the law's own in-sample interval "
                 f"at levels above {n / (n + 1):.3f}")
 
-    def half_width(self, level: float = 0.95) -> float | None:
-        """The interval's half-width in log units at ``level``; None where the held-out errors are too few for
-        that level (the law's own interval is given then)."""
-        q = conformal_q(self.errors, level)
+    def _q(self, errors: list[float], groups: dict[str, list[float]], level: float) -> float | None:
+        q = grouped_q(groups, level) if self.by_group and groups else conformal_q(errors, level)
         return q if math.isfinite(q) else None
+
+    def half_width(self, level: float = 0.95) -> float | None:
+        """The energy interval's half-width in log units at ``level``; None where the held-out errors are too few
+        for that level (the law's own interval is given then)."""
+        return self._q(self.errors, self.groups, level)
+
+    def time_half_width(self, level: float = 0.95) -> float | None:
+        """The time interval's half-width in log units (None: the law's own)."""
+        if not self.time_errors and not self.time_groups:
+            return self._law.time_half_width(level)
+        return self._q(self.time_errors, self.time_groups, level)
 
     def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
         out = self._law.predict(df, level=level, gpu_as=gpu_as).copy()
@@ -55,6 +98,10 @@ class ConformalLaw(LawWrapper):
             out["pi_low_j"] = out["energy_pred_j"] * math.exp(-q)
             out["pi_high_j"] = out["energy_pred_j"] * math.exp(q)
             out["se_log"] = q  # a constant half-width (the calculator's closed form with a quantile of 1)
+        qt = self.time_half_width(level)
+        if qt is not None and "time_pred_s" in out:
+            out["time_low_s"] = out["time_pred_s"] * math.exp(-qt)
+            out["time_high_s"] = out["time_pred_s"] * math.exp(qt)
         return out
 
     def describe(self) -> dict:

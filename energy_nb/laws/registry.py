@@ -35,7 +35,12 @@ from .physical import LAW_TERMS, PHYSICAL_LAWS
 from .transfer import LAW_TERMS as TRANSFER_TERMS
 from .transfer import TRANSFER_LAWS
 
-LAW_NAMES: tuple[str, ...] = ("paper", *PHYSICAL_LAWS, *TRANSFER_LAWS)
+#: The law that models a run's time and power by kind of operation (:mod:`energy_nb.laws.ops`).
+OPS_LAWS: tuple[str, ...] = ("ops",)
+LAW_NAMES: tuple[str, ...] = ("paper", *PHYSICAL_LAWS, *TRANSFER_LAWS, *OPS_LAWS)
+#: Kinds of law that price any GPU from its datasheet (no GPU term: a GPU without data is not an extrapolation of a
+#: term, and fp32 is priced from the fp32 peaks).
+DATASHEET_KINDS: tuple[str, ...] = ("transfer", "ops")
 AUTO = "auto"
 #: Subpackages whose code shapes a fitted law or the choice among them (the layers up to ``laws``, and
 #: ``evaluation``, where the selection runs): a change to any of their files makes the laws artifact stale.
@@ -118,6 +123,15 @@ def _fit_physical(name: str, df: pd.DataFrame, convention: str, provenance: dict
     return fit_physical(name, df, convention=convention, provenance=provenance, **options)
 
 
+def _fit_ops(name: str, df: pd.DataFrame, convention: str, provenance: dict | None, **options) -> Law:
+    from ..laws.ops import fit_ops
+
+    if convention != "counted":
+        raise UserError(f"law {name!r} prices counted FLOPs by kind: use convention 'counted'")
+    options.pop("per_image", None)
+    return fit_ops(df, name=name, provenance=provenance, **options)
+
+
 REGISTRY: dict[str, LawSpec] = {
     "paper": LawSpec("paper", "paper", True,
                      "Eq. 3 per image: log e = log a + alpha log FLOPs + beta_dtype I_fp32 + sum beta_gpu I_gpu "
@@ -129,6 +143,9 @@ REGISTRY: dict[str, LawSpec] = {
                   "priced by the GPU's datasheet (power limit x ideal times), shared by all models and GPUs: "
                   + " + ".join(TRANSFER_TERMS[n]), _fit_transfer)
        for n in TRANSFER_LAWS},
+    "ops": LawSpec("ops", "ops", False,
+                   "time and power by kind of operation (GEMM, convolution, attention, softmax, memory, kernels, "
+                   "host), net energy = power x time, shared by all models and GPUs", _fit_ops),
 }
 
 
@@ -146,7 +163,7 @@ def conventions(name: str) -> tuple[str, ...]:
     from ..compute.flops import CONVENTIONS
 
     s = spec(name)
-    return ("counted",) if s.kind == "transfer" or name.startswith("roofline_") else CONVENTIONS
+    return ("counted",) if s.kind in DATASHEET_KINDS or name.startswith("roofline_") else CONVENTIONS
 
 
 def default_convention(name: str, models: Any = None) -> str:
@@ -177,11 +194,12 @@ def fit(name: str, df: pd.DataFrame, convention: str | None = None, provenance: 
 
 def from_dict(data: dict[str, Any]) -> Law:
     """A law from its ``to_dict()`` (a saved file, or an entry of the laws artifact)."""
+    from ..laws.ops import OpsLaw
     from ..laws.physical import PhysicalLaw
     from ..laws.scaling import ScalingLaw
     from ..laws.transfer import TransferLaw
 
-    cls = {"physical": PhysicalLaw, "transfer": TransferLaw}.get(data.get("kind"), ScalingLaw)
+    cls = {"physical": PhysicalLaw, "transfer": TransferLaw, "ops": OpsLaw}.get(data.get("kind"), ScalingLaw)
     if cls is ScalingLaw and "params" in data and "coef" not in data:  # saved before the field was renamed
         data = {("coef" if k == "params" else k): v for k, v in data.items()}
     return cls(**data)

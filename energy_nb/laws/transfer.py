@@ -57,7 +57,7 @@ from ..core.units import BYTES_PER_ELEMENT, DTYPES
 from ..data.schema import ok_rows
 from ..models.configuration import Configuration
 from ..models.hardware import get_spec
-from .base import LawMixin, data_domain, interval_frame, reference_prompts_of
+from .base import LawMixin, data_domain, interval_frame, reference_prompts_of, with_time
 
 TRANSFER_LAWS: tuple[str, ...] = ("datasheet", "datasheet_ops", "power_time", "achieved")
 LAW_TERMS: dict[str, tuple[str, ...]] = {
@@ -260,21 +260,27 @@ class TransferLaw(LawMixin):
         X = hardware_features(df, gpu_as)
         e, t = _evaluate(self.name, self.coef, X)
         out = interval_frame(e, self.sigma, self.df_resid, level, df.index)
-        if t is not None:
-            out["time_pred_s"] = t / df["n_prompts"].to_numpy(float)  # per image
+        if t is not None:  # per image
+            out = with_time(out, t / df["n_prompts"].to_numpy(float), self.time_sigma, self.n_timed, len(self.coef),
+                            level)
         return out
 
-    def time_parts(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Per image of each row (timed laws): GPU-busy seconds ``t_gpu_s``, host seconds ``t_host_s``, the power
-        limit ``p_w`` and the net power per second of wall time ``static_w`` and per busy second ``busy_w`` (W):
-        energy per image = min(p_w t, static_w t + busy_w t_gpu_s), t the smooth maximum of the two times."""
+    @property
+    def models_time(self) -> bool:
+        return self.name in TIMED_LAWS
+
+    def energy_parts(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Per image of each row (timed laws): GPU-busy seconds ``t_gpu_s``, host seconds ``t_host_s``, the net power
+        per second of wall time ``static_w``, the busy energy ``busy_j`` (J) and the net power cap ``cap_w`` (W):
+        energy per image = min(cap_w t, static_w t + busy_j), t the smooth maximum of the two times (the form
+        every timed law shares, :meth:`energy_nb.laws.ops.OpsLaw.energy_parts`)."""
         if self.name not in TIMED_LAWS:
             raise UserError(f"law {self.name!r} does not model time; laws that do: {', '.join(TIMED_LAWS)}")
         X = hardware_features(df)
         t_gpu, t_host = _times(self.name, self.coef, _columns(self.name, X), X["s"].to_numpy(float))
         n, P = X["N"].to_numpy(float), X["P"].to_numpy(float)
-        return pd.DataFrame(dict(t_gpu_s=t_gpu / n, t_host_s=t_host / n, p_w=P, static_w=self.coef["p_static"] * P,
-                                 busy_w=self.coef["p_dynamic"] * P), index=df.index)
+        return pd.DataFrame(dict(t_gpu_s=t_gpu / n, t_host_s=t_host / n, static_w=self.coef["p_static"] * P,
+                                 busy_j=self.coef["p_dynamic"] * P * t_gpu / n, cap_w=P), index=df.index)
 
     def term_shares(self, df: pd.DataFrame) -> pd.DataFrame:
         """Share of each row's ideal-time-weighted cost per term (energy laws) or of its time (power_time)."""

@@ -92,10 +92,10 @@
     if (typeof c === "number") { return {error: D.errors[c], law: law.name, reason: a.reason}; }
     var m0, m1 = law.m1, v0, v1, v2 = law.v2, u, L, j, se;
     if (law.kind === "paper") { m0 = c[2]; v0 = c[3]; v1 = c[4]; } else { m0 = law.m0; v0 = law.v0; v1 = law.v1; }
-    if (law.form === "timed") {  /* GPU and host seconds affine in T; energy = min(P t, static t + busy t_gpu) */
+    if (law.form === "timed") {  /* GPU and host seconds and busy energy affine in T; energy = min(cap t, static t + busy) */
       var tg = c[0] + c[1] * inp.steps, th = c[2] + c[3] * inp.steps, s = law.smooth;
       var wall = Math.pow(Math.pow(tg, s) + Math.pow(th, s), 1 / s);
-      u = Math.min(c[6] * wall, c[4] * wall + c[5] * tg);
+      u = Math.min(c[7] * wall, c[4] * wall + c[5] + c[6] * inp.steps);
     } else {
       u = c[0] + c[1] * inp.steps;
     }

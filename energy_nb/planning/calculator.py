@@ -9,10 +9,10 @@ form in the step count ``T``. Every law served here has per-image energy
 
 (the paper's law: ``u`` = GFLOPs, affine in ``T``, ``m1`` = alpha; the linear-in-energy laws: ``u`` = P
 itself, ``m0 = 0``, ``m1 = 1``), and a log-space standard error ``sqrt(v0 + v1 L + v2 L^2)`` with
-``L = ln(u)``, so the interval is ``P exp(-/+ q se)``. A law that models time (``achieved``, ``power_time``:
-the answer for a GPU without data) is served in its own closed form, ``u`` = min(P t, static t + busy t_gpu)
-with GPU and host seconds affine in ``T`` (:func:`_timed_form`). The compilation is checked against the law's own
-``predict`` at further step counts before it is written (:func:`compile_config` raises otherwise), and a
+``L = ln(u)``, so the interval is ``P exp(-/+ q se)``. A law that models time (``ops``, ``achieved``,
+``power_time``: the laws that answer) is served in its own closed form, ``u`` = min(cap t, static t + busy) with the
+GPU and host seconds and the busy energy affine in ``T`` (:func:`_timed_form`). The compilation is checked against
+the law's own ``predict`` at further step counts before it is written (:func:`compile_config` raises otherwise), and a
 browser test compares the form with the command line.
 """
 from __future__ import annotations
@@ -105,28 +105,30 @@ def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dty
 
 
 def _timed(law: Any) -> bool:
-    from ..laws.transfer import TIMED_LAWS
-
-    return law.kind == "transfer" and law.fitted.name in TIMED_LAWS
+    return bool(law.models_time)
 
 
 def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame,
                 parts: pd.DataFrame | None = None) -> list[float]:
-    """``[g0, g1, h0, h1, static_w, busy_w, p_w]`` of a law that models time (see :meth:`TransferLaw.time_parts`):
-    GPU and host seconds per image affine in ``T``; energy per image ``min(p_w t, static_w t + busy_w t_gpu)`` with
-    ``t = (t_gpu^s + t_host^s)^(1/s)``, ``s`` = the law's ``smooth``; checked like :func:`_closed_form`."""
+    """``[g0, g1, h0, h1, static_w, e0, e1, cap_w]`` of a law that models time (its ``energy_parts``): GPU and host
+    seconds per image and the busy energy per image (J) affine in ``T``; energy per image
+    ``min(cap_w t, static_w t + e0 + e1 T)`` with ``t = (t_gpu^s + t_host^s)^(1/s)``, ``s`` the laws' smooth
+    maximum; checked like :func:`_closed_form`."""
     from ..laws.transfer import SMOOTH_MAX
 
     res, cfg, batch = cell
     n = int(law.reference_prompts)
     steps = PROBE_STEPS + CHECK_STEPS
     if parts is None:
-        parts = law.fitted.time_parts(_frame(model, gpu, [cell], dtype, n))
-    tg, th = parts["t_gpu_s"].to_numpy(float), parts["t_host_s"].to_numpy(float)
+        parts = law.fitted.energy_parts(_frame(model, gpu, [cell], dtype, n))
     t0, t1 = PROBE_STEPS
-    g1, h1 = float((tg[1] - tg[0]) / (t1 - t0)), float((th[1] - th[0]) / (t1 - t0))
-    g0, h0 = float(tg[0] - g1 * t0), float(th[0] - h1 * t0)
-    a, b, p = (float(parts[c].iloc[0]) for c in ("static_w", "busy_w", "p_w"))
+
+    def affine(col: str) -> tuple[float, float]:
+        v = parts[col].to_numpy(float)
+        slope = float((v[1] - v[0]) / (t1 - t0))
+        return float(v[0] - slope * t0), slope
+    (g0, g1), (h0, h1), (e0, e1) = affine("t_gpu_s"), affine("t_host_s"), affine("busy_j")
+    a, p = float(parts["static_w"].iloc[0]), float(parts["cap_w"].iloc[0])
     q, v0 = 1.0, float(_conformal(law) or float(pred["se_log"].iloc[0])) ** 2
     if _conformal(law) is None:
         q = two_sided(INTERVAL, law.df_resid)
@@ -135,12 +137,12 @@ def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtyp
     for k, t in enumerate(steps):
         gt, ht = g0 + g1 * t, h0 + h1 * t
         wall = (gt ** SMOOTH_MAX + ht ** SMOOTH_MAX) ** (1 / SMOOTH_MAX)
-        j = min(p * wall, a * wall + b * gt)
+        j = min(p * wall, a * wall + e0 + e1 * t)
         got = (j, j * math.exp(-q * math.sqrt(v0)), j * math.exp(q * math.sqrt(v0)))
         if any(abs(x / w - 1) > 1e-9 for x, w in zip(got, (per_image[k], low[k], high[k]))):
             raise UserError(f"law {law.name!r} is not of the calculator's timed form at {model} {res}² {dtype} "
                             f"cfg={cfg} batch={batch} T={t}: {got} vs {(per_image[k], low[k], high[k])}")
-    return [g0, g1, h0, h1, a, b, p]
+    return [g0, g1, h0, h1, a, e0, e1, p]
 
 
 def compile_block(law: Any, model: str, gpu: str, cells: Sequence[tuple[int, int, int]], dtype: str
@@ -153,7 +155,7 @@ def compile_block(law: Any, model: str, gpu: str, cells: Sequence[tuple[int, int
     try:
         pred = law.predict(frame, level=INTERVAL)
         X = law.fitted.design_matrix(frame) if law.kind == "paper" else None
-        parts = law.fitted.time_parts(frame) if _timed(law) else None  # one call for the block, not one per cell
+        parts = law.fitted.energy_parts(frame) if _timed(law) else None  # one call for the block, not one per cell
     except ValueError:
         return [_compile_one(law, model, gpu, c, dtype) for c in cells]  # each cell says why
     out: list[list[float] | UserError] = []

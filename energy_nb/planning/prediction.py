@@ -34,7 +34,7 @@ class Prediction:
     ``to_dict()`` is what ``energy-nb predict --json`` prints; ``str()`` what it prints without ``--json``."""
 
     configuration: Configuration
-    law: str  #: the law's name (``paper (flux)``, ``roofline_tc_kernels``, ...)
+    law: str  #: the law's name (``ops (flux)``, ``ops``, ``paper (flux)``, ...): the net energy's
     law_reason: str  #: why that law answers
     kind: str
     convention: str
@@ -56,6 +56,8 @@ class Prediction:
     time_extrapolation: list[str] = field(default_factory=list)
     #: how the energy interval was obtained (held-out errors, or the law's in-sample spread)
     interval_kind: str = ""
+    #: the law the time (and so the gross energy) comes from: ``law`` itself unless a named law models energy only
+    time_law: str = ""
 
     # -- derived ----------------------------------------------------------------------------------------
     @property
@@ -89,7 +91,7 @@ class Prediction:
                     per_image_s=self.per_image_s, per_image_s_low=self.per_image_s_low,
                     per_image_s_high=self.per_image_s_high, time_extrapolation=list(self.time_extrapolation),
                     per_image_gross_j=self.per_image_gross_j, idle_w=self.idle_w, energy_scope=SCOPE,
-                    law_reason=self.law_reason, interval_kind=self.interval_kind)
+                    law_reason=self.law_reason, interval_kind=self.interval_kind, time_law=self.time_law)
 
     def to_json(self) -> str:
         """Strict JSON (missing values as ``null``)."""
@@ -142,17 +144,17 @@ def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str |
             law_reason: str | None = None) -> Prediction:
     """The prediction for ``config``: by ``law`` (a fitted law, or a registry name; ``auto``: the law
     :func:`energy_nb.laws.answer.answer` routes the model and GPU to, and why), with ``level`` intervals; time and
-    gross energy for every model and GPU (the model's own timed rows where they exist, else the shared time law)."""
+    gross energy for every model and GPU from the same law (:func:`energy_nb.laws.answer.time_and_gross`)."""
     if isinstance(law, str):
         fitted, why = answer(law, config.model, config.gpu, convention, gpu_as)
     else:
         fitted, why = law, law_reason or f"the law {law.name!r} given"
     r = fitted.predict_one(config, level=level, gpu_as=gpu_as, n_scaling=n_scaling)
-    time_gpu = fitted.time_gpu  # a calibrated GPU: the base GPU's time and idle power
-    t = time_and_gross(config.replace(gpu=time_gpu or r.gpu), r.per_image_j, level)
+    time_gpu = fitted.time_gpu  # a calibrated GPU: the base GPU's idle power
+    t = time_and_gross(config.replace(gpu=r.gpu), r, fitted, level, gpu_as, idle_gpu=time_gpu)
     notes = list(t.notes)
     if time_gpu:
-        notes = [f"time and idle power of {time_gpu}, the calibration's base", *notes]
+        notes = [f"idle power of {time_gpu}, the calibration's base", *notes]
     return Prediction(configuration=config.replace(gpu=r.gpu), law=r.law, law_reason=why, kind=r.kind,
                       convention=r.convention, n_scaling=n_scaling, reference_prompts=r.reference_prompts,
                       interval=level, per_image_j=r.per_image_j, per_image_j_low=r.per_image_j_low,
@@ -160,4 +162,5 @@ def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str |
                       total_j_high=r.total_j_high, extrapolation=list(r.extrapolation),
                       per_image_s=t.per_image_s, per_image_s_low=t.per_image_s_low,
                       per_image_s_high=t.per_image_s_high, per_image_gross_j=t.per_image_gross_j,
-                      idle_w=t.idle_w, time_extrapolation=notes, interval_kind=fitted.interval_kind)
+                      idle_w=t.idle_w, time_extrapolation=notes, interval_kind=fitted.interval_kind,
+                      time_law=t.law)
