@@ -21,8 +21,8 @@ def _numbers(text: str) -> list[str]:
 
 
 def test_every_finding_states_its_number_and_page(shipped):
-    assert list(shipped) == ["refit", "flops", "denoise", "n_scaling", "cross_model", "unseen_gpu", "independent",
-                            "gpus"]
+    assert list(shipped) == ["refit", "flops", "denoise", "n_scaling", "cross_model", "unseen_model_time", "unseen_gpu",
+                             "independent", "gpus"]
     for f in shipped.values():
         assert np.isfinite(f.value)
         assert _numbers(f.text), f.key
@@ -32,6 +32,7 @@ def test_every_finding_states_its_number_and_page(shipped):
     assert _numbers(shipped["gpus"].text)[0] == f"{shipped['gpus'].value:.2f}x"
     assert _numbers(shipped["cross_model"].text)[1] == f"{shipped['cross_model'].value:.1f}%"
     assert _numbers(shipped["unseen_gpu"].text)[0] == f"{shipped['unseen_gpu'].value:.1f}%"
+    assert _numbers(shipped["unseen_model_time"].text)[0] == f"{shipped['unseen_model_time'].value:.1f}%"
 
 
 @pytest.mark.slow
@@ -45,7 +46,7 @@ def test_findings_follow_the_data(shipped):
     h100 = ext["gpu"] == "H100"
     ext.loc[h100, "energy_j"] = ext.loc[h100, "energy_j"] * 1.5
     altered = {f.key: f for f in findings.key_findings(rows, ext)}
-    for key in ("refit", "n_scaling", "cross_model", "unseen_gpu", "independent", "gpus"):
+    for key in ("refit", "n_scaling", "cross_model", "unseen_model_time", "unseen_gpu", "independent", "gpus"):
         assert altered[key].text != shipped[key].text, key
         assert altered[key].value != pytest.approx(shipped[key].value, rel=1e-6), key
     assert altered["gpus"].value == pytest.approx(1.5 * shipped["gpus"].value, rel=0.2)

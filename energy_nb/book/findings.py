@@ -148,6 +148,21 @@ def gpu_ratio(external: pd.DataFrame) -> Finding:
                    e, "x", "notebooks/independent", "energy_nb.evaluation.crosscheck.gpu_ratios")
 
 
+def unseen_model_time(pool: pd.DataFrame) -> Finding:
+    """Leave one model out, the one law of time and power (``ops``) fitted without the model: the worst held-out
+    model's mean error of gross energy per image (what a meter reads) and of time per image, on its timed rows."""
+    from ..evaluation.held_out import time_gross_errors
+
+    t = time_gross_errors(pool, ["ops"], by="model").dropna(subset=["gross_mape_pct"])
+    g, tt = t.loc[t["gross_mape_pct"].idxmax()], t.loc[t["time_mape_pct"].idxmax()]
+    return Finding("unseen_model_time", f"For a model it never saw, one model of time and power by kind of operation "
+                   f"predicts what a meter reads, gross energy per image, within {_b(f'{g.gross_mape_pct:.1f}%')} on "
+                   f"average for the worst of {len(t)} held-out models ({g.held_out}), and its time within "
+                   f"{tt.time_mape_pct:.1f}% ({tt.held_out}).",
+                   float(g.gross_mape_pct), "%", "notebooks/transfer",
+                   "energy_nb.evaluation.held_out.time_gross_errors")
+
+
 def unseen_gpu(pool: pd.DataFrame) -> Finding:
     """Leave one GPU out on the rows measured the same way on both GPUs (ML.ENERGY's): the default law for a GPU
     without data against the law priced by the datasheet's peaks, each fitted on the other GPU's rows alone
@@ -175,7 +190,8 @@ def key_findings(paper_rows: pd.DataFrame | None = None, external: pd.DataFrame 
     external = mlenergy.shipped() if external is None else external
     pool = law_data(paper_rows, external)
     return [refit_gap(paper_rows), printed_vs_counted(), denoising_share(), n_inflation(paper_rows),
-            cross_model(pool, shipped), unseen_gpu(pool), independent_check(paper_rows, external), gpu_ratio(external)]
+            cross_model(pool, shipped), unseen_model_time(pool), unseen_gpu(pool),
+            independent_check(paper_rows, external), gpu_ratio(external)]
 
 
 def html_list(findings: list[Finding], here: str = "book/intro") -> str:

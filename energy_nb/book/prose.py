@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..models.display import label
@@ -190,31 +191,36 @@ def datasheet_gap(ratios: pd.DataFrame, sheet: Mapping[str, float]) -> str:
         "which is why a law with a free factor per GPU, or none at all, transfers across GPUs better here.")
 
 
-def achieved_transfer(t: pd.DataFrame, chosen: str) -> str:
+def datasheet_transfer(t: pd.DataFrame, chosen: str) -> str:
     """Leave-one-GPU-out of the datasheet-priced laws (``t``: :func:`energy_nb.evaluation.held_out.time_gross_errors`
-    by GPU): the worst fold of each law, and the ``chosen`` law's folds in energy, time and gross."""
-    worst = t.groupby("law")["mape_pct"].max().sort_values()
+    by GPU): the worst fold of each law in gross energy (net where a law has no time), and the ``chosen`` law's folds
+    in net, gross and time."""
+    worst = t.assign(v=t["gross_mape_pct"].fillna(t["mape_pct"])).groupby("law")["v"].max().sort_values()
     bits = ", ".join(f"`{law}` {v:.1f}%" for law, v in worst.items())
-    out = f"Worst held-out GPU, mean error of net energy per law: {bits}."
+    out = f"Worst held-out GPU, mean error of gross energy per law (net for a law without time): {bits}."
     mine = t[t["law"] == chosen]
     if not mine.empty:
         folds = "; ".join(
-            f"{r.held_out} held out: {r.mape_pct:.1f}% on all {r.rows} rows, {r.same_method_mape_pct:.1f}% on the "
+            f"{r.held_out} held out: net {r.mape_pct:.1f}% on all {r.rows} rows, {r.same_method_mape_pct:.1f}% on the "
             f"{r.same_method_rows} measured like the other GPU's, time {r.time_mape_pct:.1f}%, gross "
             f"{r.gross_mape_pct:.1f}%" for r in mine.itertuples())
-        out += (f" `{chosen}`, fitted on one GPU and asked about the other: {folds}. Its prior does the work: "
-                "with one GPU in the training rows the cap exponent cannot be fitted and stays at the power cap.")
+        out += (f" `{chosen}`, fitted on one GPU and asked about the other: {folds}. With one GPU in the training "
+                "rows its cap exponent cannot be fitted and stays at its prior.")
     return out
 
 
 def batch_summary(b: pd.DataFrame) -> str:
-    """The batch effect of each law on models it never saw (``b``: :func:`..evaluation.held_out.batch_effect`)."""
-    a = b.assign(abs_pct=b["error_pct"].abs())
-    per = a.groupby("law")["abs_pct"].agg(["mean", "max", "size"]).sort_values("mean")
-    bits = "; ".join(f"`{law}` {r['mean']:.1f}% mean, {r['max']:.1f}% worst" for law, r in per.iterrows())
+    """The batch effect of each law on models it never saw (``b``: :func:`..evaluation.held_out.batch_effect`): the
+    error of the predicted energy ratio, and of the time ratio for a law that models time."""
+    a = b.assign(e=b["error_pct"].abs(), t=b["time_error_pct"].abs())
+    per = a.groupby("law")[["e", "t"]].agg(["mean", "max"]).sort_values(("e", "mean"))
+    bits = "; ".join(f"`{law}` energy {r[('e', 'mean')]:.1f}% mean, {r[('e', 'max')]:.1f}% worst"
+                     + (f", time {r[('t', 'mean')]:.1f}% mean, {r[('t', 'max')]:.1f}% worst"
+                        if pd.notna(r[("t", "mean")]) else "") for law, r in per.iterrows())
     n = a["model"].nunique()
-    return (f"Over {int(per['size'].iloc[0])} batch rows of {n} held-out models, the error of the predicted "
-            f"batch-b / batch-1 energy ratio: {bits}.")
+    rows = int(a.groupby("law").size().iloc[0])
+    return (f"Over {rows} batch rows of {n} held-out models, the error of the predicted batch-b / batch-1 ratios: "
+            f"{bits}.")
 
 
 def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any], bounds: Mapping[str, tuple]) -> str:
@@ -235,10 +241,21 @@ def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any], bou
                         f"{c['p_dynamic'] * g.power_w:.0f} W "
                         f"while busy (net of idle)")
         lines.append(f"- **{gname}**: " + "; ".join(bits))
-    if "power_time" in fitted:
-        c = fitted["power_time"].coef
-        lines.append(f"- host time per kernel launched: **{c['t_kernel_us']:.1f} µs** (`power_time`), which is why a "
-                     "small model at batch 1 takes about as long on either GPU: the CPU is the bottleneck.")
+    if "ops" in fitted:
+        c = fitted["ops"].coef
+        lines.append("- `ops`, share of the tensor peak each kind reaches on the reference GPU: "
+                     + ", ".join(f"{k} {100 / c[f'k_{k}']:.0f}%" for k in ("gemm", "conv", "attention"))
+                     + f"; each attention score's softmax costs {c['k_softmax']:.0f} tensor FLOPs; memory-bound "
+                     f"kernels reach {100 / c['k_memory']:.0f}% of the bandwidth; a newer GPU keeps "
+                     f"{100 * (1 - c['cap_exponent']):.0f}% of its datasheet FLOPs-per-watt gain (cap exponent "
+                     f"{c['cap_exponent']:.2f}); busy power {100 * c['p_tensor']:.0f}% of the limit on tensor-core "
+                     f"work, {100 * c['p_memory']:.0f}% on memory-bound work, capped at {100 * c['p_cap']:.0f}% gross")
+    for n in ("ops", "power_time"):
+        if n in fitted:
+            c = fitted[n].coef
+            lines.append(f"- host time per kernel launched: **{c['t_kernel_us']:.1f} µs** (`{n}`), which is why a "
+                         "small model at batch 1 takes about as long on either GPU: the CPU is the bottleneck.")
+            break
     return "\n".join(lines)
 
 
@@ -248,33 +265,55 @@ def law_that_answers(artifact) -> str:
     sel = artifact.data["selections"]
     shared, sheet = sel["shared"], sel["datasheet"]
     score = {q: {s["candidate"]: s["score_pct"] for s in sel[q]["scores"]} for q in ("shared", "datasheet")}
-    return (f"Chosen on all the data by leave one model out: **{shared['law']}** "
-            f"({score['shared'][shared['law']]:.1f}% mean held-out error), the law for a model without rows; among "
-            f"the datasheet-priced laws by leave one GPU out, the question they answer: **{sheet['law']}** "
-            f"({score['datasheet'][sheet['law']]:.1f}%), the law for a GPU without data. With two GPUs the second "
-            "choice is made on the same folds as the table above, and GPUs held back from the project are the real "
-            "test. These are the selection's outputs, not constants: `energy-nb laws build` makes them again from "
-            "the data. The command line says which answered, e.g. `energy-nb predict --model pixart-sigma "
-            "--height 1024 --width 1024 --steps 20 --cfg` or `--gpu L40S`.")
+    return (f"Chosen on all the data by leave one model out, among the laws that model time: **{shared['law']}** "
+            f"({score['shared'][shared['law']]:.1f}% mean held-out error, net, gross and time together), the law for a "
+            f"model without rows; by leave one GPU out: **{sheet['law']}** ({score['datasheet'][sheet['law']]:.1f}%), "
+            "the law for a GPU without data. With two GPUs the second choice is made on the same folds as the table "
+            "above, and GPUs held back from the project are the real test. These are the selection's outputs, not "
+            "constants: `energy-nb laws build` makes them again from the data. The command line says which answered, "
+            "e.g. `energy-nb predict --model pixart-sigma --height 1024 --width 1024 --steps 20 --cfg` or "
+            "`--gpu L40S`.")
 
 
-def coverage_pooled(cov, name: str, by: str) -> str:
-    """The pooled held-out coverage of the in-sample and the conformal intervals of ``name`` (leave-one-``by``-out,
-    :func:`energy_nb.evaluation.intervals.transfer_coverage`)."""
-    n = cov["rows"].sum()
-    own = (cov["own_coverage_pct"] * cov["rows"]).sum() / n
-    conf = (cov["conformal_coverage_pct"] * cov["rows"]).sum() / n
-    worst = cov.loc[cov["conformal_coverage_pct"].idxmin()]
-    return (f"Over all {n} held-out rows, {name}'s in-sample intervals contain **{own:.1f}%** of the measurements "
-            f"and the conformal ones **{conf:.1f}%**; the worst {by} is {worst['held_out']} "
-            f"({worst['conformal_coverage_pct']:.1f}%, {worst['mape_pct']:.1f}% mean error).")
+def coverage_summary(summary: pd.DataFrame, level: float = 0.95) -> str:
+    """The held-out coverage of the intervals for a model never seen, row-pooled against by group
+    (``summary``: :func:`energy_nb.evaluation.intervals.coverage_summary`)."""
+    t = summary[summary["question"] == "shared"].set_index(["quantity", "interval"])
+    bits = []
+    for q in ("energy", "time"):
+        if (q, "by group") in t.index:
+            g, r = t.loc[(q, "by group")], t.loc[(q, "row-pooled")]
+            bits.append(f"{q}: **{g['by_group_pct']:.1f}%** counted by model and {g['by_row_pct']:.1f}% by row, "
+                        f"{g['groups_covered_pct']:.0f}% of the models covered in every row, at a median half-width "
+                        f"of x{g['median_x']:.2f} (row-pooled: {r['by_group_pct']:.1f}% by model, "
+                        f"{r['groups_covered_pct']:.0f}% of the models entirely, x{r['median_x']:.2f})")
+    return (f"Leave one model out, the {100 * level:.0f}% interval of a model never seen, built from the other models' "
+            "errors: " + "; ".join(bits) + ".")
 
 
-def one_point_summary(one) -> str:
-    """One-point calibration in a sentence per direction (:func:`energy_nb.evaluation.calibration.one_point`)."""
+def kandinsky3(t: pd.DataFrame) -> str:
+    """Kandinsky 3 in-sample (``t``: :func:`energy_nb.evaluation.held_out.in_sample`): its own law's errors, the
+    shared law's, and the kinds of time the shared law prices furthest from what its rows taught."""
+    own, shared = t.iloc[0], t.iloc[1]
+    kinds = [k for k in ("gemm", "conv", "attention", "softmax", "memory", "kernels", "host") if shared[k] > 0]
+    ratio = sorted(((own[k] / shared[k], k) for k in kinds if own[k] > 0.02 * own[kinds].sum()),
+                   key=lambda x: -abs(np.log(x[0])))[:2]
+    moved = " and ".join(f"its {k} time x{r:.2f}" for r, k in ratio)
+    return (f"Kandinsky 3 in-sample, on its {int(own['rows'])} timed rows: `{own['law']}` within "
+            f"{own['net_pct']:.1f}% net, {own['gross_pct']:.1f}% gross and {own['time_pct']:.1f}% time (mean); the "
+            f"shared law {shared['net_pct']:.1f}%, {shared['gross_pct']:.1f}% and {shared['time_pct']:.1f}%. The "
+            f"components the shared law misprices for it, as its own rows correct them: {moved} of the shared law's.")
+
+
+def one_point_summary(one, target_pct: float = 5.0) -> str:
+    """One-point calibration in a sentence per direction (:func:`energy_nb.evaluation.calibration.one_point`): the
+    other rows' mean net-energy error over the choices of the calibration row, on the rows measured like the base
+    GPU's and on every row."""
     parts = []
     for (b, t), g in one.groupby(["base", "target"], sort=False):
-        parts.append(f"{b} to {t}: over {len(g)} choices of the calibration row, the other rows' mean error is "
-                     f"**{g['mape_pct'].median():.1f}%** at the median ({g['mape_pct'].min():.1f}% to "
-                     f"{g['mape_pct'].max():.1f}%)")
+        same = g["same_method_mape_pct"]
+        parts.append(f"{b} to {t}: over {len(g)} choices of the calibration row, the other rows measured the same way "
+                     f"are off by **{same.median():.1f}%** at the median ({same.min():.1f}% to {same.max():.1f}%; "
+                     f"{100 * float((same <= target_pct).mean()):.0f}% of the choices within {target_pct:g}%), all "
+                     f"its rows by {g['mape_pct'].median():.1f}%")
     return "; ".join(parts) + "."

@@ -61,7 +61,9 @@ def row_errors(pred: pd.DataFrame) -> pd.DataFrame:
     from ..models.hardware import idle_power_or_estimate
 
     n = pred["n_prompts"].to_numpy(float)
-    idle = np.array([idle_power_or_estimate(str(g))[0] for g in pred["gpu"].astype(str)], dtype=float)
+    gpus = pred["gpu"].astype(str)
+    known = {g: idle_power_or_estimate(g)[0] for g in gpus.unique()}
+    idle = gpus.map(known).to_numpy(float)
     t = pred["time_s"].to_numpy(float) if "time_s" in pred else np.full(len(pred), np.nan)
     tp = pred["time_pred_s"].to_numpy(float) if "time_pred_s" in pred else np.full(len(pred), np.nan)
     e, ep = pred["energy_j"].to_numpy(float) / n, pred["energy_pred_j"].to_numpy(float) / n

@@ -96,12 +96,16 @@ def ops_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.D
     gpu_as = gpu_as or {}
     out = []
     extra = tuple(c for c in ("batch_size", "gpu_part") if c in df)
+    specs: dict[str, Any] = {}  # per GPU name, once per call: the table lookups cost more than the row's arithmetic
+    idles: dict[str, float] = {}
     for r in frame_rows(df, ("model", "height", "width", "steps", "cfg", "dtype", "gpu") + extra):
         dtype = str(r.dtype)
         if dtype not in DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
         name = gpu_as.get(str(r.gpu), _gpu_name(r))
-        spec = get_spec(name)
+        if name not in specs:
+            specs[name] = (get_spec(name), _efficiency(get_spec(name)))
+        spec, eff = specs[name]
         r_mm, r_conv = spec.rates(dtype)
         g = features.geometry(str(r.model), int(r.height), int(r.width))
         b = float(getattr(r, "batch_size", 1) or 1)
@@ -121,8 +125,10 @@ def ops_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.D
             x["x_memory"] += (passes * comp["elem"] + calls * comp["params"]) * bpe / (spec.bandwidth_gb_s * 1e9)
             x["K"] += calls * comp["kernels"]
             x["C"] += calls if comp["kernels"] else 0.0
-        idle, _ = idle_power_or_estimate(name)
-        out.append(dict(x, P=float(spec.power_w), I=float(idle), s=_efficiency(spec), fp32=float(dtype == "fp32")))
+        family = gpu_as.get(str(r.gpu), str(r.gpu))  # its idle power: the footing the records were made net on
+        if family not in idles:
+            idles[family] = float(idle_power_or_estimate(family)[0])
+        out.append(dict(x, P=float(spec.power_w), I=idles[family], s=eff, fp32=float(dtype == "fp32")))
     return pd.DataFrame(out, index=df.index)
 
 

@@ -238,6 +238,11 @@ class TransferLaw(LawMixin):
     fitted_j: list[float] = field(default_factory=list)  #: fitted energy (J) of each training row's prompts
 
     @property
+    def form(self) -> str:
+        """Which of :data:`TRANSFER_LAWS` this is (``name`` may carry the model it answers for: ``achieved (sdxl)``)."""
+        return self.name.split(" (")[0]
+
+    @property
     def dropped(self) -> dict[str, str]:
         return self.frozen
 
@@ -258,7 +263,7 @@ class TransferLaw(LawMixin):
         """Energy (J for each row's ``n_prompts``) with an approximate ``level`` interval from the log
         residual spread; a GPU without data is priced from its datasheet."""
         X = hardware_features(df, gpu_as)
-        e, t = _evaluate(self.name, self.coef, X)
+        e, t = _evaluate(self.form, self.coef, X)
         out = interval_frame(e, self.sigma, self.df_resid, level, df.index)
         if t is not None:  # per image
             out = with_time(out, t / df["n_prompts"].to_numpy(float), self.time_sigma, self.n_timed, len(self.coef),
@@ -267,25 +272,25 @@ class TransferLaw(LawMixin):
 
     @property
     def models_time(self) -> bool:
-        return self.name in TIMED_LAWS
+        return self.form in TIMED_LAWS
 
     def energy_parts(self, df: pd.DataFrame) -> pd.DataFrame:
         """Per image of each row (timed laws): GPU-busy seconds ``t_gpu_s``, host seconds ``t_host_s``, the net power
         per second of wall time ``static_w``, the busy energy ``busy_j`` (J) and the net power cap ``cap_w`` (W):
         energy per image = min(cap_w t, static_w t + busy_j), t the smooth maximum of the two times (the form
         every timed law shares, :meth:`energy_nb.laws.ops.OpsLaw.energy_parts`)."""
-        if self.name not in TIMED_LAWS:
+        if self.form not in TIMED_LAWS:
             raise UserError(f"law {self.name!r} does not model time; laws that do: {', '.join(TIMED_LAWS)}")
         X = hardware_features(df)
-        t_gpu, t_host = _times(self.name, self.coef, _columns(self.name, X), X["s"].to_numpy(float))
+        t_gpu, t_host = _times(self.form, self.coef, _columns(self.form, X), X["s"].to_numpy(float))
         n, P = X["N"].to_numpy(float), X["P"].to_numpy(float)
         return pd.DataFrame(dict(t_gpu_s=t_gpu / n, t_host_s=t_host / n, static_w=self.coef["p_static"] * P,
                                  busy_j=self.coef["p_dynamic"] * P * t_gpu / n, cap_w=P), index=df.index)
 
     def term_shares(self, df: pd.DataFrame) -> pd.DataFrame:
         """Share of each row's ideal-time-weighted cost per term (energy laws) or of its time (power_time)."""
-        cols = _columns(self.name, hardware_features(df))
-        keys = [k for k in LAW_TERMS[self.name] if k in cols]
+        cols = _columns(self.form, hardware_features(df))
+        keys = [k for k in LAW_TERMS[self.form] if k in cols]
         parts = np.column_stack([self.coef[k] * cols[k] for k in keys])
         return pd.DataFrame(parts / parts.sum(axis=1, keepdims=True), columns=keys, index=df.index)
 
