@@ -74,9 +74,12 @@ def table() -> pd.DataFrame:
 
 
 def inputs_digest() -> str:
-    """sha256 over data/ and the package source: when it changes, cached notebook outputs are stale."""
+    """sha256 over data/ and the package (its source, the laws artifact, the calculator's script; not its bytecode):
+    when it changes, cached notebook outputs are stale."""
     h = hashlib.sha256()
-    for p in sorted([*paths.DATA.rglob("*"), *(paths.ROOT / "energy_nb").rglob("*.py")]):
+    package = [p for p in (paths.ROOT / "energy_nb").rglob("*")
+               if "__pycache__" not in p.parts and "_data" not in p.parts and p.suffix != ".pyc"]
+    for p in sorted([*paths.DATA.rglob("*"), *package]):
         if p.is_file():
             h.update(p.relative_to(paths.ROOT).as_posix().encode())
             h.update(sha256(p).encode())
