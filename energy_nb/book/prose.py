@@ -309,11 +309,13 @@ def one_point_summary(one, target_pct: float = 5.0) -> str:
     """One-point calibration in a sentence per direction (:func:`energy_nb.evaluation.calibration.one_point`): the
     other rows' mean net-energy error over the choices of the calibration row, on the rows measured like the base
     GPU's and on every row."""
+    from ..evaluation.calibration import SAME_METHOD
+
     parts = []
     for (b, t), g in one.groupby(["base", "target"], sort=False):
-        same = g["same_method_mape_pct"]
-        parts.append(f"{b} to {t}: over {len(g)} choices of the calibration row, the other rows measured the same way "
-                     f"are off by **{same.median():.1f}%** at the median ({same.min():.1f}% to {same.max():.1f}%; "
-                     f"{100 * float((same <= target_pct).mean()):.0f}% of the choices within {target_pct:g}%), all "
-                     f"its rows by {g['mape_pct'].median():.1f}%")
+        same = g.loc[g["calibration_dataset"] == SAME_METHOD, "same_method_mape_pct"]
+        parts.append(f"{b} to {t}: calibrated by one of {len(same)} {SAME_METHOD} rows, the other rows measured the "
+                     f"same way are off by **{same.median():.1f}%** at the median ({same.min():.1f}% to "
+                     f"{same.max():.1f}%; {100 * float((same <= target_pct).mean()):.0f}% of the choices within "
+                     f"{target_pct:g}%); over all {len(g)} choices, every other row by {g['mape_pct'].median():.1f}%")
     return "; ".join(parts) + "."

@@ -37,12 +37,13 @@ def _base_parts(data: pd.DataFrame, base: str, target: str) -> pd.DataFrame:
     return pd.concat(parts)
 
 
-def one_point(df: pd.DataFrame, base: str, target: str) -> pd.DataFrame:
+def one_point(df: pd.DataFrame, base: str, target: str, use_time: bool = True) -> pd.DataFrame:
     """One-point calibration where the answer is known (see the module docstring). One row per calibration row
     (``target`` rows of models with ``base`` rows): its model and dataset, whether it had a latency (busy time and
     power fitted) or not (power alone), the factors, the other target rows scored, and their mean and worst net-energy
     error, their time and gross-energy errors (rows with a latency) and the net error on the rows measured the same
-    way as the base GPU's (:data:`SAME_METHOD`), all in %."""
+    way as the base GPU's (:data:`SAME_METHOD`), all in %. ``use_time=False``: the calibration row's time is not
+    used, so one flat energy ratio calibrates (the method before busy time and power were told apart)."""
     data = ok_rows(df)
     parts = _base_parts(data, base, target)
     per = parts["n_prompts"].to_numpy(float)
@@ -50,7 +51,7 @@ def one_point(df: pd.DataFrame, base: str, target: str) -> pd.DataFrame:
     out = []
     for i in range(len(parts)):
         one = parts.iloc[[i]]
-        speed, power = factors(one, e[[i]], t[[i]])
+        speed, power = factors(one, e[[i]], t[[i]] if use_time else np.full(1, np.nan))
         rest = parts.drop(index=parts.index[i])
         ep, tp = scaled(rest, speed, power)
         err = row_errors(rest.assign(energy_pred_j=ep * rest["n_prompts"].to_numpy(float), time_pred_s=tp))
