@@ -34,7 +34,7 @@ def two_sided(level: float, df: float) -> float:
 
 def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray | None = None, min_dof: int = 0
         ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(Weighted) least squares, the one routine of the small fits (time laws, static power; the paper's law is
+    """(Weighted) least squares, the one routine of the small fits (static power; the paper's law is
     statsmodels' OLS): coefficients, their covariance and the residual degrees of freedom, at least ``min_dof``
     (1: an exactly determined fit keeps a finite variance estimate). ``w`` None: ordinary least squares."""
     sw = np.ones(len(y)) if w is None else np.sqrt(w)

@@ -1,6 +1,6 @@
 """One inference configuration, validated once and carried everywhere.
 
-A :class:`Configuration` is what a prediction, a plan, a time law, the calculator and a sweep talk about:
+A :class:`Configuration` is what a prediction, a plan, a law, the calculator and a sweep talk about:
 ``prompts`` images of ``model`` at ``height`` x ``width`` pixels, ``steps`` denoising steps, precision
 ``dtype``, classifier-free guidance on or off, on ``gpu``, ``batch_size`` images per pipeline call. Building
 one checks every field (the model is resolved to its registry key, a Hugging Face id included), so a bad
