@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -29,11 +30,21 @@ from .compute.flops import Flops
 from .core.errors import UserError
 from .laws import Law
 from .models.configuration import Configuration
-from .planning.planner import Plan
 from .planning.prediction import Prediction
+
+if TYPE_CHECKING:  # the planner is imported when a plan is asked for: a prediction does not need it
+    from .planning.planner import Plan
 
 __all__ = ["Configuration", "Prediction", "Plan", "Flops", "predict", "plan", "flops", "fit", "law", "records",
            "registry", "gpus", "use_model_config", "use_gpu_spec"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Plan":
+        from .planning.planner import Plan
+
+        return Plan
+    raise AttributeError(f"module 'energy_nb.api' has no attribute {name!r}")
 
 
 def use_model_config(folder: str | Path) -> str:
