@@ -51,8 +51,8 @@ from ..core.units import BYTES_PER_ELEMENT, DTYPES
 from ..data.schema import ok_rows
 from ..models.configuration import Configuration
 from ..models.hardware import get_spec, idle_power_or_estimate
-from .base import LawMixin, data_domain, domain_flags, interval_frame, reference_prompts_of, with_time
-from .transfer import SMOOTH_MAX, _efficiency, _gpu_name
+from .base import data_domain, domain_flags, interval_frame, reference_prompts_of, with_time
+from .transfer import SMOOTH_MAX, PricedLaw, _efficiency, _gpu_name
 
 #: Coefficient -> (prior, lower bound, upper bound, unit, meaning).
 TERMS: dict[str, tuple[float, float, float, str, str]] = {
@@ -162,40 +162,12 @@ def evaluate(coef: dict[str, float], X: pd.DataFrame) -> dict[str, np.ndarray]:
 # The fitted law
 # ---------------------------------------------------------------------------------------------------
 @dataclass
-class OpsLaw(LawMixin):
+class OpsLaw(PricedLaw):
     """Time and power by kind of operation (see the module docstring): energy, time and gross from one model."""
 
-    name: str
-    coef: dict[str, float]
-    frozen: dict[str, str]  #: terms held at their prior, and why
-    sigma: float  #: s.d. of log energy residuals on the training rows
-    df_resid: float
-    r2: float
-    n_obs: int
-    n_timed: int
-    time_sigma: float | None
-    baseline_gpu: str
-    gpus: list[str]
-    models: list[str]
-    dtypes: list[str]
-    convention: str = "counted"
     kind: str = "ops"
-    domain: dict[str, Any] = field(default_factory=dict)
-    reference_prompts: int = 100
-    provenance: dict[str, Any] = field(default_factory=dict)
     prior: dict[str, float] = field(default_factory=dict)  #: the coefficients it was pulled toward (empty: PRIORS)
     timed_domain: dict[str, Any] = field(default_factory=dict)  #: what its rows with a latency cover
-    se_log: dict[str, float] = field(default_factory=dict)
-    resid_log: list[float] = field(default_factory=list)  #: ln(measured / fitted energy) of each training row
-    fitted_j: list[float] = field(default_factory=list)
-
-    @property
-    def dropped(self) -> dict[str, str]:
-        return self.frozen
-
-    @property
-    def gpu_factor(self) -> dict[str, float]:
-        return {}
 
     def table(self) -> pd.DataFrame:
         rows = [dict(parameter=t, value=v, unit=TERMS[t][3], meaning=TERMS[t][4]
@@ -244,15 +216,6 @@ class OpsLaw(LawMixin):
         v = self.evaluate(df)
         return pd.DataFrame(dict(t_gpu_s=v["gpu"], t_host_s=v["host"], static_w=v["static_w"], busy_j=v["busy_j"],
                                  cap_w=v["cap_w"]), index=df.index)
-
-    def extrapolation(self, config: Configuration, n_scaling: str = "linear",
-                      gpu_as: dict[str, str] | None = None) -> list[str]:
-        out = super().extrapolation(config, n_scaling, gpu_as)
-        gpu = config.gpu or self.baseline_gpu
-        spec = get_spec((gpu_as or {}).get(gpu, gpu))
-        return [f"GPU {gpu} is not in the law's data ({', '.join(self.domain['gpus'])}): priced from its datasheet "
-                f"({spec.tflops_half:g} TFLOP/s half, {spec.bandwidth_gb_s:g} GB/s, {spec.power_w:g} W)"
-                if s.startswith(f"GPU {gpu} is not") else s for s in out]
 
 
 def _frozen(X: pd.DataFrame, timed: np.ndarray, prior: dict[str, float]) -> dict[str, str]:

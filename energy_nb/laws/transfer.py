@@ -212,8 +212,10 @@ def _evaluate_columns(name: str, coef: dict[str, float], cols: dict[str, np.ndar
 # The fitted law
 # ---------------------------------------------------------------------------------------------------
 @dataclass
-class TransferLaw(LawMixin):
-    """A law priced by the datasheet (see the module docstring); any GPU with a specification is predicted."""
+class PricedLaw(LawMixin):
+    """What a law priced by the datasheet holds and does, whatever its form (:class:`TransferLaw`,
+    :class:`energy_nb.laws.ops.OpsLaw`): no term per GPU -- a GPU enters through its datasheet, so any GPU with a
+    specification is predicted, and the answer says how it was priced."""
 
     name: str
     coef: dict[str, float]
@@ -223,7 +225,7 @@ class TransferLaw(LawMixin):
     r2: float  #: R^2 of log energy on the training rows
     n_obs: int
     n_timed: int  #: training rows with latency
-    time_sigma: float | None  #: s.d. of log time residuals (power_time)
+    time_sigma: float | None  #: s.d. of log time residuals (laws that model time)
     baseline_gpu: str
     gpus: list[str]
     models: list[str]
@@ -238,11 +240,6 @@ class TransferLaw(LawMixin):
     fitted_j: list[float] = field(default_factory=list)  #: fitted energy (J) of each training row's prompts
 
     @property
-    def form(self) -> str:
-        """Which of :data:`TRANSFER_LAWS` this is (``name`` may carry the model it answers for: ``achieved (sdxl)``)."""
-        return self.name.split(" (")[0]
-
-    @property
     def dropped(self) -> dict[str, str]:
         return self.frozen
 
@@ -250,14 +247,33 @@ class TransferLaw(LawMixin):
     def gpu_factor(self) -> dict[str, float]:  # no GPU terms: hardware enters through the datasheet
         return {}
 
+    def value(self, parameter: str) -> float:
+        return float(self.coef[parameter])
+
+    def extrapolation(self, config: Configuration, n_scaling: str = "linear",
+                      gpu_as: dict[str, str] | None = None) -> list[str]:
+        out = super().extrapolation(config, n_scaling, gpu_as)
+        gpu = config.gpu or self.baseline_gpu
+        spec = get_spec((gpu_as or {}).get(gpu, gpu))
+        return [f"GPU {gpu} is not in the law's data ({', '.join(self.domain['gpus'])}): priced from its datasheet "
+                f"({spec.tflops_half:g} TFLOP/s half, {spec.bandwidth_gb_s:g} GB/s, {spec.power_w:g} W)"
+                if s.startswith(f"GPU {gpu} is not") else s for s in out]
+
+
+@dataclass
+class TransferLaw(PricedLaw):
+    """A law priced by the datasheet (see the module docstring); any GPU with a specification is predicted."""
+
+    @property
+    def form(self) -> str:
+        """Which of :data:`TRANSFER_LAWS` this is (``name`` may carry the model it answers for: ``achieved (sdxl)``)."""
+        return self.name.split(" (")[0]
+
     def table(self) -> pd.DataFrame:
         rows = [dict(parameter=t, value=v, unit=UNITS[t], meaning=MEANING[t]
                      + (f" [held at prior: {self.frozen[t]}]" if t in self.frozen else ""))
                 for t, v in self.coef.items()]
         return pd.DataFrame(rows).set_index("parameter")
-
-    def value(self, parameter: str) -> float:
-        return float(self.coef[parameter])
 
     def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
         """Energy (J for each row's ``n_prompts``) with an approximate ``level`` interval from the log
@@ -293,15 +309,6 @@ class TransferLaw(LawMixin):
         keys = [k for k in LAW_TERMS[self.form] if k in cols]
         parts = np.column_stack([self.coef[k] * cols[k] for k in keys])
         return pd.DataFrame(parts / parts.sum(axis=1, keepdims=True), columns=keys, index=df.index)
-
-    def extrapolation(self, config: Configuration, n_scaling: str = "linear",
-                      gpu_as: dict[str, str] | None = None) -> list[str]:
-        out = super().extrapolation(config, n_scaling, gpu_as)
-        gpu = config.gpu or self.baseline_gpu
-        spec = get_spec((gpu_as or {}).get(gpu, gpu))
-        return [f"GPU {gpu} is not in the law's data ({', '.join(self.domain['gpus'])}): priced from its datasheet "
-                f"({spec.tflops_half:g} TFLOP/s half, {spec.bandwidth_gb_s:g} GB/s, {spec.power_w:g} W)"
-                if s.startswith(f"GPU {gpu} is not") else s for s in out]
 
 
 def identifiable(name: str, X: pd.DataFrame) -> dict[str, str]:
