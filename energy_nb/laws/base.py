@@ -30,6 +30,9 @@ from ..core.units import HALF_DTYPES, J_PER_KWH, J_PER_WH
 from ..models.configuration import Configuration
 
 N_SCALINGS: tuple[str, ...] = ("linear", "law")
+#: Kinds of law that price any GPU from its datasheet (no GPU term: a GPU without data is not an extrapolation of a
+#: term, and fp32 is priced from the fp32 peaks).
+DATASHEET_KINDS: tuple[str, ...] = ("transfer", "ops")
 
 
 def data_domain(df: pd.DataFrame, by_gpu: bool = True) -> dict[str, Any]:
@@ -197,7 +200,7 @@ class LawMixin:
                       gpu_as: dict[str, str] | None = None) -> list[str]:
         """Reasons why ``config`` lies outside the law's training data (empty: inside)."""
         return domain_flags(self.domain, config, self.baseline_gpu, n_scaling, gpu_as,
-                            gpu_term=self.kind not in ("transfer", "ops"))
+                            gpu_term=self.kind not in DATASHEET_KINDS)
 
     # -- prediction of one configuration ---------------------------------------------------------------
     def _n_law_factor(self, n: int) -> float:

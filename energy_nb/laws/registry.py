@@ -31,6 +31,7 @@ import pandas as pd
 from ..core.errors import UserError
 from ..core.versions import __version__
 from ..models.configuration import Configuration
+from .base import DATASHEET_KINDS
 from .physical import LAW_TERMS, PHYSICAL_LAWS
 from .transfer import LAW_TERMS as TRANSFER_TERMS
 from .transfer import TRANSFER_LAWS
@@ -38,9 +39,6 @@ from .transfer import TRANSFER_LAWS
 #: The law that models a run's time and power by kind of operation (:mod:`energy_nb.laws.ops`).
 OPS_LAWS: tuple[str, ...] = ("ops",)
 LAW_NAMES: tuple[str, ...] = ("paper", *PHYSICAL_LAWS, *TRANSFER_LAWS, *OPS_LAWS)
-#: Kinds of law that price any GPU from its datasheet (no GPU term: a GPU without data is not an extrapolation of a
-#: term, and fp32 is priced from the fp32 peaks).
-DATASHEET_KINDS: tuple[str, ...] = ("transfer", "ops")
 AUTO = "auto"
 #: Subpackages whose code shapes a fitted law or the choice among them (the layers up to ``laws``, and
 #: ``evaluation``, where the selection runs): a change to any of their files makes the laws artifact stale.
