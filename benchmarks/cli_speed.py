@@ -4,11 +4,13 @@ torch), cold processes from a folder outside the checkout, an empty cache each r
     make bench                     # or: .venv/bin/python benchmarks/cli_speed.py --runs 5
 
 Rows: ``python -c "import pandas"`` in the same venv (the floor every command stands on), ``energy-nb predict`` with
-``auto`` (the default) and every named law, ``energy-nb plan --compare``; each also in this checkout (editable
+``auto`` (the default) and every named law, ``energy-nb plan --compare``, ``predict --num-gpus 8`` and ``plan
+--latency-target --compare`` (FLUX.1-dev on H100s); each also in this checkout (editable
 install, for reference). Then the time of ``energy-nb laws build`` with an empty cache: what fitting every law,
 the selection and its nested measure cost, once, at build time.
 
-Targets (issue "Stand-alone"): predict <= 1.3 x the pandas import, plan --compare <= 2 x, both from the wheel.
+Targets (issues "Stand-alone" and "Several GPUs per image"): predict <= 1.3 x the pandas import, plan <= 2 x, all
+from the wheel.
 """
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ["--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--dtype", "fp16", "--cfg",
           "--gpu", "A100"]
+#: Several GPUs per image (issue "Several GPUs per image"): FLUX.1-dev as ML.ENERGY measured it.
+SPLIT_CONFIG = ["--model", "flux", "--height", "1024", "--width", "1024", "--steps", "50", "--dtype", "bf16", "--gpu",
+                "H100"]
 TARGETS = {"predict": 1.3, "plan": 2.0}
 
 
@@ -83,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<38}{floor:8.2f}{1.0:10.2f}{here_floor:10.2f}{1.0:10.2f}")
         commands = [(f"predict --law {law}", ["predict", *CONFIG, "--law", law], "predict") for law in a.laws]
         commands.append(("plan --compare", ["plan", *CONFIG, "--images-per-day", "1e6", "--compare"], "plan"))
+        commands.append(("predict --num-gpus 8", ["predict", *SPLIT_CONFIG, "--num-gpus", "8"], "predict"))
+        commands.append(("plan --latency-target 6 --compare", ["plan", *SPLIT_CONFIG, "--images-per-day", "1e4",
+                                                               "--latency-target", "6", "--compare"], "plan"))
         failed = 0
         for label, args, kind in commands:
             wheel = _median([str(wheel_bin / "energy-nb"), *args], a.runs, away, env)

@@ -72,14 +72,17 @@ def _law(law: str | Law, law_file: str | Path | None) -> tuple[str | Law, str | 
 def predict(model: str, height: int, width: int, steps: int, dtype: str = "fp16", cfg: bool = False,
             gpu: str = "A100", batch_size: int = 1, prompts: int = 1, *, law: str | Law = _laws.AUTO,
             law_file: str | Path | None = None, convention: str | None = None,
-            gpu_as: dict[str, str] | None = None, n_scaling: str = "linear", level: float = 0.95) -> Prediction:
+            gpu_as: dict[str, str] | None = None, n_scaling: str = "linear", level: float = 0.95, num_gpus: int = 1,
+            ulysses: int | None = None, ring: int | None = None) -> Prediction:
     """Energy (net and gross), time and caveats of ``prompts`` images of one configuration: what
     ``energy-nb predict`` answers. ``law``: a registry name, ``auto`` (the law that answers for this model and
     GPU, and why) or a fitted law; ``law_file``: a law saved with ``energy-nb fit --out``; ``gpu_as``: predict
-    an unseen GPU as another one (``{"L40S": "A100"}``)."""
+    an unseen GPU as another one (``{"L40S": "A100"}``). ``num_gpus``: GPUs each image is split over (xDiT's
+    sequence parallelism, ``ulysses`` x ``ring`` = ``num_gpus``; degrees left None: the fastest valid split, said in
+    the answer's ``split_reason``); energy is summed over the GPUs, time is batch latency / batch size."""
     from .planning.prediction import predict as _predict
 
-    config = Configuration(model, height, width, steps, dtype, cfg, gpu, batch_size, prompts)
+    config = Configuration(model, height, width, steps, dtype, cfg, gpu, batch_size, prompts, num_gpus, ulysses, ring)
     chosen, reason = _law(law, law_file)
     return _predict(config, chosen, convention, gpu_as, n_scaling, level, law_reason=reason)
 
@@ -90,10 +93,14 @@ def plan(model: str | None = None, height: int | None = None, width: int | None 
          carbon_intensity: float | None = None, price_per_kwh: float | None = None, days_per_year: float = 365.0,
          utilisation: float = 0.5, compare: bool = False, law: str | Law = _laws.AUTO,
          law_file: str | Path | None = None, convention: str | None = None, gpu_as: dict[str, str] | None = None,
-         level: float = 0.95) -> Plan:
+         level: float = 0.95, num_gpus: int = 1, ulysses: int | None = None, ring: int | None = None,
+         latency_target: float | None = None, max_gpus: int | None = None) -> Plan:
     """Energy, carbon and cost per image, day and year of a workload (one configuration at
     ``images_per_day``, or a ``mix`` YAML file of configurations with shares), with the law's intervals:
-    what ``energy-nb plan`` answers. ``compare`` ranks cheaper alternatives (one configuration only)."""
+    what ``energy-nb plan`` answers. ``compare`` ranks cheaper alternatives (one configuration only).
+    ``latency_target`` (seconds a request waits: the batch latency): the GPU count (up to ``max_gpus``), split and
+    batch size that meet it at the least gross energy per image are planned, and ``compare`` lists every choice
+    (:mod:`energy_nb.planning.latency`)."""
     from .planning import planner
 
     if images_per_day is None or not images_per_day >= 0:
@@ -112,8 +119,22 @@ def plan(model: str | None = None, height: int | None = None, width: int | None 
                    if v is None]
         if missing:
             raise UserError(f"{', '.join(missing)} required (or --mix FILE.yml)")
-        base = Configuration(model, height, width, steps, dtype, cfg, gpu, batch_size)
+        base = Configuration(model, height, width, steps, dtype, cfg, gpu, batch_size, 1, num_gpus, ulysses, ring)
         workload = planner.Workload.single(base, images_per_day)
+    if max_gpus is not None and latency_target is None:
+        raise UserError("--max-gpus bounds the choices of --latency-target: give --latency-target SECONDS too")
+    if latency_target is not None:
+        from .planning import latency
+
+        if len(workload.mix) != 1:
+            raise UserError("--latency-target needs one configuration, not a --mix")
+        if not isinstance(chosen, str) or chosen != _laws.AUTO or convention is not None:
+            raise UserError("--latency-target is answered by the default law (auto): drop --law, --law-file and "
+                            "--convention")
+        table = latency.choices(workload.mix[0][0], max_gpus, opts)
+        pick = latency.chosen(workload.mix[0][0], latency.best(table, latency_target))
+        result = planner.plan(planner.Workload.single(pick, images_per_day), opts)
+        return replace(result, latency=table if compare else None, latency_target=float(latency_target))
     result = planner.plan(workload, opts)
     if compare:
         from .planning.alternatives import compare as alternatives

@@ -18,6 +18,7 @@ from .options import (
     print_json,
     resolve_gpu,
     resolve_model,
+    split_parent,
 )
 
 
@@ -28,7 +29,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
     resolve_gpu(a)
     p = api.predict(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.batch_size, a.prompts, law=a.law,
                     law_file=a.law_file, convention=a.convention, gpu_as=gpu_as(a), n_scaling=a.n_scaling,
-                    level=a.level)
+                    level=a.level, num_gpus=a.num_gpus, ulysses=a.ulysses, ring=a.ring)
     print_json(p.to_dict()) if a.json else print(p)
     return 0
 
@@ -42,7 +43,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
                  images_per_day=a.images_per_day, mix=a.mix, pue=a.pue, country=a.country,
                  carbon_intensity=a.carbon_intensity, price_per_kwh=a.price_kwh, days_per_year=a.days_per_year,
                  utilisation=a.utilisation, compare=a.compare, law=a.law, law_file=a.law_file,
-                 convention=a.convention, gpu_as=gpu_as(a), level=a.level)
+                 convention=a.convention, gpu_as=gpu_as(a), level=a.level, num_gpus=a.num_gpus, ulysses=a.ulysses,
+                 ring=a.ring, latency_target=a.latency_target, max_gpus=a.max_gpus)
     print_json(p.to_dict()) if a.json else print(p)
     return 0
 
@@ -101,7 +103,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     from ..laws import LAW_NAMES
     from ..models.registry import MODEL_KEYS
 
-    pr = sub.add_parser("predict", parents=[configuration_parent(True), gpu_parent(), law_parent(), json_parent()],
+    pr = sub.add_parser("predict", parents=[configuration_parent(True), split_parent(), gpu_parent(), law_parent(),
+                                            json_parent()],
                         help="predicted energy of one configuration, with a 95%% prediction interval",
                         description="Energy of one configuration (net of idle power, and gross where the data have "
                                     "time), with its prediction interval and every reason it extrapolates.")
@@ -112,7 +115,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          "paper's law evaluated at N = --prompts (alpha < 1 inflates small N; extrapolates)")
     pr.set_defaults(func=cmd_predict)
 
-    pl = sub.add_parser("plan", parents=[configuration_parent(False), gpu_parent(), law_parent(), json_parent()],
+    pl = sub.add_parser("plan", parents=[configuration_parent(False), split_parent(), gpu_parent(), law_parent(),
+                                         json_parent()],
                         help="energy, carbon and cost of a workload per image and per year, with intervals",
                         description="Plan a deployment: energy (with the law's prediction interval, 95% unless "
                                     "--level), carbon and cost of a workload, per image, day and year, and the GPU "
@@ -122,7 +126,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--mix", help="YAML list of configurations with a share each (instead of one configuration)")
     g.add_argument("--utilisation", type=float, default=0.5,
                    help="busy fraction of each GPU, for the number of GPUs needed (default 0.5)")
-    g.add_argument("--compare", action="store_true", help="rank cheaper alternatives with their savings")
+    g.add_argument("--compare", action="store_true", help="rank cheaper alternatives with their savings (with "
+                                                          "--latency-target: list every choice)")
+    g.add_argument("--latency-target", type=float, metavar="SECONDS",
+                   help="seconds a request may wait (its batch latency): plan the GPU count, Ulysses x Ring split and "
+                        "batch size (1-16) that meet it at the least gross energy per image")
+    g.add_argument("--max-gpus", type=positive_int, help="most GPUs per image --latency-target may use (default: "
+                                                         "a node's, data/gpus.csv)")
     g = pl.add_argument_group("the facility and the grid")
     where = g.add_mutually_exclusive_group()
     where.add_argument("--country", help="ISO 3166-1 alpha-3 code (FRA, USA, IND) or USA/<state>; "

@@ -45,9 +45,10 @@ def cmd_gpus(a: argparse.Namespace) -> int:
         print_json(t.to_dict(orient="records"))
         return 0
     cols = ["gpu_part", "family", "peak_fp16_tflops", "peak_tf32_tflops", "peak_fp32_tflops", "bandwidth_gb_s",
-            "power_limit_w", "idle_w"]
+            "power_limit_w", "idle_w", "interconnect", "interconnect_gb_s", "max_gpus_per_node"]
     print(t[cols].to_string(index=False, na_rep="-"))
-    print("TFLOP/s dense; GB/s; W. A family name answers with its first part. Sources: data/gpus.csv.")
+    print("TFLOP/s dense; GB/s (interconnect: GPU to GPU, both directions); W. A family name answers with its first "
+          "part. Sources: data/gpus.csv.")
     return 0
 
 

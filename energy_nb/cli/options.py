@@ -75,6 +75,18 @@ def configuration_parent(required: bool) -> argparse.ArgumentParser:
     return p
 
 
+def split_parent() -> argparse.ArgumentParser:
+    """Several GPUs per image: --num-gpus, --ulysses, --ring (xDiT's sequence parallelism)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("several GPUs per image (xDiT sequence parallelism)")
+    g.add_argument("--num-gpus", type=positive_int, default=1,
+                   help="GPUs each image is split over (default 1); energy is summed over them")
+    g.add_argument("--ulysses", type=positive_int, help="Ulysses degree (divides the head count; default: the "
+                                                        "fastest valid split, said in the answer)")
+    g.add_argument("--ring", type=positive_int, help="Ring degree (--ulysses x --ring = --num-gpus)")
+    return p
+
+
 def gpu_parent() -> argparse.ArgumentParser:
     """The GPU: a name of data/gpus.csv, a datasheet given on the command line, or one to stand in for it."""
     p = argparse.ArgumentParser(add_help=False)

@@ -4,7 +4,8 @@ Analytic FLOPs of the paper's formulas (:mod:`.flops`), FLOPs, kernels, element-
 work counted on the real diffusers modules on the meta device (:mod:`.counting`), those counted features computed
 once (:mod:`.features`: the shipped table ``data/features/counted.csv`` and a disk cache), and what the shapes cost
 on a GPU's kernels beyond their FLOPs (:mod:`.shapes`: padded attention head dimensions, softmax scores, GEMMs
-under one wave).
+under one wave), and one image split over several GPUs (:mod:`.parallel`: the valid Ulysses x Ring splits, each GPU's
+share of the work and the communication each adds).
 
 May import: the layers before it (``core``, ``models``).
 """

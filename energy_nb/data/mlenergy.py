@@ -6,6 +6,10 @@ and batch latency at batch sizes 1-64 (see each folder's ``SOURCE.md``). One JSO
 row: ``n_prompts`` = the images in the measured window (v2: 10 batches; v3: 8 batches, 4 when
 steps > 30), ``energy_j`` = energy per image x ``n_prompts``, ``time_s`` = batch latency / batch size.
 
+A v3 record on several GPUs keeps how xDiT split each image (``ulysses_degree``, ``ring_degree``; their product is
+``num_gpus``), so such a row -- ML.ENERGY's or a user's own xDiT run in their format -- fits and calibrates the law
+for several GPUs per image.
+
 Model ids map to registry keys where the architecture is the paper's (SD 2.1 -> ``sd2``, FLUX.1-dev
 -> ``flux``, SD3.5-Large -> ``sd35``); the others keep their Hugging Face ids. Every record of v2 ran
 classifier-free guidance (pipeline defaults); in v3 FLUX.1-dev does not (guidance embedding), SD3.5 does.
@@ -70,6 +74,11 @@ def _number(rec: dict, name: str, where: str, integer: bool = False) -> float:
         raise MLEnergyInputError(f"{where}: field {name!r} is {v!r}; allowed: a positive "
                                  f"{'integer' if integer else 'number'}")
     return int(x) if integer else x
+
+
+def _degree(rec: dict, name: str, where: str) -> int | None:
+    """A parallel degree (``ulysses_degree``, ``ring_degree``) when the record gives one (older files do not)."""
+    return _number(rec, name, where, integer=True) if name in rec else None
 
 
 def _gpu(name: str, where: str, field: str) -> tuple[str, str]:
@@ -181,7 +190,8 @@ def read_v3(path: str | Path) -> pd.DataFrame:
                          energy_j=_number(rec, "energy_per_image_joules", where) * n,
                          source=f"ML.ENERGY v3: {where}", status="ok", meter=METER, duration_s=latency * batches,
                          batch_size=batch, num_gpus=_number(rec, "num_gpus", where, integer=True),
-                         time_s=latency / batch, energy_scope="gross",
+                         ulysses_degree=_degree(rec, "ulysses_degree", where),
+                         ring_degree=_degree(rec, "ring_degree", where), time_s=latency / batch, energy_scope="gross",
                          note=f"hf_id={hf}; window of {batches} batches; summed over GPUs; without idle subtraction"))
     return to_frame(rows)
 

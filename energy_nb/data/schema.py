@@ -8,7 +8,10 @@ leaderboard). Measurement columns are empty for transcribed rows.
 Record columns added for independent data (every record has them once read; files written before
 they existed get the defaults): ``batch_size`` (images per pipeline call, 1), ``num_gpus`` (1),
 ``time_s`` (seconds per image, empty when unknown), ``energy_scope`` (``net``), ``gpu_part`` (the exact
-part, e.g. ``A100-SXM4-40GB``; empty when unknown). ``model`` is a registry key, or the Hugging Face
+part, e.g. ``A100-SXM4-40GB``; empty when unknown), ``ulysses_degree`` and ``ring_degree`` (how a run on several
+GPUs split each image's sequence: xDiT's Ulysses and Ring degrees, their product ``num_gpus``; defaults: ring 1,
+Ulysses the rest -- 1 and 1 on one GPU).
+``model`` is a registry key, or the Hugging Face
 id of a model the registry does not have yet (kept, but not fitted).
 """
 from __future__ import annotations
@@ -73,14 +76,18 @@ RECORD_COLUMNS: dict[str, type] = {
     "time_s": float,
     "energy_scope": str,
     "gpu_part": str,
+    "ulysses_degree": int,
+    "ring_degree": int,
 }
-RECORD_DEFAULTS: dict[str, object] = {"batch_size": 1, "num_gpus": 1, "energy_scope": "net"}
+RECORD_DEFAULTS: dict[str, object] = {"batch_size": 1, "num_gpus": 1, "energy_scope": "net", "ring_degree": 1}
 ENERGY_SCOPES: tuple[str, ...] = ("net", "gross")
 
 COLUMNS: dict[str, type] = {**CORE_COLUMNS, **MEASUREMENT_COLUMNS, **RECORD_COLUMNS}
 COLUMN_NAMES: list[str] = list(COLUMNS)
 #: The header files had before ``RECORD_COLUMNS`` (still read, and appended to, as they are).
 LEGACY_COLUMN_NAMES: list[str] = list(CORE_COLUMNS) + list(MEASUREMENT_COLUMNS)
+#: Every header a sweep file may have been started with (the current one first): each is still read and appended to.
+HEADERS: tuple[list[str], ...] = (COLUMN_NAMES, COLUMN_NAMES[:-2], LEGACY_COLUMN_NAMES)
 _HF_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 
 _GPU_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -131,9 +138,13 @@ def validate_row(row: dict[str, object], path: str = "<row>", line: int = 0) -> 
         _fail(path, line, "dtype", row["dtype"], ", ".join(DTYPES))
     if row["cfg"] not in (0, 1):
         _fail(path, line, "cfg", row["cfg"], "0 (off) or 1 (on)")
-    for col in ("steps", "n_prompts", "batch_size", "num_gpus"):
+    for col in ("steps", "n_prompts", "batch_size", "num_gpus", "ulysses_degree", "ring_degree"):
         if row.get(col) is not None and int(row[col]) < 1:  # type: ignore[arg-type]
             _fail(path, line, col, row[col], "an integer >= 1")
+    degrees = [int(row.get(c) or 1) for c in ("num_gpus", "ulysses_degree", "ring_degree")]  # type: ignore[arg-type]
+    if degrees[1] * degrees[2] != degrees[0]:
+        _fail(path, line, "ring_degree", row.get("ring_degree"), f"ulysses_degree x ring_degree = num_gpus "
+              f"({degrees[0]}); ulysses_degree is {degrees[1]}")
     for col in ("height", "width"):
         try:
             if registry:
@@ -204,11 +215,16 @@ def read_energy_csv(path: str | Path, complete_lines_only: bool = False) -> pd.D
 
 
 def fill_defaults(row: dict[str, object]) -> dict[str, object]:
-    """Record columns a row leaves empty get their defaults (batch 1, one GPU, net energy); ``time_s``
+    """Record columns a row leaves empty get their defaults (batch 1, one GPU, net energy, ring degree 1 and the rest of
+    the GPUs by Ulysses); ``time_s``
     is derived from a measured window (``duration_s / n_prompts``) when there is one."""
     for col, default in RECORD_DEFAULTS.items():
         if row.get(col) is None:
             row[col] = default
+    if row.get("ulysses_degree") is None:  # the GPUs the ring does not take split by Ulysses (1 on one GPU)
+        ring = int(row["ring_degree"])  # type: ignore[arg-type]
+        n = int(row["num_gpus"])  # type: ignore[arg-type]
+        row["ulysses_degree"] = n // ring if ring >= 1 and n % ring == 0 else None
     if row.get("time_s") is None and row.get("duration_s") and row.get("n_prompts"):
         row["time_s"] = float(row["duration_s"]) / int(row["n_prompts"])  # type: ignore[arg-type]
     return row

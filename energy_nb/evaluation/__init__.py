@@ -7,7 +7,8 @@ package), the coverage of the intervals it ships (:mod:`.intervals`), one-point 
 where the answer is known (:mod:`.calibration`), held-out time, gross energy and batch effect (:mod:`.held_out`),
 the metrics (:mod:`.metrics`), the transfer page's tables (:mod:`.tables`), the independent check against
 ML.ENERGY (:mod:`.crosscheck`), the tables about every registry model (:mod:`.registry_report`) and our refits beside
-the paper's published values (:mod:`.refit`).
+the paper's published values (:mod:`.refit`), and the law for several GPUs per image fitted and measured held-out
+(:mod:`.parallel`).
 
 May import: the layers before it (``core``, ``models``, ``compute``, ``data``, ``laws``).
 """

@@ -154,6 +154,10 @@ def build(progress: bool = False) -> dict[str, Any]:
     content = json.loads(to_json(content, indent=None))  # strict JSON, as it will be read back
     content["t_quantiles"] = _quantiles(content)
     content["answers"] = _answers(content)
+    from .parallel import entry
+
+    content["parallel"] = json.loads(to_json(entry(content), indent=None))
+    say(f"parallel: {content['parallel']['law']['n_obs']} rows on several GPUs ({time.perf_counter() - t0:.1f} s)")
     content["version"] = version(content)
     content["code_version"] = laws.code_version()
     content["libraries"] = library_versions(LIBRARIES)

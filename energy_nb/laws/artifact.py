@@ -21,7 +21,10 @@ What it holds (strict JSON, ``format`` :data:`FORMAT`):
   interval is their split-conformal quantile, the interval of a model or GPU never seen is by group
   (:mod:`energy_nb.laws.conformal`);
 - ``answers``: per registry model and GPU family, the law that answers, why, and its interval (what
-  :meth:`Artifact.answer` gives; any other GPU name is routed the same way when asked).
+  :meth:`Artifact.answer` gives; any other GPU name is routed the same way when asked);
+- ``parallel``: the law for several GPUs per image (:mod:`energy_nb.laws.parallel`), the single-GPU law of each
+  model it was fitted on, its in-sample and held-out errors (:mod:`energy_nb.evaluation.parallel`) and the errors its
+  intervals come from.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ from ..core.errors import UserError
 from .registry import Law, conventions, from_dict, spec
 
 #: The artifact's schema version: a reader refuses another.
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,27 @@ class Artifact:
         key, interval, reason = ((entry["law"], entry["interval"], entry["reason"]) if entry is not None
                                  else self.route(model, gpu, gpu_as))
         return self.with_interval(self.law(key), interval), reason
+
+
+    # -- several GPUs per image ------------------------------------------------------------------------
+    def parallel_base(self, model: str, gpu: str | None, gpu_as: dict[str, str] | None = None) -> tuple[str, str]:
+        """``(law key, reason)`` of the ``ops`` law a job on several GPUs takes its single-GPU part from: the law that
+        answers ``model`` on ``gpu`` (:meth:`route`) when it is an ``ops`` law, else the shared ``ops`` law."""
+        key, _, why = self.route(model, gpu, gpu_as)
+        if self.data["laws"][key]["kind"] == "ops":
+            return key, why
+        return "ops", f"the shared ops law (the law that answers on one GPU, {key!r}, does not model time by kind)"
+
+    def parallel(self):
+        """The law for several GPUs per image (:class:`energy_nb.laws.parallel.ParallelLaw`) and its entry (held-out
+        errors, the interval's errors and how they were obtained)."""
+        from .parallel import ParallelLaw
+
+        entry = self.data.get("parallel")
+        if entry is None:
+            raise UserError(f"the laws artifact {self.path} holds no law for several GPUs per image: rebuild it with "
+                            "`energy-nb laws build`")
+        return ParallelLaw.from_dict(entry["law"]), entry
 
 
 @lru_cache(maxsize=1)

@@ -10,8 +10,10 @@ static power, busy energy, power cap). Two numbers are fitted, not one flat rati
   host time, Python and launches, stays the base machine's);
 - ``power``: its net power over the base GPU's (from the row's energy once its time is known).
 
-Another model then moves with its own mix: a host-bound model gains nothing from a faster GPU, a compute-bound one
-all of it (:func:`scaled`). Rows without a latency fix ``power`` alone (``speed`` 1). ``predict`` and ``plan --gpu
+Another model then moves with its own mix: a host-bound model gains nothing from a faster GPU, a compute-bound one all
+of it (:func:`scaled`). A row on several GPUs (a user's xDiT run, ``num_gpus`` with its Ulysses and Ring degrees) is
+asked of the parallel law on the base GPU and split the same way, summed over its GPUs; the calibrated GPU then
+answers one GPU per image. Rows without a latency fix ``power`` alone (``speed`` 1). ``predict`` and ``plan --gpu
 NAME`` answer with the base GPU's law so scaled (:class:`CalibratedLaw`), time and gross energy included, and say so;
 a law that models energy only (named with ``--law``) takes the flat ``factor`` (energy measured over predicted).
 
@@ -195,12 +197,19 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
     if len(data) > MAX_ROWS:
         raise UserError(f"{len(data)} ok rows given to calibrate {name!r}: a calibration takes 1 to {MAX_ROWS} "
                         "measured rows (to fit a law on more, use energy-nb fit --data)")
-    out, laws_, configs = [], [], []
+    out, laws_, configs, parts = [], [], [], []
     for r in data.itertuples():
+        n = int(getattr(r, "num_gpus", 1) or 1)
+        split = dict(num_gpus=n, ulysses=_int(getattr(r, "ulysses_degree", None)),
+                     ring=_int(getattr(r, "ring_degree", None))) if n > 1 else {}
         c = Configuration(str(r.model), int(r.height), int(r.width), int(r.steps), str(r.dtype), bool(int(r.cfg)),
-                          base, batch_size=int(getattr(r, "batch_size", 1) or 1))
-        law, _ = current().answer(c.model, base)
-        pred = law.per_image(c)
+                          base, batch_size=int(getattr(r, "batch_size", 1) or 1), **split)
+        if n > 1:  # an xDiT run on several GPUs: its base-GPU answer and parts are the parallel law's
+            law, pred, part = _on_several(c)
+        else:
+            law, _ = current().answer(c.model, base)
+            pred = law.per_image(c)
+            part = law.fitted.energy_parts(c.frame(1)) if law.models_time else None
         measured = float(r.energy_j) / float(r.n_prompts)
         t = getattr(r, "time_s", None)
         t = float(t) if t is not None and pd.notna(t) else None
@@ -209,6 +218,7 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
                         base_predicted_s=pred.per_image_s))
         laws_.append(law)
         configs.append(c)
+        parts.append(part)
     factor = float(math.exp(sum(math.log(x["ratio"]) for x in out) / len(out)))
     lo, hi = FACTOR_RANGE
     for x in out:  # every row, not only their mean: x0.004 and x266 average to x1.06
@@ -223,9 +233,8 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
                         f"{base}, {high['configuration']} x{high['ratio']:.3g} (more than x{MAX_SPREAD:g} apart); "
                         "one GPU's factor should not depend on the row: check the rows (units, GPU, n_prompts)")
     speed, power = 1.0, factor
-    if all(law.models_time for law in laws_):
-        parts = pd.concat([law.fitted.energy_parts(c.frame(1)) for law, c in zip(laws_, configs)], ignore_index=True)
-        speed, power = factors(parts, np.array([x["measured_j"] for x in out]),
+    if all(p is not None for p in parts):
+        speed, power = factors(pd.concat(parts, ignore_index=True), np.array([x["measured_j"] for x in out]),
                                np.array([np.nan if x["measured_s"] is None else x["measured_s"] for x in out]))
     cal = Calibration(name, base, factor, out, artifact_version=current().version,
                       measured=json.loads(data.to_json(orient="records")), speed=speed, power=power)
@@ -236,6 +245,23 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
                             "write")
         data.to_csv(path.with_suffix(".rows.csv"), index=False)
     return cal
+
+
+def _int(v: Any) -> int | None:
+    return None if v is None or pd.isna(v) else int(v)
+
+
+def _on_several(config: Configuration) -> tuple[Any, Any, pd.DataFrame]:
+    """The base-GPU answer of a row on several GPUs (:func:`energy_nb.laws.split.on_several_gpus`, its split as
+    measured) and its job's parts (:meth:`energy_nb.laws.parallel.ParallelLaw.energy_parts`)."""
+    from .artifact import current
+    from .split import on_several_gpus
+
+    a = on_several_gpus(config)
+    art = current()
+    law, _ = art.parallel()
+    base = art.law(art.parallel_base(config.model, config.gpu)[0])
+    return law, a, law.energy_parts(base, a.configuration.frame(1))
 
 
 class CalibratedLaw(LawWrapper):

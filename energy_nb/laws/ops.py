@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..compute import features
+from ..compute import features, parallel
 from ..core.errors import UserError
 from ..core.frames import rows as frame_rows
 from ..core.units import BYTES_PER_ELEMENT, DTYPES
@@ -88,14 +88,16 @@ _POWER = ("p_static", "p_tensor", "p_memory", "p_cap", "t_fill_us")
 # ---------------------------------------------------------------------------------------------------
 # Features: ideal seconds per image, by kind
 # ---------------------------------------------------------------------------------------------------
-def ops_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
-    """Per image of each row: ideal seconds by kind (``x_gemm``, ``x_conv``, ``x_attn``, ``x_softmax``,
-    ``x_memory``), kernels ``K`` and component calls ``C``; ``tau``, the ideal tensor seconds of one denoiser kernel at
-    the row's batch; the GPU's power limit ``P`` and idle power ``I`` (W), its datasheet efficiency ``s`` and the fp32
-    flag."""
+def ops_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None, serial_only: bool = False) -> pd.DataFrame:
+    """Per image of each row, on one of its GPUs: ideal seconds by kind (``x_gemm``, ``x_conv``, ``x_attn``,
+    ``x_softmax``, ``x_memory``), kernels ``K`` and component calls ``C``; ``tau``, the ideal tensor seconds of one
+    denoiser kernel at the row's batch; the GPU's power limit ``P`` and idle power ``I`` (W), its datasheet efficiency
+    ``s`` and the fp32 flag. A row on ``num_gpus`` GPUs splits the denoiser's work (not its weights, kernels or calls)
+    over them by :func:`energy_nb.compute.parallel.share`; ``serial_only``: the parts no GPU count splits (text
+    encoders and VAE decoder) alone."""
     gpu_as = gpu_as or {}
     out = []
-    extra = tuple(c for c in ("batch_size", "gpu_part") if c in df)
+    extra = tuple(c for c in ("batch_size", "gpu_part", "num_gpus") if c in df)
     specs: dict[str, Any] = {}  # per GPU name, once per call: the table lookups cost more than the row's arithmetic
     idles: dict[str, float] = {}
     for r in frame_rows(df, ("model", "height", "width", "steps", "cfg", "dtype", "gpu") + extra):
@@ -111,13 +113,17 @@ def ops_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.D
         b = float(getattr(r, "batch_size", 1) or 1)
         cfgf = 2.0 if int(r.cfg) else 1.0
         steps = float(r.steps)
-        parts = ((g["den"], steps * cfgf, steps * (1.0 if g["batched"] else cfgf) / b), (g["text"], cfgf, cfgf / b),
-                 (g["vae"], 1.0, 1.0 / b))
+        n = int(getattr(r, "num_gpus", 1) or 1)
+        part = 1.0 if n == 1 else parallel.share(str(r.model), int(r.height), int(r.width), n)
+        parts = ((g["den"], steps * cfgf, steps * (1.0 if g["batched"] else cfgf) / b, 1.0 / part),
+                 (g["text"], cfgf, cfgf / b, 1.0), (g["vae"], 1.0, 1.0 / b, 1.0))
         bpe = BYTES_PER_ELEMENT[dtype]
         x = dict(x_gemm=0.0, x_conv=0.0, x_attn=0.0, x_softmax=0.0, x_memory=0.0, K=0.0, C=0.0)
-        den, dpass, dcall = parts[0]
-        x["tau"] = (dpass / dcall) * (den["matmul"] + den["attn"] + den["conv"]) / r_mm / max(den["kernels"], 1.0)
-        for comp, passes, calls in parts:
+        den, dpass, dcall, _ = parts[0]
+        work = den["matmul"] + den["attn"] + den["conv"]
+        x["tau"] = (dpass / dcall) * work / r_mm / max(den["kernels"], 1.0) * part
+        for comp, passes, calls, shard in parts[1:] if serial_only else parts:
+            passes /= shard  # each GPU computes its share of the tokens; every GPU holds the weights
             x["x_gemm"] += passes * (comp["matmul"] + comp["attn"] - comp["attn_fused"]) / r_mm
             x["x_conv"] += passes * comp["conv"] / r_conv
             x["x_attn"] += passes * comp["attn_padded"] / r_mm
@@ -146,13 +152,17 @@ def evaluate(coef: dict[str, float], X: pd.DataFrame) -> dict[str, np.ndarray]:
                memory=coef["k_memory"] * v["x_memory"], kernels=coef["t_kernel_gpu_us"] * 1e-6 * v["K"])
     out["tensor"] = out["gemm"] + out["conv"] + out["attention"] + out["softmax"]
     out["mem"] = out["memory"] + out["kernels"]
-    out["gpu"] = out["tensor"] + out["mem"]
+    out["comm"] = v.get("comm_s", np.zeros(len(X)))  # GPU-to-GPU communication (several GPUs per image), priced
+    out["gpu"] = out["tensor"] + out["mem"] + out["comm"]
     out["host"] = coef["t_kernel_us"] * 1e-6 * v["K"] + coef["t_call_ms"] * 1e-3 * v["C"] + coef["t_image_s"]
+    if "host_x" in v:  # several GPUs per image: every step waits for the slowest host (energy_nb.laws.parallel)
+        out["host"] = out["host"] * v["host_x"]
     t = _smooth_max(out["gpu"], out["host"])
     P = v["P"]
     occ = v["tau"] / (v["tau"] + coef["t_fill_us"] * 1e-6)
     out.update(time=t, static_w=coef["p_static"] * P, cap_w=np.maximum(coef["p_cap"] * P - v["I"], 1e-3 * P),
-               busy_j=occ * P * (coef["p_tensor"] * out["tensor"] + coef["p_memory"] * out["mem"]), idle=v["I"])
+               busy_j=occ * P * (coef["p_tensor"] * out["tensor"] + coef["p_memory"] * out["mem"])
+               + coef.get("p_comm", 0.0) * P * out["comm"], idle=v["I"])
     out["energy"] = np.minimum(out["static_w"] * t + out["busy_j"], out["cap_w"] * t)
     out["power"] = out["energy"] / t
     return out

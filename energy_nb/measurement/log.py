@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
-from ..data.schema import COLUMN_NAMES, LEGACY_COLUMN_NAMES, fill_defaults, read_energy_csv, validate_row
+from ..data.schema import COLUMN_NAMES, HEADERS, fill_defaults, read_energy_csv, validate_row
 
 #: Columns that identify a row: a rerun skips a configuration that has a row with these values.
 KEY_COLUMNS = ("model", "gpu", "height", "width", "steps", "dtype", "cfg", "n_prompts", "size", "device",
@@ -34,10 +34,10 @@ class RowLog:
         else:
             with self.path.open(newline="") as fh:
                 header = next(csv.reader(fh), [])
-            if header not in (COLUMN_NAMES, LEGACY_COLUMN_NAMES):
+            if header not in HEADERS:
                 raise UserError(f"{self.path} exists but is not a sweep file of this schema (its header differs); "
                                  "give another --out")
-            self.header = header  # a file started before the record columns keeps its header
+            self.header = header  # a file started under an earlier schema keeps its header
 
     def _repair_torn_tail(self) -> None:
         """A line cut by a kill mid-write (no final newline) is moved to ``<out>.torn`` and removed."""

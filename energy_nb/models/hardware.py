@@ -5,8 +5,9 @@ GPU one indicator, and users ask for ``--gpu H100``. ``gpu_part`` keeps what the
 (``NVIDIA H100 80GB HBM3`` -> ``H100-80GB-HBM3``), so variants stay visible. The families are those of the
 table (:func:`families`).
 
-**Datasheets.** A :class:`GpuSpec` holds the dense peak rates, the memory bandwidth, the power limit and,
-where it is published, the idle power (bare, and with a CUDA context). :func:`get_spec` answers a part
+**Datasheets.** A :class:`GpuSpec` holds the dense peak rates, the memory bandwidth, the power limit, the
+GPU-to-GPU interconnect (kind, bandwidth, and the most GPUs a node is sold with) and, where it is published,
+the idle power (bare, and with a CUDA context). :func:`get_spec` answers a part
 (``A100-SXM4-40GB``, ``H100 80GB HBM3``), a family (``A100``: the datasheet of the family's first part in
 the file, and the idle power of its first part that has one published) or a name registered from the
 command line with :func:`parse_spec` (``--gpu-spec name=MyGPU,tflops_bf16=400,bandwidth_tbs=2,power_w=500``).
@@ -60,6 +61,9 @@ SPEC_FIELDS: dict[str, tuple[str, float, str]] = {
     "bandwidth_gbs": ("bandwidth_gb_s", 1.0, "memory bandwidth, GB/s"),
     "power_w": ("power_w", 1.0, "power limit (TDP), W"),
     "idle_w": ("idle_w", 1.0, "idle power, W (optional)"),
+    "interconnect_gbs": ("interconnect_gb_s", 1.0, "GPU-to-GPU bandwidth, GB/s both directions (optional; several "
+                         "GPUs per image)"),
+    "max_gpus": ("max_gpus_per_node", 1.0, "most GPUs per node (optional; several GPUs per image)"),
 }
 REQUIRED = ("name", "tflops_half", "bandwidth_gb_s", "power_w")
 
@@ -78,6 +82,9 @@ class GpuSpec:
     idle_w: float | None = None  #: published idle power, W (bare: no CUDA context)
     idle_context_w: float | None = None  #: published idle power with a CUDA context, W
     source: str = ""
+    interconnect: str = ""  #: how its GPUs talk within a node (``NVLink``, ``PCIe``; empty: not given)
+    interconnect_gb_s: float | None = None  #: GPU-to-GPU bandwidth, GB/s, both directions (the datasheet's figure)
+    max_gpus_per_node: int | None = None  #: the most GPUs of this part a node is sold with (None: not given)
 
     def rates(self, dtype: str) -> tuple[float, float]:
         """(matrix-product, convolution) peak FLOP/s for ``dtype``: half precision runs both on the tensor
@@ -119,7 +126,9 @@ def _from_row(r: pd.Series, name: str, idle: pd.Series | None = None) -> GpuSpec
                    tflops_tf32=_opt(r["peak_tf32_tflops"]), tflops_fp32=_opt(r["peak_fp32_tflops"]),
                    bandwidth_gb_s=float(r["bandwidth_gb_s"]), power_w=float(r["power_limit_w"]),
                    idle_w=_opt(idle["idle_w"]), idle_context_w=_opt(idle["idle_context_w"]),
-                   source=str(r["spec_source"]))
+                   source=str(r["spec_source"]), interconnect=str(r["interconnect"]),
+                   interconnect_gb_s=_opt(r["interconnect_gb_s"]),
+                   max_gpus_per_node=None if pd.isna(r["max_gpus_per_node"]) else int(r["max_gpus_per_node"]))
 
 
 def known() -> list[str]:
@@ -188,12 +197,13 @@ def parse_spec(text: str) -> GpuSpec:
             raise UserError(f"--gpu-spec {k}={v!r} is not a number") from None
         if not x > 0 or x != x or x == float("inf"):
             raise UserError(f"--gpu-spec {k}={v!r} is not allowed: it must be a positive number")
-        values[field] = x * scale
+        values[field] = int(x) if field == "max_gpus_per_node" else x * scale
     missing = [f for f in REQUIRED if f not in values]
     if missing:
         names = {"name": "name", "tflops_half": "tflops_bf16", "bandwidth_gb_s": "bandwidth_tbs", "power_w": "power_w"}
         raise UserError(f"--gpu-spec lacks {', '.join(names[m] for m in missing)}; needed: name, tflops_bf16, "
-                         "bandwidth_tbs, power_w (optional: tflops_tf32, tflops_fp32, idle_w)")
+                         "bandwidth_tbs, power_w (optional: tflops_tf32, tflops_fp32, idle_w, interconnect_gbs, "
+                         "max_gpus)")
     if "idle_w" in values and values["idle_w"] >= values["power_w"]:  # type: ignore[operator]
         raise UserError(f"--gpu-spec idle_w={values['idle_w']:g} is not below power_w={values['power_w']:g}")
     return GpuSpec(family="custom", source="given on the command line (--gpu-spec)",

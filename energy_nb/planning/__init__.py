@@ -2,7 +2,8 @@
 
 One prediction of one configuration with its time and gross energy (:mod:`.prediction`), a deployment's
 energy, carbon and cost (:mod:`.planner`), its cheaper alternatives (:mod:`.alternatives`), both as text
-(:mod:`.text`), and the book's in-page calculator (:mod:`.calculator`).
+(:mod:`.text`), the GPU count, split and batch size that meet a latency at the least energy (:mod:`.latency`), and the
+book's in-page calculator (:mod:`.calculator`).
 
 May import: the layers before it (``core`` to ``measurement``).
 """

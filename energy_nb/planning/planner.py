@@ -163,10 +163,10 @@ def plan(workload: Workload, opts: Options | None = None) -> Plan:
         row: dict[str, Any] = dict(configuration=config.label(), share=share, images_per_day=n_day, law=e["law"],
                                    extrapolation=e["extrapolation"], time_extrapolation=e["time_extrapolation"],
                                    seconds_per_image=e["seconds"],
-                                   gpu_hours_per_day=(e["seconds"] * n_day / 3600.0 if e["seconds"] is not None
-                                                      else None))
-        row["gpus_needed"] = (math.ceil(row["gpu_hours_per_day"] / (24.0 * opts.utilisation))
-                              if row["gpu_hours_per_day"] is not None else None)
+                                   gpu_hours_per_day=(e["seconds"] * config.num_gpus * n_day / 3600.0
+                                                      if e["seconds"] is not None else None))
+        row["gpus_needed"] = (math.ceil(row["gpu_hours_per_day"] / (24.0 * opts.utilisation) / config.num_gpus)
+                              * config.num_gpus if row["gpu_hours_per_day"] is not None else None)  # whole jobs
         for suffix in ("", "_low", "_high"):
             wh = e["wh" + suffix] * opts.pue
             kwh_day = wh * n_day / 1000.0
@@ -210,6 +210,9 @@ class Plan:
     intensity: Intensity
     compare: pd.DataFrame | None = None
     workload: Workload | None = None
+    #: every GPU count, split and batch size with its latency and energy (:func:`energy_nb.planning.latency.choices`)
+    latency: pd.DataFrame | None = None
+    latency_target: float | None = None  #: seconds per request (batch latency) the configuration was chosen to meet
 
     @property
     def total(self) -> pd.Series:
@@ -237,15 +240,26 @@ class Plan:
                               t_co2e_per_year="tCO2e", cost_per_year="currency of --price-kwh"))
         if self.compare is not None:
             out["compare"] = self.compare.to_dict(orient="records")
+        if self.latency_target is not None:
+            out["latency_target_s"] = self.latency_target
+        if self.latency is not None:
+            out["choices"] = self.latency.to_dict(orient="records")
         return out
 
     def to_json(self) -> str:
         return to_json(self.to_dict())
 
     def __str__(self) -> str:
+        from .latency import format_choices
         from .text import format_compare, format_plan
 
         text = format_plan(self.frame)
+        if self.latency_target is not None:
+            c = self.workload.mix[0][0] if self.workload else None
+            text = (f"chosen for a latency of {self.latency_target:g} s per request, at the least gross energy per "
+                    f"image: {c.split_label() if c else ''}, batch {c.batch_size if c else ''}\n" + text)
+        if self.latency is not None:
+            text += "\n\n" + format_choices(self.latency, self.latency_target)
         return text if self.compare is None else text + "\n\n" + format_compare(self.compare)
 
     def _repr_html_(self) -> str:

@@ -58,6 +58,8 @@ class Prediction:
     interval_kind: str = ""
     #: the law the time (and so the gross energy) comes from: ``law`` itself unless a named law models energy only
     time_law: str = ""
+    #: on several GPUs per image: why this Ulysses x Ring split (empty on one GPU)
+    split_reason: str = ""
 
     # -- derived ----------------------------------------------------------------------------------------
     @property
@@ -80,7 +82,8 @@ class Prediction:
         n = c.prompts
         wh = 3600.0
         return dict(model=c.model, gpu=c.gpu, height=c.height, width=c.width, steps=c.steps, dtype=c.dtype,
-                    cfg=c.cfg, n_prompts=n, batch_size=c.batch_size, law=self.law, kind=self.kind,
+                    cfg=c.cfg, n_prompts=n, batch_size=c.batch_size, num_gpus=c.num_gpus, ulysses=c.ulysses,
+                    ring=c.ring, split_reason=self.split_reason, law=self.law, kind=self.kind,
                     convention=self.convention, n_scaling=self.n_scaling, reference_prompts=self.reference_prompts,
                     interval=self.interval, per_image_j=self.per_image_j, per_image_j_low=self.per_image_j_low,
                     per_image_j_high=self.per_image_j_high, per_image_wh=self.per_image_j / wh,
@@ -113,13 +116,16 @@ class Prediction:
         how = (f"E({n_ref}) / {n_ref}, the N of the law's data" if self.n_scaling == "linear"
                else f"E({c.prompts}) / {c.prompts}, the law extrapolated in N")
         lines = [f"{c.model} {c.height}x{c.width}, {c.steps} steps, {c.dtype}, CFG {'on' if c.cfg else 'off'}, "
-                 f"{c.gpu}, batch {c.batch_size}",
-                 f"  law       : {self.law} ({self.law_reason})",
-                 f"  per image : {self.per_image_j:,.1f} J = {self.per_image_j / wh:.4f} Wh "
-                 f"({pct}% PI {self.per_image_j_low / wh:.4f}-{self.per_image_j_high / wh:.4f} Wh)  [{how}]",
-                 f"  {c.prompts} prompt(s): {self.total_j:,.0f} J = {self.total_j / wh:,.3f} Wh "
-                 f"({pct}% PI {self.total_j_low / wh:,.3f}-{self.total_j_high / wh:,.3f} Wh)",
-                 f"  interval  : {self.interval_kind}"]
+                 f"{c.gpu}, batch {c.batch_size}" + (f", {c.split_label()}" if c.num_gpus > 1 else ""),
+                 f"  law       : {self.law} ({self.law_reason})"]
+        if c.num_gpus > 1:
+            lines.append(f"  split     : Ulysses {c.ulysses} x Ring {c.ring}, {self.split_reason}. Energy is summed "
+                         f"over the {c.num_gpus} GPUs; time per image = batch latency / batch size")
+        lines += [f"  per image : {self.per_image_j:,.1f} J = {self.per_image_j / wh:.4f} Wh "
+                  f"({pct}% PI {self.per_image_j_low / wh:.4f}-{self.per_image_j_high / wh:.4f} Wh)  [{how}]",
+                  f"  {c.prompts} prompt(s): {self.total_j:,.0f} J = {self.total_j / wh:,.3f} Wh "
+                  f"({pct}% PI {self.total_j_low / wh:,.3f}-{self.total_j_high / wh:,.3f} Wh)",
+                  f"  interval  : {self.interval_kind}"]
         if self.per_image_s is not None:
             lines.append(f"  time      : {self.per_image_s:.3f} s per image ({pct}% PI {self.per_image_s_low:.3f}-"
                          f"{self.per_image_s_high:.3f}); gross of idle: {self.per_image_gross_j:,.1f} J per image "
@@ -145,6 +151,8 @@ def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str |
     """The prediction for ``config``: by ``law`` (a fitted law, or a registry name; ``auto``: the law
     :func:`energy_nb.laws.answer.answer` routes the model and GPU to, and why), with ``level`` intervals; time and
     gross energy for every model and GPU from the same law (:func:`energy_nb.laws.answer.time_and_gross`)."""
+    if config.num_gpus > 1:
+        return _several(config, law, convention, n_scaling, level, gpu_as)
     if isinstance(law, str):
         fitted, why = answer(law, config.model, config.gpu, convention, gpu_as)
     else:
@@ -164,3 +172,35 @@ def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str |
                       per_image_s_high=t.per_image_s_high, per_image_gross_j=t.per_image_gross_j,
                       idle_w=t.idle_w, time_extrapolation=notes, interval_kind=fitted.interval_kind,
                       time_law=t.law)
+
+
+def _several(config: Configuration, law: Law | str, convention: str | None, n_scaling: str, level: float,
+             gpu_as: dict[str, str] | None) -> Prediction:
+    """The prediction of ``config`` split over several GPUs per image
+    (:func:`energy_nb.laws.split.on_several_gpus`)."""
+    from ..core.errors import UserError
+    from ..laws.calibrated import calibrated
+    from ..laws.split import on_several_gpus
+
+    if not (isinstance(law, str) and law == laws.AUTO) or convention is not None or n_scaling != "linear":
+        what = f"--law {law if isinstance(law, str) else law.name}" if not (isinstance(law, str) and law == laws.AUTO) \
+            else (f"--convention {convention}" if convention is not None else f"--n-scaling {n_scaling}")
+        raise UserError(f"{what} with --num-gpus {config.num_gpus}: several GPUs per image are answered by the "
+                        "parallel law on the single-GPU ops law only; allowed: the default law (auto), linear "
+                        "n-scaling, no convention")
+    if config.gpu is not None and calibrated(config.gpu) is not None:
+        raise UserError(f"GPU {config.gpu!r} is known by a calibration (energy-nb calibrate), which answers one GPU "
+                        "per image only; allowed: --num-gpus 1, or a GPU of data/gpus.csv")
+    a = on_several_gpus(config, level, gpu_as)
+    c = a.configuration.replace(prompts=config.prompts)
+    n = c.prompts
+    return Prediction(configuration=c, law=a.law, law_reason=a.law_reason, kind="parallel", convention="counted",
+                      n_scaling=n_scaling, reference_prompts=a.reference_prompts, interval=level,
+                      per_image_j=a.per_image_j, per_image_j_low=a.per_image_j_low,
+                      per_image_j_high=a.per_image_j_high, total_j=a.per_image_j * n,
+                      total_j_low=a.per_image_j_low * n, total_j_high=a.per_image_j_high * n,
+                      extrapolation=list(a.extrapolation), per_image_s=a.per_image_s,
+                      per_image_s_low=a.per_image_s_low, per_image_s_high=a.per_image_s_high,
+                      per_image_gross_j=a.per_image_gross_j, idle_w=a.idle_w,
+                      time_extrapolation=list(a.time_extrapolation), interval_kind=a.interval_kind, time_law=a.law,
+                      split_reason=a.split_reason)
