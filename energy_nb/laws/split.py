@@ -6,7 +6,7 @@ here fits. Units: J, s, W.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,43 +43,55 @@ class SplitAnswer:
     splits: tuple[tuple[int, int, float, float], ...] = ()
 
 
+def answers(configs: list[Configuration], level: float = 0.95, gpu_as: dict[str, str] | None = None
+            ) -> list[SplitAnswer]:
+    """Each of ``configs`` (on several GPUs, its split given and valid) answered as asked, in one evaluation of the
+    law per single-GPU law: what :func:`on_several_gpus` and the planner's choices call, so they agree."""
+    art = current()
+    law, entry = art.parallel()
+    q = conformal_q(entry["interval"]["errors"], level)
+    qt = conformal_q(entry["interval"]["time_errors"], level)
+    bases = [art.parallel_base(c.model, c.gpu or "H100", gpu_as) for c in configs]
+    out: list[SplitAnswer | None] = [None] * len(configs)
+    for key in dict.fromkeys(k for k, _ in bases):
+        idx = [i for i, (k, _) in enumerate(bases) if k == key]
+        base = art.law(key)
+        v = law.evaluate(base, frame([configs[i] for i in idx]), gpu_as)
+        for j, i in enumerate(idx):
+            c = configs[i]
+            mapped = (gpu_as or {}).get(c.gpu or "H100", c.gpu or "H100")
+            e, t = float(v["energy"][j]), float(v["time"][j])
+            single = c.replace(num_gpus=1, ulysses=None, ring=None)
+            notes = law.extrapolation(c.num_gpus, c.ulysses, c.ring, c.batch_size, mapped, c.model)
+            out[i] = SplitAnswer(
+                configuration=c, split_reason="as asked", law=f"{law.name} on {base.name}",
+                law_reason=f"{c.num_gpus} GPUs per image: the parallel law ({law.n_obs} rows on several GPUs) on the "
+                           f"single-GPU law {base.name!r} ({bases[i][1]})",
+                reference_prompts=int(base.reference_prompts), per_image_j=e, per_image_j_low=e * math.exp(-q),
+                per_image_j_high=e * math.exp(q), per_image_s=t, per_image_s_low=t * math.exp(-qt),
+                per_image_s_high=t * math.exp(qt), idle_w=float(v["idle"][j]) * c.num_gpus,
+                per_image_gross_j=float(v["gross"][j]), interval_kind=entry["interval"]["how"],
+                extrapolation=tuple(base.extrapolation(single, gpu_as=gpu_as)) + tuple(notes),
+                time_extrapolation=tuple(base.time_extrapolation(single, gpu_as)))
+    return out  # type: ignore[return-value]
+
+
 def on_several_gpus(config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> SplitAnswer:
     """``config`` with each image split over ``config.num_gpus`` GPUs, answered by the parallel law on top of the
     single-GPU ``ops`` law of the model and GPU (:meth:`~energy_nb.laws.artifact.Artifact.parallel_base`). Degrees
     left open are chosen: the fastest valid split by the law. Impossible splits are refused
     (:func:`energy_nb.compute.parallel.check`)."""
     gpu = config.gpu or "H100"
-    mapped = (gpu_as or {}).get(gpu, gpu)
     valid = splits.check(config.model, config.height, config.width, config.num_gpus, config.ulysses, config.ring,
-                         mapped)
-    art = current()
-    law, entry = art.parallel()
-    key, why = art.parallel_base(config.model, gpu, gpu_as)
-    base = art.law(key)
-    cands = [config.replace(gpu=gpu, ulysses=s.ulysses, ring=s.ring) for s in valid]
-    v = law.evaluate(base, frame(cands), gpu_as)
-    order = np.argsort(v["time"], kind="stable")
-    i = int(order[0])
-    chosen = cands[i]
-    table = tuple((cands[j].ulysses, cands[j].ring, float(v["time"][j]), float(v["energy"][j])) for j in order)
+                         (gpu_as or {}).get(gpu, gpu))
+    cands = answers([config.replace(gpu=gpu, ulysses=s.ulysses, ring=s.ring) for s in valid], level, gpu_as)
+    order = np.argsort([a.per_image_s for a in cands], kind="stable")
+    table = tuple((cands[j].configuration.ulysses, cands[j].configuration.ring, cands[j].per_image_s,
+                   cands[j].per_image_j) for j in order)
     if config.ulysses is not None:
-        split_reason = "as asked"
+        reason = "as asked"
     else:
         others = ", ".join(f"Ulysses {u} x Ring {r} {t:.2f} s" for u, r, t, _ in table[1:])
-        split_reason = "the fastest valid split by the law" + (f"; the others: {others}" if others else
-                                                                "; the only valid one")
-    q = conformal_q(entry["interval"]["errors"], level)
-    qt = conformal_q(entry["interval"]["time_errors"], level)
-    e, t = float(v["energy"][i]), float(v["time"][i])
-    idle = float(v["idle"][i]) * config.num_gpus
-    single = chosen.replace(num_gpus=1, ulysses=None, ring=None)
-    notes = law.extrapolation(config.num_gpus, chosen.ulysses, chosen.ring, config.batch_size, mapped, config.model)
-    return SplitAnswer(configuration=chosen, split_reason=split_reason, law=f"{law.name} on {base.name}",
-                       law_reason=f"{config.num_gpus} GPUs per image: the parallel law ({law.n_obs} rows on several "
-                                  f"GPUs) on the single-GPU law {base.name!r} ({why})",
-                       reference_prompts=int(base.reference_prompts), per_image_j=e, per_image_j_low=e * math.exp(-q),
-                       per_image_j_high=e * math.exp(q), per_image_s=t, per_image_s_low=t * math.exp(-qt),
-                       per_image_s_high=t * math.exp(qt), idle_w=idle,
-                       per_image_gross_j=float(v["gross"][i]), interval_kind=entry["interval"]["how"],
-                       extrapolation=tuple(base.extrapolation(single, gpu_as=gpu_as)) + tuple(notes),
-                       time_extrapolation=tuple(base.time_extrapolation(single, gpu_as)), splits=table)
+        reason = "the fastest valid split by the law" + (f"; the others: {others}" if others else
+                                                          "; the only valid one")
+    return replace(cands[int(order[0])], split_reason=reason, splits=table)

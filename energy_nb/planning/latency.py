@@ -60,27 +60,34 @@ def choices(config: Configuration, max_gpus: int | None = None, opts: Any = None
 
     level = getattr(opts, "level", 0.95)
     gpu_as = getattr(opts, "gpu_as", None) or None
-    rows = []
+    from ..compute import parallel
+    from ..laws.split import answers
+
+    rows, several = [], []
     for n in gpu_counts(config, max_gpus):
         for b in BATCH_SIZES:
             c = config.replace(num_gpus=n, ulysses=None, ring=None, batch_size=b, prompts=1)
             if n == 1:
-                preds = [predict(c, level=level, gpu_as=gpu_as)]
+                p = predict(c, level=level, gpu_as=gpu_as)
+                rows.append(_row(p.configuration, p.per_image_s, p.per_image_gross_j, p.per_image_j,
+                                 p.per_image_j_low, p.per_image_j_high, p.law,
+                                 bool(p.extrapolation or p.time_extrapolation)))
             else:
-                from ..compute import parallel
-
-                preds = [predict(c.replace(ulysses=s.ulysses, ring=s.ring), level=level, gpu_as=gpu_as)
-                         for s in parallel.splits(c.model, c.height, c.width, n, c.gpu)]
-            for p in preds:
-                pc = p.configuration
-                rows.append(dict(num_gpus=n, ulysses=pc.ulysses, ring=pc.ring, batch_size=b,
-                                 latency_s=p.per_image_s * b, s_per_image=p.per_image_s, gross_j=p.per_image_gross_j,
-                                 net_j=p.per_image_j, net_j_low=p.per_image_j_low, net_j_high=p.per_image_j_high,
-                                 gpu_s_per_image=p.per_image_s * n, law=p.law,
-                                 extrapolating=bool(p.extrapolation or p.time_extrapolation)))
+                several += [c.replace(ulysses=s.ulysses, ring=s.ring)
+                            for s in parallel.splits(c.model, c.height, c.width, n, c.gpu)]
+    for a in answers(several, level, gpu_as) if several else []:  # one evaluation: the numbers predict gives
+        rows.append(_row(a.configuration, a.per_image_s, a.per_image_gross_j, a.per_image_j, a.per_image_j_low,
+                         a.per_image_j_high, a.law, bool(a.extrapolation or a.time_extrapolation)))
     df = pd.DataFrame(rows).sort_values(["gross_j", "latency_s"], kind="stable").reset_index(drop=True)
     df.attrs["configuration"] = config.replace(batch_size=1, num_gpus=1, ulysses=None, ring=None).label()
     return df
+
+
+def _row(c: Configuration, s: float, gross: float, net: float, low: float, high: float, law: str,
+         extrapolating: bool) -> dict[str, Any]:
+    return dict(num_gpus=c.num_gpus, ulysses=c.ulysses, ring=c.ring, batch_size=c.batch_size,
+                latency_s=s * c.batch_size, s_per_image=s, gross_j=gross, net_j=net, net_j_low=low, net_j_high=high,
+                gpu_s_per_image=s * c.num_gpus, law=law, extrapolating=extrapolating)
 
 
 def best(table: pd.DataFrame, target_s: float) -> pd.Series:
