@@ -142,6 +142,7 @@ def per_image(config: Configuration, opts: Options) -> dict[str, Any]:
     p = predict(config.replace(prompts=1), law, opts.convention, opts.gpu_as or None, level=opts.level)
     return dict(wh=p.per_image_j / 3600.0, wh_low=p.per_image_j_low / 3600.0, wh_high=p.per_image_j_high / 3600.0,
                 law=p.law, j=p.per_image_j, extrapolation=p.extrapolation, seconds=p.per_image_s,
+                label=p.configuration.replace(gpu=config.gpu).label(),
                 time_extrapolation=p.time_extrapolation)
 
 
@@ -160,7 +161,7 @@ def plan(workload: Workload, opts: Options | None = None) -> Plan:
     for config, share in workload.mix:
         e = per_image(config, opts)
         n_day = workload.images_per_day * share
-        row: dict[str, Any] = dict(configuration=config.label(), share=share, images_per_day=n_day, law=e["law"],
+        row: dict[str, Any] = dict(configuration=e["label"], share=share, images_per_day=n_day, law=e["law"],
                                    extrapolation=e["extrapolation"], time_extrapolation=e["time_extrapolation"],
                                    seconds_per_image=e["seconds"],
                                    gpu_hours_per_day=(e["seconds"] * config.num_gpus * n_day / 3600.0
