@@ -154,6 +154,9 @@ def test_plan_meets_a_latency_target_at_the_least_energy():
                           num_gpus=int(best.num_gpus), ulysses=int(best.ulysses), ring=int(best.ring))
     assert p.per_image_s * best.batch_size <= 6 and p.per_image_gross_j == pytest.approx(best.gross_j)
     assert row["gpus_needed"] % int(best.num_gpus) == 0
+    priced = pd.DataFrame(json.loads(cli("plan", *FLUX, "--images-per-day", "1e4", "--latency-target", "6",
+                                         "--compare", "--price-kwh", "0.2", "--pue", "1.5", "--json").stdout)["choices"])
+    assert np.allclose(priced.cost_per_1000_images, priced.gross_j / 3.6e6 * 1.5 * 0.2 * 1000)
     text = cli("plan", *FLUX, "--images-per-day", "1e4", "--latency-target", "6", "--compare").stdout
     assert "chosen for a latency of 6 s per request" in text and "meets" in text
     for args, match in ((("--latency-target", "1"), "no choice meets a latency of 1 s: the fastest is 8 GPU(s)"),

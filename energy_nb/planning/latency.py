@@ -5,8 +5,8 @@ A request waits for its whole batch, so a choice's **latency** is its batch late
 :func:`energy_nb.planning.prediction.predict` answers: batch latency / batch size) times the batch size. Its
 **energy** is the gross energy per image summed over every GPU of the job (net + idle power x time: what a meter on
 the GPUs reads; the idle draw of the GPUs a split adds is part of its price), and its **cost** the GPU-seconds per
-image (time per image x GPUs). Every choice is the answer ``energy-nb predict`` gives for it, so the planner and
-``predict`` agree.
+image (time per image x GPUs) and, given a price per kWh, the electricity of 1000 images (gross x PUE x price). Every
+choice is the answer ``energy-nb predict`` gives for it, so the planner and ``predict`` agree.
 
 :func:`choices` lists every valid choice (GPU counts from 1 to ``max_gpus``, each valid split, batch sizes
 :data:`BATCH_SIZES`); :func:`best` picks the least-energy one that meets the target and refuses, in one line that
@@ -55,7 +55,8 @@ def choices(config: Configuration, max_gpus: int | None = None, opts: Any = None
     """Every valid choice for ``config`` (its GPU count, split and batch size replaced): ``num_gpus``, ``ulysses``,
     ``ring``, ``batch_size``, ``latency_s`` (batch latency), ``s_per_image``, ``gross_j`` and ``net_j`` per image
     with the net energy's interval (``net_j_low``, ``net_j_high``), ``gpu_s_per_image``, ``law`` and whether it
-    extrapolates; least gross energy first."""
+    extrapolates, and with a price per kWh in ``opts`` ``cost_per_1000_images`` (gross energy x PUE x price); least
+    gross energy first."""
     from .prediction import predict
 
     level = getattr(opts, "level", 0.95)
@@ -79,6 +80,9 @@ def choices(config: Configuration, max_gpus: int | None = None, opts: Any = None
         rows.append(_row(a.configuration, a.per_image_s, a.per_image_gross_j, a.per_image_j, a.per_image_j_low,
                          a.per_image_j_high, a.law, bool(a.extrapolation or a.time_extrapolation)))
     df = pd.DataFrame(rows).sort_values(["gross_j", "latency_s"], kind="stable").reset_index(drop=True)
+    price = getattr(opts, "price_per_kwh", None)
+    if price is not None:  # the meter's energy, times the facility's PUE, at the given price
+        df["cost_per_1000_images"] = df["gross_j"] / 3.6e6 * getattr(opts, "pue", 1.0) * price * 1000
     df.attrs["configuration"] = config.replace(batch_size=1, num_gpus=1, ulysses=None, ring=None).label()
     return df
 
@@ -115,13 +119,16 @@ def format_choices(table: pd.DataFrame, target_s: float | None = None) -> str:
     """The choices as text: one line each, least energy first, marking those that meet ``target_s``."""
     head = "choices, least gross energy per image first" + (f" (latency target {target_s:g} s)" if target_s else "")
     lines = [head + ":", f"  {'GPUs':>4} {'split':>9} {'batch':>5} {'latency s':>10} {'s/image':>8} "
-                         f"{'gross J/img':>12} {'net J/img':>10} {'GPU-s/img':>9}"]
+                         f"{'gross J/img':>12} {'net J/img':>10} {'GPU-s/img':>9}"
+                         + (f" {'cost/1000':>9}" if "cost_per_1000_images" in table else "")]
     for _, r in table.iterrows():
         meets = "" if target_s is None else ("  meets" if r["latency_s"] <= target_s else "")
         flag = "  (extrapolating)" if r["extrapolating"] else ""
         lines.append(f"  {int(r['num_gpus']):>4} {'U' + str(int(r['ulysses'])) + 'xR' + str(int(r['ring'])):>9} "
                      f"{int(r['batch_size']):>5} {r['latency_s']:>10.2f} {r['s_per_image']:>8.2f} "
-                     f"{r['gross_j']:>12,.0f} {r['net_j']:>10,.0f} {r['gpu_s_per_image']:>9.2f}{meets}{flag}")
+                     f"{r['gross_j']:>12,.0f} {r['net_j']:>10,.0f} {r['gpu_s_per_image']:>9.2f}"
+                     + (f" {r['cost_per_1000_images']:>9.3f}" if "cost_per_1000_images" in table else "")
+                     + f"{meets}{flag}")
     return "\n".join(lines)
 
 
