@@ -75,8 +75,6 @@ def geometry(model: str, height: int, width: int) -> dict[str, int]:
 def tokens_per_gpu(model: str, height: int, width: int, num_gpus: int) -> tuple[float, float]:
     """``(split, copied)``: the sequence tokens one of ``num_gpus`` GPUs holds as its own share, and the text tokens it
     holds whole because they do not divide evenly over the GPUs (0 when they do)."""
-    if num_gpus == 1:
-        return float(geometry(model, height, width)["sequence"]) if _is_dit(model) else 0.0, 0.0
     g = geometry(model, height, width)
     text_split = g["text"] % num_gpus == 0
     return (g["tokens"] + g["text"] * text_split) / num_gpus, float(g["text"] * (not text_split))
@@ -90,9 +88,6 @@ def share(model: str, height: int, width: int, num_gpus: int) -> float:
     own, copied = tokens_per_gpu(model, height, width, num_gpus)
     return (own + copied) / geometry(model, height, width)["sequence"]
 
-
-def _is_dit(model: str) -> bool:
-    return "unet" not in get_model(model).component("denoiser").cls.lower()
 
 
 def max_gpus(gpu: str | None) -> int | None:
@@ -146,10 +141,7 @@ def check(model: str, height: int, width: int, num_gpus: int, ulysses: int | Non
     if u is not None and u not in heads_ok:
         raise UserError(f"--ulysses {u}: {model}'s denoiser has {g['heads']} attention heads, which Ulysses {u} does "
                         f"not divide; allowed --ulysses on {num_gpus} GPUs: {', '.join(map(str, heads_ok))}")
-    found = [s for s in splits(model, height, width, num_gpus, gpu) if u is None or s.ulysses == u]
-    if not found:  # unreachable while every split with Ring degree n is valid; kept as a guard
-        raise UserError(f"--num-gpus {num_gpus}: no valid split of {model} (heads {g['heads']})")
-    return found
+    return [s for s in splits(model, height, width, num_gpus, gpu) if u is None or s.ulysses == u]
 
 
 def traffic(model: str, height: int, width: int, split: Split, bytes_per_element: float) -> dict[str, float]:

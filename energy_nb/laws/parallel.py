@@ -36,6 +36,7 @@ from ..core.errors import UserError
 from ..core.frames import rows as frame_rows
 from ..core.units import BYTES_PER_ELEMENT
 from ..models.hardware import get_spec
+from ..models.registry import get_model
 from .ops import PRIOR_WEIGHT, OpsLaw, evaluate, ops_features
 from .transfer import _gpu_name
 
@@ -85,7 +86,7 @@ def comm_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.
         t = parallel.traffic(str(r.model), int(r.height), int(r.width), split, BYTES_PER_ELEMENT[str(r.dtype)])
         cfgf = 2.0 if int(r.cfg) else 1.0
         passes = float(r.steps) * cfgf  # per image: the bytes grow with the batch
-        batched = parallel.get_model(str(r.model)).cfg_batched
+        batched = get_model(str(r.model)).cfg_batched
         calls = float(r.steps) * (1.0 if batched else cfgf) / float(r.batch_size or 1)  # collectives: per call
         bw = spec.interconnect_gb_s * 1e9 / 2.0
         out.append(dict(x_a2a=passes * t["a2a_bytes"] / bw, x_p2p=passes * t["p2p_bytes"] / bw, N_a2a=calls * t["a2a"],
