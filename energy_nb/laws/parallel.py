@@ -1,14 +1,17 @@
 """``parallel``: one image on ``n`` GPUs -- the ``ops`` model of a run (:mod:`energy_nb.laws.ops`) carried to xDiT's
 sequence parallelism (:mod:`energy_nb.compute.parallel`), with a few coefficients of its own.
 
-Each of the ``n`` GPUs runs the whole pipeline on its ``1 / n`` of the denoiser's tokens: its GEMM, attention,
-softmax and element-wise work are the single GPU's over ``n``, its weights, kernels and component calls are not
-(every GPU reads all weights and launches every layer), so the host's share of the time does not shrink. To that
-each GPU adds
+Each of the ``n`` GPUs runs the whole pipeline on its share of the denoiser's tokens
+(:func:`energy_nb.compute.parallel.share`: ``1 / n``, more where xDiT keeps the text tokens whole on every GPU): its
+GEMM, attention, softmax and element-wise work are the single GPU's times that share (times ``k_shard``), its
+weights, kernels and component calls are not (every GPU reads all weights and launches every layer), so the host's
+share of the time does not shrink -- it grows, as every step waits for the slowest of ``n`` hosts: host time x
+``(1 + sync ln n)``. To that each GPU adds
 
 - **communication** on the GPU: ``k_a2a`` x the ideal time of its Ulysses all-to-all bytes plus ``k_p2p`` x that of
   its Ring block passes, both over half the datasheet's GPU-to-GPU bandwidth (``data/gpus.csv``: the figure counts
-  both directions), and ``t_collective_us`` per collective (latency), drawing ``p_comm`` x the power limit;
+  both directions) and times ``(peers / 2)^-peer_exponent``, and ``t_collective_us`` per collective (latency),
+  drawing ``p_comm`` x the power limit;
 - **kernels**: ``kernels_a2a`` per all-to-all (reshapes, copies, the collective) and ``kernels_ring`` per Ring step
   (a block attention, the merge of its partial result, the send and receive), priced like every kernel by the
   single-GPU law (host and GPU time per kernel);
@@ -49,7 +52,7 @@ TERMS: dict[str, tuple[float, float, float, str, str]] = {
     "peer_exponent": (0.1, 1e-3, 2.0, "exponent", "how much faster per byte a collective runs over more peers: its "
                       "time x (peers / 2)^-exponent (NCCL uses more channels and links as peers grow)"),
     "sync": (0.05, 1e-3, 1.0, "x ln(GPUs)", "how much longer the slowest of n hosts takes than one: host time x "
-             "(1 + sync ln n); and the GPUs' share of the work x (1 + sync ln n) / (1 + sync ln 2) beyond k_shard"),
+             "(1 + sync ln n)"),
     "t_collective_us": (20.0, 0.1, 2000.0, "us", "GPU time per collective (all-to-all or Ring step) beyond its bytes"),
     "kernels_a2a": (4.0, 0.1, 100.0, "kernels", "kernels launched per all-to-all (reshapes, copies, the collective)"),
     "kernels_ring": (8.0, 0.1, 200.0, "kernels", "kernels launched per Ring step (block attention, merge, send, "
