@@ -134,3 +134,21 @@ def measured_and_predicted(art: Artifact, models: tuple[str, ...] | None = None)
     law = ParallelLaw.from_dict(art.data["parallel"]["law"])
     return errors(law, bases(art, d), d).assign(latency_s=lambda x: x["time_s"] * x["batch_size"],
                                                latency_pred_s=lambda x: x["time_pred_s"] * x["batch_size"])
+
+
+def split_table(models: tuple[str, ...], gpu: str, height: int = 1024, width: int = 1024,
+                counts: tuple[int, ...] = (2, 4, 8)) -> pd.DataFrame:
+    """Per model and GPU count: the denoiser's heads, image and text tokens, every valid Ulysses x Ring split on
+    ``gpu`` (:func:`energy_nb.compute.parallel.splits`) and the share of the denoiser's work one GPU computes (%,
+    :func:`energy_nb.compute.parallel.share`) beside an even split (%)."""
+    from ..compute import parallel
+
+    out = []
+    for m in models:
+        g = parallel.geometry(m, height, width)
+        for n in counts:
+            out.append(dict(model=m, heads=g["heads"], image_tokens=g["tokens"], text_tokens=g["text"], gpus=n,
+                            splits=", ".join(f"U{s.ulysses} x R{s.ring}"
+                                             for s in parallel.splits(m, height, width, n, gpu)),
+                            share_pct=100 * parallel.share(m, height, width, n), even_pct=100 / n))
+    return pd.DataFrame(out)
