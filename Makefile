@@ -8,6 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: book test check lint bench identity venv lab laws clean clean-cache
 
+# The same fitted numbers on every x86-64 CPU: one set of BLAS kernels, numpy's AVX-512 paths off (the values of
+# energy_nb/core/numerics.py's ENV, which `energy-nb laws build|check` also apply themselves; a test compares the two).
+ifeq ($(shell uname -m),x86_64)
+export OPENBLAS_CORETYPE := Haswell
+export OPENBLAS_NUM_THREADS := 1
+export NPY_DISABLE_CPU_FEATURES := AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR
+endif
+
 venv: $(STAMP)
 
 $(BIN)/python:

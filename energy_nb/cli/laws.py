@@ -7,12 +7,28 @@ when there is one: the artifact is stale); ``show`` says what the file holds.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 
 from .options import json_parent, print_json
 
 
+def _rerun_pinned(argv: list[str]) -> int | None:
+    """Rerun ``energy-nb laws ARGV`` with the pinned numerics (:mod:`energy_nb.core.numerics`) when this process was
+    started without them; None when it was (go on here)."""
+    from ..core.numerics import missing
+
+    if not missing():
+        return None
+    env = {**os.environ, **missing()}
+    return subprocess.call([sys.executable, "-m", "energy_nb", "laws", *argv], env=env)
+
+
 def cmd_build(a: argparse.Namespace) -> int:
+    rc = _rerun_pinned(["build", *(["--out", a.out] if a.out else []), *(["--quiet"] if a.quiet else [])])
+    if rc is not None:
+        return rc
     from ..evaluation.build import write
 
     path, diff, content = write(a.out, progress=not a.quiet)
@@ -23,6 +39,9 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_check(a: argparse.Namespace) -> int:
+    rc = _rerun_pinned(["check", "--max", str(a.max), *(["--quiet"] if a.quiet else [])])
+    if rc is not None:
+        return rc
     from ..evaluation.build import build, compare, read
 
     old = read()
