@@ -1,6 +1,6 @@
 """The figures of the issue "Unseen architectures and GPUs", for laws before and after, on the same folds.
 
-    .venv/bin/python benchmarks/transfer_targets.py [--before achieved power_time] [--after ops]
+    .venv/bin/python benchmarks/transfer_targets.py [--before roofline_tc_kernels achieved] [--after ops]
 
 Prints, from the shipped data (``energy_nb.data.shipped.law_data``) and the laws artifact: leave one model out and
 leave one GPU out, the net, gross and time errors of each law (worst fold and mean); the batch effect of a model
@@ -20,7 +20,7 @@ from energy_nb.evaluation import calibration, held_out, intervals
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--before", nargs="+", default=["roofline_tc_kernels", "power_time", "achieved"],
+    ap.add_argument("--before", nargs="+", default=["roofline_tc_kernels", "achieved"],
                     help="the laws that answered before")
     ap.add_argument("--after", nargs="+", default=["ops"], help="the laws that answer now")
     a = ap.parse_args()

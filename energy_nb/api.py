@@ -29,8 +29,8 @@ from . import laws as _laws
 from .compute.flops import Flops
 from .core.errors import UserError
 from .laws import Law
+from .laws.prediction import Prediction
 from .models.configuration import Configuration
-from .planning.prediction import Prediction
 
 if TYPE_CHECKING:  # the planner is imported when a plan is asked for: a prediction does not need it
     from .planning.planner import Plan
@@ -80,7 +80,7 @@ def predict(model: str, height: int, width: int, steps: int, dtype: str = "fp16"
     an unseen GPU as another one (``{"L40S": "A100"}``). ``num_gpus``: GPUs each image is split over (xDiT's
     sequence parallelism, ``ulysses`` x ``ring`` = ``num_gpus``; degrees left None: the fastest valid split, said in
     the answer's ``split_reason``); energy is summed over the GPUs, time is batch latency / batch size."""
-    from .planning.prediction import predict as _predict
+    from .laws.answer import predict as _predict
 
     config = Configuration(model, height, width, steps, dtype, cfg, gpu, batch_size, prompts, num_gpus, ulysses, ring)
     chosen, reason = _law(law, law_file)

@@ -63,17 +63,18 @@ def test_calibrate_then_predict_and_plan_by_name(one_row, user_dir):
     assert gone.returncode == 2 and f"no calibration named {name!r}" in gone.stderr
 
 
-def test_a_calibration_made_against_another_artifact_is_refused_with_how_to_redo_it(one_row, user_dir):
+def test_a_calibration_made_against_other_laws_is_refused_with_how_to_redo_it(one_row, user_dir):
     path, _ = one_row
     cli("calibrate", "--data", str(path), "--name", "old-gpu")
     stored = user_dir / "calibrations" / "old-gpu.json"
     d = json.loads(stored.read_text())
-    assert d["artifact_version"] == energy_nb.laws.artifact.current().version and len(d["measured"]) == 1
-    stored.write_text(json.dumps(dict(d, artifact_version="0123456789abcdef")))
+    art = energy_nb.laws.artifact.current()
+    assert d["base_version"] == art.gpu_version(d["base"]) and len(d["measured"]) == 1
+    stored.write_text(json.dumps(dict(d, base_version="0123456789abcdef")))
     bad = cli("predict", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--gpu", "old-gpu",
               check=False)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
-    assert "made against laws artifact 0123456789abcdef" in bad.stderr
+    assert f"made against the laws of {d['base']} at version 0123456789abcdef" in bad.stderr
     assert f"energy-nb calibrate --data {stored.with_suffix('.rows.csv')} --name old-gpu" in bad.stderr
     assert not json.loads(cli("calibrate", "--list", "--json").stdout)[0]["current"]
     cli("calibrate", "--data", str(stored.with_suffix(".rows.csv")), "--name", "old-gpu")  # the way out works
@@ -113,3 +114,25 @@ def test_one_point_calibration_scores_every_other_row_both_ways():
     for base, target in (("A100", "H100"), ("H100", "A100")):
         t = calibration.one_point(law_data(), base, target)
         assert len(t) >= 20 and (t.rows == len(t) - 1).all() and t.mape_pct.notna().all()
+
+
+def test_a_new_gpu_leaves_the_calibrations_of_other_gpus_valid():
+    """A calibration records the version of the laws that answer on its base GPU, not of the whole artifact: a GPU
+    added to data/gpus.csv (a new family in the answers, new data digests in every law's provenance) keeps it; a
+    change to a law that answers on the base GPU does not."""
+    import copy
+
+    from energy_nb.laws.artifact import Artifact
+
+    art = energy_nb.laws.artifact.current()
+    before = {g: art.gpu_version(g) for g in ("A100", "H100")}
+    grown = copy.deepcopy(art.data)
+    for m in grown["answers"]:
+        grown["answers"][m]["Z100"] = dict(grown["answers"][m]["H100"])
+    for law in grown["laws"].values():
+        law["provenance"] = dict(law["provenance"], data_sha256="0" * 64)
+    grown["data"]["sha256"] = "0" * 64
+    assert {g: Artifact(grown).gpu_version(g) for g in before} == before
+    key = art.data["answers"]["sd2"]["A100"]["law"]
+    grown["laws"][key]["coef"] = dict(grown["laws"][key]["coef"], t_image_s=0.5)
+    assert Artifact(grown).gpu_version("A100") != before["A100"]

@@ -45,7 +45,7 @@ def test_fit_recovers_known_parameters():
 
 def test_constant_columns_are_dropped_and_reported():
     law = law_mod.fit(paper.a100_energy().query("model == 'qwen'"))
-    assert "I_fp32" in law.dropped and law.value("beta_dtype") == 0
+    assert "I_fp32" in law.frozen and law.value("beta_dtype") == 0
     with pytest.raises(ValueError, match="dtype 'fp32' cannot be predicted by this law"):
         law.predict_one(Configuration("qwen", 512, 512, 10, "fp32"))
 

@@ -1,8 +1,10 @@
-"""FLOPs: primitives by hand, analytic vs counted, errors, CLI."""
+"""FLOPs: primitives by hand, analytic vs counted, errors, CLI; the tables of page A.1."""
 import json
+import math
 
 import pytest
 
+from energy_nb.compute import flop_tables
 from energy_nb.compute import flops as F
 from energy_nb.compute.features import parameters as count_parameters
 from helpers import cli
@@ -102,3 +104,88 @@ def test_tiny_variants_build_on_cpu_and_full_size_is_refused(model):
         assert 0 < sum(p.numel() for p in m.parameters()) < 1_000_000
     with pytest.raises(ValueError, match="refusing to allocate full-size"):
         build(model, "denoiser", size="full", device="cpu")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The tables of page A.1 (energy_nb.compute.flop_tables)
+# ---------------------------------------------------------------------------------------------------
+def test_breakdown_table_has_one_row_per_model_resolution_and_convention_in_that_order():
+    t = flop_tables.breakdown_table(["sd2", "flux"], [256, 512], ["paper", "bidirectional"], 10)
+    assert list(zip(t.model, t.height, t.convention)) == [
+        ("sd2", 256, "paper"), ("sd2", 256, "bidirectional"), ("sd2", 512, "paper"), ("sd2", 512, "bidirectional"),
+        ("flux", 256, "paper"), ("flux", 256, "bidirectional"), ("flux", 512, "paper"),
+        ("flux", 512, "bidirectional")]
+    b = F.model_flops("flux", 512, 512, "bidirectional")
+    row = t[(t.model == "flux") & (t.height == 512) & (t.convention == "bidirectional")].iloc[0]
+    assert (row.width, row.steps, row.cfg) == (512, 10, False)
+    assert (row.text, row.denoise_per_step, row.decode, row.total) == (b.text, b.denoise_per_step, b.decode,
+                                                                        b.total(10))
+
+
+def test_denoise_shares_are_the_denoising_part_of_each_rows_total():
+    t = flop_tables.denoise_shares(flop_tables.breakdown_table(["sd2", "qwen"], [256, 1024], ["paper"], 10), 7)
+    expected = 7 * t.denoise_per_step / (t.text + 7 * t.denoise_per_step + t.decode)  # at 7 steps, not the table's 10
+    assert t.denoise_share.tolist() == pytest.approx(expected.tolist(), rel=1e-12)
+    assert ((t.denoise_share > 0) & (t.denoise_share < 1)).all()
+
+
+@pytest.mark.parametrize("model", ["sd2", "sd35", "flux", "qwen"])
+def test_steps_to_dominate_is_the_fewest_steps_past_the_threshold_at_every_resolution(model):
+    res = [256, 512, 768, 1024]
+    t = flop_tables.steps_to_dominate(model, res)
+    fl = [F.model_flops(model, r, r, "paper") for r in res]
+    # closed form: T d / (text + T d + decode) >= 0.9  <=>  T >= 0.9 (text + decode) / (0.1 d), at every resolution
+    assert t == max(math.ceil(0.9 * (f.text + f.decode) / (0.1 * f.denoise_per_step) - 1e-9) for f in fl)
+    assert all(f.denoise_share(t) >= 0.9 for f in fl)
+    assert t == 1 or any(f.denoise_share(t - 1) < 0.9 for f in fl)
+
+
+def test_steps_to_dominate_follows_threshold_resolutions_and_limit():
+    assert flop_tables.steps_to_dominate("sd2", [1024], threshold=0.0) == 1
+    many = flop_tables.steps_to_dominate("sd2", [256, 512, 768, 1024])
+    assert many > 10  # SD2's small denoiser beside its decoder: the paper's claim fails at 10 steps
+    assert flop_tables.steps_to_dominate("sd2", [256, 512, 768, 1024], limit=many) is None
+    assert flop_tables.steps_to_dominate("sd2", [256, 512, 768, 1024], limit=many + 1) == many
+    assert flop_tables.steps_to_dominate("sd2", [256, 512, 768, 1024], threshold=0.95) > many
+
+
+def test_per_step_by_convention_gives_gflops_and_ratios_to_counted_in_the_tables_order():
+    t = flop_tables.breakdown_table(["sd2", "flux"], [256, 512], ["paper", "bidirectional", "counted"], 10)
+    den = flop_tables.per_step_by_convention(t)
+    assert list(den.columns) == ["bidirectional", "counted", "paper", "paper / counted", "bidirectional / counted"]
+    assert den.loc[("flux", 512), "paper"] == F.model_flops("flux", 512, 512, "paper").denoise_per_step / 1e9
+    assert den.loc[("sd2", 256), "paper / counted"] == pytest.approx(
+        F.model_flops("sd2", 256, 256, "paper").denoise_per_step
+        / F.model_flops("sd2", 256, 256, "counted").denoise_per_step, rel=1e-12)
+    no_count = flop_tables.per_step_by_convention(flop_tables.breakdown_table(["sd2"], [256], ["paper"], 10))
+    assert list(no_count.columns) == ["paper"]
+
+
+def test_replica_table_counts_each_denoiser():
+    t = flop_tables.replica_table(["flux", "sd2"])
+    assert list(t.columns) == ["model", "denoiser class", "parameters (B)", "paper (B)", "text tokens",
+                               "pixels per token side"]
+    assert t["parameters (B)"].tolist() == [count_parameters("flux") / 1e9, count_parameters("sd2") / 1e9]
+    assert t["denoiser class"].tolist() == ["FluxTransformer2DModel", "UNet2DConditionModel"]
+    assert t["pixels per token side"].tolist() == [16, 8]
+
+
+def test_operator_gflops_add_up_to_the_counted_denoiser_flops():
+    ops = flop_tables.operator_gflops(["sd2", "flux"], 512)
+    assert ops.index.name == "operator" and not ops.isna().any().any()
+    assert ops.loc["convolution", "Flux.1-dev"] == 0  # no convolution in Flux's transformer: 0, not missing
+    for m, name in (("sd2", "Stable Diffusion 2"), ("flux", "Flux.1-dev")):
+        assert ops[name].sum() * 1e9 == pytest.approx(F.model_flops(m, 512, 512, "counted").denoise_per_step,
+                                                      rel=1e-9)
+
+
+def test_unet_stage_table_sums_every_term_per_stage_in_the_networks_order():
+    rows = F.unet_stages(512, 512, "paper")
+    t = flop_tables.unet_stage_table(512, 512, "paper")
+    assert list(t.index) == list(dict.fromkeys(r["stage"] for r in rows))
+    assert t.index[0] == "ConvIn" and t.index[-1] == "ConvOut"
+    assert t["terms"].sum() == len(rows)
+    assert t.loc["Down 2", "resolution"] == "32x32"
+    assert t.loc["Mid", "gflops"] == pytest.approx(sum(r["flops"] for r in rows if r["stage"] == "Mid") / 1e9,
+                                                   rel=1e-12)
+    assert t["gflops"].sum() * 1e9 == pytest.approx(sum(r["flops"] for r in rows), rel=1e-12)

@@ -1,4 +1,4 @@
-"""Candidate laws beyond the paper: recovery, constraints, honest (nested) selection, CLI."""
+"""The baselines beside the paper's law: recovery, constraints, honest (nested) selection, CLI; the table of laws."""
 import json
 
 import numpy as np
@@ -25,7 +25,7 @@ def test_physical_law_recovers_known_coefficients(data):
     X = physical.design("roofline_tc_kernels", physical.physical_features(data, "counted"))
     rng = np.random.default_rng(0)
     energy = X @ np.array([truth[t] for t in physical.LAW_TERMS["roofline_tc_kernels"]]) * np.exp(rng.normal(0, 0.005, len(X)))
-    law = physical.fit_physical("roofline_tc_kernels", data.assign(energy_j=energy), convention="counted")
+    law = physical.fit_physical(data.assign(energy_j=energy), "roofline_tc_kernels", convention="counted")
     for term, value in truth.items():
         assert law.coef[term] == pytest.approx(value, rel=0.05), term
     assert law.r2 > 0.999 and law.sigma < 0.01
@@ -33,15 +33,32 @@ def test_physical_law_recovers_known_coefficients(data):
 
 def test_coefficients_are_non_negative_and_unsupported_terms_dropped(data):
     half = data[data.dtype == "fp16"]
-    law = laws.fit("roofline", half, convention="paper")
+    law = laws.fit("linear", half, convention="paper")
     assert all(v >= 0 for v in law.coef.values())
-    assert law.coef["e_fp32"] == 0 and "e_fp32" in law.dropped
+    assert law.coef["e_fp32"] == 0 and "e_fp32" in law.frozen
     with pytest.raises(ValueError, match="dtype 'fp32' cannot be predicted by this law"):
         law.predict(data[data.dtype == "fp32"].head(2))
     with pytest.raises(ValueError, match="use convention 'counted'"):
-        laws.fit("roofline_tc", data, convention="paper")
+        laws.fit("roofline_tc_kernels", data, convention="paper")
     with pytest.raises(ValueError, match="unknown law 'magic'; allowed: paper, linear"):
         laws.fit("magic", data)
+
+
+def test_the_laws_are_one_table_the_registry_and_the_command_line_read():
+    """data/laws.csv lists every law once: the registry's names, kinds and roles, what `laws show` prints; a file
+    saved by a law this energy-nb no longer has is refused with the ones it has."""
+    from energy_nb.laws import registry
+    from helpers import ROOT
+
+    t = registry.table()
+    assert list(t["law"]) == list(laws.LAW_NAMES) == ["paper", "linear", "roofline_tc_kernels", "achieved", "ops"]
+    assert (ROOT / "data" / "laws.csv").read_text().count("\n") == len(laws.LAW_NAMES) + 1
+    assert set(t[t["time"] == "yes"]["law"]) == set(selection.TIMED) == {"achieved", "ops"}
+    assert set(t["kind"]) == set(registry.KINDS)
+    shown = cli("laws", "show").stdout
+    assert all(f"{r.law}" in shown and r.role in shown for r in t.itertuples())
+    with pytest.raises(ValueError, match="no longer one of energy-nb's laws; allowed: paper, linear"):
+        laws.from_dict({"name": "power_time", "kind": "transfer", "coef": {}})
 
 
 def test_physical_laws_transfer_better_than_the_papers(data):
@@ -71,12 +88,12 @@ def test_nested_selection_never_looks_at_the_held_out_model(data):
 def test_nested_k_fold_never_looks_at_the_held_out_fold(data):
     """The own-rows question nested: the choice inside each outer fold does not change when that fold's rows do."""
     flux = data[data.model == "flux"].reset_index(drop=True)
-    sel, preds = selection.nested(flux, ["paper", "overhead"], by="rows")
+    sel, preds = selection.nested(flux, ["paper", "linear"], by="rows")
     assert len(sel) == 5 and preds["energy_pred_j"].notna().all() and len(preds) == len(flux)
     fold = validate.fold_ids(len(flux))
     changed = flux.copy()
     changed.loc[fold == 0, "energy_j"] *= 3
-    sel2, _ = selection.nested(changed, ["paper", "overhead"], by="rows")
+    sel2, _ = selection.nested(changed, ["paper", "linear"], by="rows")
     a, b = sel.set_index("held_out").loc["0"], sel2.set_index("held_out").loc["0"]
     assert (a.law, a.inner_score_pct) == (b.law, b.inner_score_pct) and b.mape_pct != pytest.approx(a.mape_pct)
 
@@ -124,7 +141,7 @@ def test_cli_fit_and_predict_accept_the_new_laws(tmp_path):
     assert k["per_image_j"] == pytest.approx(j["per_image_j"], rel=1e-6)
     assert j["per_image_j_low"] < j["per_image_j"] < j["per_image_j_high"]
     bad = cli("predict", "--model", "sd2", "--height", "512", "--width", "512", "--steps", "30", "--law",
-              "roofline_ops", "--convention", "paper", check=False)
+              "roofline_tc_kernels", "--convention", "paper", check=False)
     assert bad.returncode == 2 and "use convention 'counted'" in bad.stderr
     bad = cli("fit", "--law", "magic", check=False)
     assert bad.returncode == 2 and "invalid choice: 'magic'" in bad.stderr

@@ -3,6 +3,7 @@ small modules; every layer says what it holds and what it may import."""
 import ast
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -19,15 +20,6 @@ def layer_of(module: str) -> str:
     """``energy_nb.laws.scaling`` -> ``laws``; ``energy_nb.api`` -> ``api``; ``energy_nb`` -> ``energy_nb``."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else parts[0]
-
-
-def modules() -> dict[str, "ast.Module"]:
-    out = {}
-    for f in sorted(PKG.rglob("*.py")):
-        rel = f.relative_to(ROOT).with_suffix("")
-        name = ".".join(rel.parts).removesuffix(".__init__")
-        out[name] = ast.parse(f.read_text(), str(f))
-    return out
 
 
 def imports(name: str, tree: "ast.Module") -> set[str]:
@@ -51,16 +43,38 @@ def imports(name: str, tree: "ast.Module") -> set[str]:
     return out
 
 
-def test_every_module_is_in_a_layer_and_imports_only_layers_before_it():
-    mods = modules()
-    known = set(mods)
+class Module(NamedTuple):
+    """One module of the package, read and parsed once per test session."""
+
+    path: Path
+    lines: int
+    tree: ast.Module
+    imports: frozenset[str]
+
+
+@pytest.fixture(scope="session")
+def package() -> dict[str, Module]:
+    """Every module of the package by dotted name (``energy_nb.laws`` for its ``__init__``): the layer, cycle,
+    docstring and size checks share this one read and parse."""
+    out = {}
+    for f in sorted(PKG.rglob("*.py")):
+        rel = f.relative_to(ROOT).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        text = f.read_text()
+        tree = ast.parse(text, str(f))
+        out[name] = Module(f, len(text.splitlines()), tree, frozenset(imports(name, tree)))
+    return out
+
+
+def test_every_module_is_in_a_layer_and_imports_only_layers_before_it(package):
+    known = set(package)
     bad = []
-    for name, tree in mods.items():
+    for name, module in package.items():
         here = layer_of(name)
         if name in ("energy_nb", "energy_nb.__main__"):
             continue  # the package's door: it may name anything (lazily)
         assert here in LAYERS, f"{name} is in no layer of {LAYERS}"
-        for target in imports(name, tree):
+        for target in module.imports:
             if target not in known and target.rpartition(".")[0] not in known:
                 continue
             there = layer_of(target)
@@ -78,15 +92,14 @@ def test_the_layer_test_can_fail(tmp_path):
     assert LAYERS.index(layer_of("energy_nb.planning.planner")) > LAYERS.index("laws")
 
 
-def test_no_import_cycle_between_modules():
-    mods = modules()
+def test_no_import_cycle_between_modules(package):
     graph = {}
-    for name, tree in mods.items():
+    for name, module in package.items():
         deps = set()
-        for t in imports(name, tree):
-            if t in mods and t != name:
+        for t in module.imports:
+            if t in package and t != name:
                 deps.add(t)
-            elif t.rpartition(".")[0] in mods and t.rpartition(".")[0] != name and t not in mods:
+            elif t.rpartition(".")[0] in package and t.rpartition(".")[0] != name and t not in package:
                 deps.add(t.rpartition(".")[0])
         graph[name] = {d for d in deps if not name.startswith(d + ".")}  # a module may use its own package
     state: dict[str, int] = {}
@@ -109,8 +122,8 @@ def test_no_import_cycle_between_modules():
 
 
 @pytest.mark.parametrize("layer", LAYERS)
-def test_every_layer_says_what_it_holds_and_may_import(layer):
-    doc = ast.get_docstring(modules()[f"energy_nb.{layer}"]) or ""
+def test_every_layer_says_what_it_holds_and_may_import(layer, package):
+    doc = ast.get_docstring(package[f"energy_nb.{layer}"].tree) or ""
     assert doc.startswith(f"Layer {LAYERS.index(layer) + 1}, ``{layer}``"), doc[:80]
     assert "May import:" in doc, f"{layer}: no 'May import:' line"
     listed = set(re.findall(r":mod:`\.(\w+)`", doc))
@@ -118,8 +131,8 @@ def test_every_layer_says_what_it_holds_and_may_import(layer):
     assert actual <= listed | {"__main__"}, f"{layer}: modules not described in its docstring: {actual - listed}"
 
 
-def test_no_module_over_the_size_limit():
-    big = {str(f.relative_to(ROOT)): n for f in PKG.rglob("*.py") if (n := len(f.read_text().splitlines())) > MAX_LINES}
+def test_no_module_over_the_size_limit(package):
+    big = {str(m.path.relative_to(ROOT)): m.lines for m in package.values() if m.lines > MAX_LINES}
     assert not big, f"modules over {MAX_LINES} lines: {big}"
 
 

@@ -13,7 +13,8 @@ from energy_nb.data import mlenergy, schema
 from energy_nb.data.shipped import external_data
 from energy_nb.evaluation.parallel import FOLDS
 from energy_nb.laws.artifact import current
-from energy_nb.laws.ops import evaluate, ops_features
+from energy_nb.laws.ops import ops_features
+from energy_nb.laws.physics import run
 from energy_nb.measurement.log import RowLog
 from energy_nb.models.configuration import Configuration
 from helpers import ROOT, cli
@@ -85,7 +86,7 @@ def test_one_gpu_is_the_single_gpu_law_exactly():
     rows = mlenergy.read_v3(V3)
     one = rows[rows.num_gpus == 1]
     v = law.evaluate(base, one)
-    w = evaluate(base.coef, ops_features(one))
+    w = run(base.coef, ops_features(one))
     assert np.array_equal(v["time"], w["time"]) and np.allclose(v["energy"], w["energy"], rtol=1e-12)
     c = Configuration("flux", 1024, 1024, 50, "bf16", False, "H100")
     assert energy_nb.predict("flux", 1024, 1024, 50, "bf16", gpu="H100", num_gpus=1).to_dict() == \

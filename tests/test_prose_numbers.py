@@ -56,6 +56,50 @@ def test_no_typed_number_in_results_prose(page):
     assert typed_numbers((ROOT / "notebooks" / f"{page}.md").read_text()) == []
 
 
+def test_ratios_to_counted_reads_each_models_largest_resolution_in_the_models_order():
+    import pandas as pd
+
+    from energy_nb.book import prose_results
+
+    den = pd.DataFrame({"paper / counted": [0.5, 0.25, 0.9], "bidirectional / counted": [0.99, 0.98, 1.0]},
+                       index=pd.MultiIndex.from_tuples([("flux", 256), ("flux", 1024), ("sd2", 512)],
+                                                       names=["model", "height"]))
+    assert prose_results.ratios_to_counted(den, ["sd2", "flux"]) == (
+        "- **Stable Diffusion 2** at 512²: printed formula = 0.900 x counted, bidirectional = 1.0000 x counted.\n"
+        "- **Flux.1-dev** at 1024²: printed formula = 0.250 x counted, bidirectional = 0.9800 x counted.")
+
+
+def test_counted_parameters_agree_names_each_gap_and_ssd1bs_total():
+    import pandas as pd
+
+    from energy_nb.book import prose_results
+
+    params = pd.DataFrame(dict(model=["sd2", "odd", "ssd1b", "other"], agrees=[True, False, True, False],
+                               **{"known gap": ["", "a missing adapter", "", "its card rounds"],
+                                  "total (B)": [1.29, 3.0, 2.23456, 1.0], "published total (B)": [1.3, 3.5, 2.2, 1.1]}))
+    text = prose_results.counted_parameters_agree(params)
+    assert text.startswith("2 of 4 denoisers agree with the published count (within 0.05 B or 3%, whichever is "
+                           "larger). **odd** does not: a missing adapter. **other** does not: its card rounds. ")
+    assert text.endswith("its total is then 2.23 B against the published 2.2 B.")
+    assert "**sd2**" not in text
+
+
+def test_parameters_do_not_set_work_contrasts_parameters_tokens_and_tflops():
+    import pandas as pd
+
+    from energy_nb.book import prose_results
+
+    col = "TFLOPs/step at 1024²"
+    flops = pd.DataFrame({"model": ["sd2", "flux"], "denoiser params (B)": [0.866, 11.9], col: [3.456, 40.0]})
+    text = prose_results.parameters_do_not_set_work(flops, 1024, pairs=[("flux", "sd2")])
+    assert text == ("Parameters alone do not set the work per step: **flux** (11.90 B parameters, 4,096 latent "
+                    "positions per denoiser call at 1024²) runs 40.00 TFLOPs per step; **sd2** (0.87 B, 16,384) "
+                    "runs 3.46. The laws therefore use counted FLOPs, kernels and weight bytes, not parameters.")
+    flops_512 = flops.rename(columns={col: "TFLOPs/step at 512²"})
+    assert "1,024 latent positions per denoiser call at 512²" in prose_results.parameters_do_not_set_work(
+        flops_512, 512, pairs=[("flux", "sd2")])
+
+
 def _markdown(nb) -> str:
     return "\n".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb.cells if c.cell_type == "code"
                      for o in c.get("outputs", []))

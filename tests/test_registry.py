@@ -206,7 +206,7 @@ def test_per_model_paper_law_for_new_models_with_data(capsys):
     from energy_nb import laws
 
     law = laws.get("paper", "stabilityai/sdxl-turbo")
-    assert law.convention == "counted" and "log_F" in law.terms and "log_res" in law.dropped
+    assert law.convention == "counted" and "log_F" in law.terms and "log_res" in law.frozen
     assert main(["predict", "--model", "sdxl", "--height", "1024", "--width", "1024", "--steps", "25", "--cfg",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["convention"] == "counted"

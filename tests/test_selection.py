@@ -20,7 +20,7 @@ from energy_nb.laws.conformal import ConformalLaw, conformal_q
 def test_kfold_predicts_every_row_once_with_the_same_folds_for_every_candidate():
     rows = law_data()
     rows = rows[rows["model"] == "sd15"]
-    p = kfold(rows, [Candidate("paper", "counted", per_image=True, name="a"), Candidate("overhead", "counted")],
+    p = kfold(rows, [Candidate("paper", "counted", per_image=True, name="a"), Candidate("linear", "counted")],
               k=5, seed=0)
     assert p.groupby("candidate").size().tolist() == [len(rows)] * 2
     a, b = (p[p.candidate == c].sort_values(["height", "steps", "batch_size", "gpu"]) for c in p.candidate.unique())

@@ -1,4 +1,5 @@
-"""Laws that transfer: GPU datasheets, the datasheet-priced laws, the same-fold validation, the law that answers."""
+"""Laws that transfer: GPU datasheets, the laws of time and power (ops, parallel, achieved) recovering what they were
+simulated with, the same-fold validation, the law that answers."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from energy_nb.compute import features
 from energy_nb.data.shipped import law_data
 from energy_nb.evaluation import selection
 from energy_nb.evaluation import validation as validate
-from energy_nb.laws import physical, transfer
+from energy_nb.laws import achieved, fitter, ops, parallel, physical, physics
 from energy_nb.laws.artifact import current
 from energy_nb.models import hardware
 from energy_nb.models.configuration import Configuration
@@ -65,70 +66,87 @@ def _rows() -> pd.DataFrame:
     return pd.DataFrame(g).assign(time_s=np.nan)
 
 
-def test_datasheet_law_recovers_the_coefficients_it_was_built_with():
+def test_ops_recovers_the_coefficients_it_was_simulated_with():
+    """Rows simulated with the one model of a run's time and power (two GPUs, fp16 and fp32, batches, CFG): the fit
+    without a prior pull finds every coefficient again, and answers with them."""
     df = _rows()
-    true = dict(c_matmul=1.3, c_attention=2.1, c_conv=2.8, c_memory=1.6, t_kernel_us=3.0, t_image_s=0.04)
-    e, _ = transfer._evaluate("datasheet_ops", true, transfer.hardware_features(df))
-    df["energy_j"] = e
-    law = transfer.fit_transfer("datasheet_ops", df, prior_weight=0.0)
-    for k, v in true.items():
-        assert law.coef[k] == pytest.approx(v, rel=1e-3), k
-    assert law.sigma < 1e-6 and not law.frozen
-    # no per-GPU term: an unseen GPU is priced from its datasheet, in proportion to its power over its peaks
-    one = df.iloc[[0]].assign(gpu="L40S")
-    assert np.isfinite(law.predict(one)["energy_pred_j"]).all()
-    assert "priced from its datasheet" in " ".join(law.extrapolation(Configuration("sd2", 512, 512, 10, gpu="L40S")))
+    true = dict(k_gemm=1.6, k_conv=2.4, k_attention=1.3, k_softmax=300.0, k_memory=2.5, t_kernel_gpu_us=3.0,
+                t_kernel_us=15.0, t_call_ms=1.5, t_image_s=0.08, cap_exponent=0.4, fp32=1.3, p_static=0.15,
+                p_tensor=0.7, p_memory=0.4, p_cap=0.9, t_fill_us=8.0)
+    v = physics.run(true, ops.ops_features(df))
+    df["energy_j"], df["time_s"] = v["energy"] * df["n_prompts"], v["time"]
+    law = ops.fit_ops(df, prior_weight=0.0)
+    assert not law.frozen and law.n_timed == len(df)
+    for k, value in true.items():
+        assert law.coef[k] == pytest.approx(value, rel=1e-6), k
+    assert np.allclose(law.predict(df)["time_pred_s"], df["time_s"], rtol=1e-6)
+    assert law.sigma < 1e-6 and law.r2 > 0.999999
+    blind = ops.fit_ops(df.assign(time_s=np.nan))  # no latency: power cannot be told from time
+    assert {"p_static", "p_tensor", "p_memory", "p_cap", "t_fill_us"} <= set(blind.frozen)
 
 
-def test_power_time_holds_power_at_its_prior_without_latency_and_fits_it_with():
-    df = _rows()
-    true = dict(k_compute=1.5, k_attention=2.5, k_memory=3.0, t_kernel_us=20.0, t_image_s=0.05, p_static=0.15,
-                p_dynamic=0.6)
-    e, t = transfer._evaluate("power_time", true, transfer.hardware_features(df))
-    df["energy_j"], df["time_s"] = e, t / df["n_prompts"]
-    law = transfer.fit_transfer("power_time", df, prior_weight=0.0)
-    for k, v in true.items():
-        assert law.coef[k] == pytest.approx(v, rel=1e-2), k
-    assert law.n_timed == len(df)
-    assert np.allclose(law.predict(df)["time_pred_s"], df["time_s"], rtol=1e-2)
-    blind = transfer.fit_transfer("power_time", df.assign(time_s=np.nan))
-    assert set(blind.frozen) >= {"p_static", "p_dynamic"}
-    assert blind.coef["p_static"] == transfer.PRIORS["p_static"]
+def test_parallel_recovers_the_coefficients_it_was_simulated_with():
+    """ML.ENERGY's splits (FLUX.1-dev and SD3.5-Large on 2-8 H100s, batches 1-16) simulated with known coefficients on
+    top of the shipped single-GPU ops laws: fitted without a prior pull, every coefficient comes back."""
+    from energy_nb.data.shipped import external_data
+
+    d = parallel.split_columns(external_data(single_gpu=False))
+    d = d[d.num_gpus > 1].reset_index(drop=True)
+    art = current()
+    bases = {m: art.law(art.parallel_base(m, "H100")[0]) for m in d.model.unique()}
+    true = dict(k_shard=1.2, k_a2a=3.0, k_p2p=1.4, peer_exponent=0.2, sync=0.08, t_collective_us=10.0,
+                kernels_a2a=5.6, kernels_ring=6.4, p_comm=0.26)
+    for m, g in d.groupby("model"):
+        v = parallel.ParallelLaw(coef=true).evaluate(bases[m], g)
+        d.loc[g.index, "energy_j"], d.loc[g.index, "time_s"] = v["energy"] * g["n_prompts"], v["time"]
+    law = parallel.fit_parallel(d, bases, prior_weight=0.0)
+    for k, value in true.items():
+        assert law.coef[k] == pytest.approx(value, rel=1e-5), k
+    assert law.sigma < 1e-6 and law.time_sigma < 1e-6
 
 
 def test_achieved_fits_how_the_rate_follows_the_datasheet_with_two_gpus_and_holds_the_power_cap_with_one():
     df = _rows()
     true = dict(k_compute=1.5, k_attention=2.5, k_memory=3.0, t_kernel_us=20.0, t_image_s=0.05, p_static=0.15,
                 p_dynamic=0.6, cap_exponent=0.4)
-    X = transfer.hardware_features(df)
-    e, t = transfer._evaluate("achieved", true, X)
+    X = achieved.hardware_features(df)
+    cols, P, s = achieved._columns(X), X["P"].to_numpy(float), X["s"].to_numpy(float)
+    e, t = achieved.evaluate(true, cols, P, s)
     df["energy_j"], df["time_s"] = e, t / df["n_prompts"]
-    law = transfer.fit_transfer("achieved", df, prior_weight=0.0)
-    assert law.coef["cap_exponent"] == pytest.approx(0.4, rel=1e-2) and "cap_exponent" not in law.frozen
-    one = transfer.fit_transfer("achieved", df[df.gpu == "A100"])
+    law = achieved.fit_achieved(df, prior_weight=0.0)
+    for k, v in true.items():
+        assert law.coef[k] == pytest.approx(v, rel=1e-2), k
+    assert "cap_exponent" not in law.frozen and law.n_timed == len(df)
+    one = achieved.fit_achieved(df[df.gpu == "A100"])
     assert one.coef["cap_exponent"] == 1.0 and "one datasheet efficiency" in one.frozen["cap_exponent"]
+    blind = achieved.fit_achieved(df.assign(time_s=np.nan))
+    assert set(blind.frozen) >= {"p_static", "p_dynamic"} and blind.coef["p_static"] == achieved.PRIORS["p_static"]
+    # no per-GPU term: an unseen GPU is priced from its datasheet
+    assert np.isfinite(law.predict(df.iloc[[0]].assign(gpu="L40S"))["energy_pred_j"]).all()
+    assert "priced from its datasheet" in " ".join(law.extrapolation(Configuration("sd2", 512, 512, 10, gpu="L40S")))
     # at the power cap, a compute-only row's GPU time follows the power limit: H100 / A100 = 400 / 700
     cap = dict(true, cap_exponent=1.0, k_memory=1e-9, t_kernel_us=1e-9, t_image_s=1e-9)
     pair = X.loc[(df.model == "sd2") & (df.dtype == "fp16")].head(1)
     h = pair.assign(x_mm=pair.x_mm * 312 / 989, x_attn=pair.x_attn * 312 / 989, x_conv=pair.x_conv * 312 / 989,
                     P=700.0, s=(989 / 700) / (312 / 400))
-    _, ta = transfer._evaluate("achieved", cap, pair)
-    _, th = transfer._evaluate("achieved", cap, h)
+    ta = achieved.evaluate(cap, achieved._columns(pair), pair["P"].to_numpy(float), pair["s"].to_numpy(float))[1]
+    th = achieved.evaluate(cap, achieved._columns(h), h["P"].to_numpy(float), h["s"].to_numpy(float))[1]
     assert th[0] / ta[0] == pytest.approx(400 / 700, rel=1e-3)
 
 
 def test_a_term_the_training_rows_cannot_identify_is_held_at_its_prior(monkeypatch):
-    X = pd.DataFrame(dict(x_mm=[1.0, 2.0], x_attn=[0.5, 0.1], x_conv=[0.0, 0.001], x_mem=[1.0, 1.0], K=[1e6, 1e6],
-                          N=[100.0, 100.0], P=[400.0, 400.0], fp32=[0.0, 0.0]))
-    frozen = transfer.identifiable("datasheet_ops", X)
-    assert list(frozen) == ["c_conv"] and "at most 0.0% of any training row's ideal time" in frozen["c_conv"]
+    share = {"a": np.array([0.5, 0.1]), "b": np.array([0.0, 0.001])}
+    frozen = fitter.unidentified(share, np.array([1.0, 1.0]), what="ideal time")
+    assert list(frozen) == ["b"] and "at most 0.1% of any training row's ideal time" in frozen["b"]
     df = _rows()
-    df["energy_j"], _ = transfer._evaluate("datasheet_ops", {k: 2.5 for k in transfer.LAW_TERMS["datasheet_ops"]},
-                                           transfer.hardware_features(df))
-    monkeypatch.setattr(transfer, "identifiable", lambda name, X: {"c_conv": "not identifiable (test)"})
-    law = transfer.fit_transfer("datasheet_ops", df)
-    assert law.coef["c_conv"] == transfer.PRIORS["c_conv"] and law.frozen == {"c_conv": "not identifiable (test)"}
-    assert "held at prior" in law.table().loc["c_conv", "meaning"]
+    X = achieved.hardware_features(df)
+    df["energy_j"], _ = achieved.evaluate(achieved.PRIORS, achieved._columns(X), X["P"].to_numpy(float),
+                                          X["s"].to_numpy(float))
+    monkeypatch.setattr(fitter, "unidentified", lambda *a, **k: {"k_attention": "not identifiable (test)"})
+    law = achieved.fit_achieved(df)
+    assert law.coef["k_attention"] == achieved.PRIORS["k_attention"]
+    assert law.frozen["k_attention"] == "not identifiable (test)"
+    assert "held at prior" in law.table().loc["k_attention", "meaning"]
 
 
 def test_physical_features_share_weights_and_kernels_across_a_batch():
@@ -154,7 +172,7 @@ def test_pool_holds_every_model_and_gpu_with_data(pool):
 
 def test_nested_transfer_chooses_inside_the_training_folds_and_scores_what_it_predicts(pool):
     small = pool[pool["model"].isin(["sd2", "sd15", "sdxl", "sd35"])]
-    cands = ("paper", "roofline_tc_kernels", "datasheet")
+    cands = ("paper", "roofline_tc_kernels", "linear")
     rows, preds = selection.nested(small, cands, by="model")
     assert list(rows["held_out"]) == ["sd15", "sd2", "sd35", "sdxl"] and set(rows["law"]) <= set(cands)
     for r in rows.itertuples():
@@ -163,7 +181,7 @@ def test_nested_transfer_chooses_inside_the_training_folds_and_scores_what_it_pr
         assert r.mape_pct == pytest.approx(100 * (p.energy_pred_j / p.energy_j - 1).abs().mean())
         # the choice is the one the training models alone make
         assert selection.choose(small[small["model"] != r.held_out], cands, "model").best.law == r.law
-    g_rows, g_preds = selection.nested(small, ("roofline_tc_kernels", "datasheet"), by="gpu")
+    g_rows, g_preds = selection.nested(small, ("roofline_tc_kernels", "linear"), by="gpu")
     assert set(g_rows["held_out"]) == {"A100", "H100"} and (g_rows["rows"] > 0).all()
     with pytest.raises(ValueError, match="unknown fold 'prompt'; allowed: model, gpu"):
         validate.held_out(small, cands, by="prompt")

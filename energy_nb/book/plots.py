@@ -292,7 +292,7 @@ def batch_curves(curves: pd.DataFrame, gpus: Sequence[str] = ("A100", "H100")):
 # Beyond the four models (page 5.11)
 # ---------------------------------------------------------------------------------------------------
 def flops_against_parameters(flops: pd.DataFrame, column: str, ax=None):
-    """Denoiser TFLOPs per step (``column`` of :func:`energy_nb.evaluation.registry_report.flops_table`) against
+    """Denoiser TFLOPs per step (``column`` of :func:`energy_nb.compute.flop_tables.flops_table`) against
     denoiser parameters, log-log, one labelled point per model in its colour."""
     ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
     x, y = flops["denoiser params (B)"].to_numpy(float), flops[column].to_numpy(float)
@@ -361,7 +361,7 @@ def held_out_by_gpu(lomo: pd.DataFrame, law_name: str, ax=None):
 
 def interval_bars(frame: pd.DataFrame, by: str, title: str = "", ax=None):
     """Per-image net energy (J) with its prediction interval, one bar per value of ``by``, labelled with the law
-    that answered (``frame``: rows of :meth:`energy_nb.planning.prediction.Prediction.to_frame`)."""
+    that answered (``frame``: rows of :meth:`energy_nb.laws.prediction.Prediction.to_frame`)."""
     ax = ax or plt.subplots(figsize=(7, 3.4))[1]
     x = np.arange(len(frame))
     j = frame["per_image_j"].to_numpy(float)

@@ -223,24 +223,11 @@ def batch_summary(b: pd.DataFrame) -> str:
             f"{bits}.")
 
 
-def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any], bounds: Mapping[str, tuple]) -> str:
-    """The datasheet-priced laws' fitted constants per GPU (``specs``: name -> GpuSpec; ``bounds``:
-    :data:`energy_nb.laws.transfer.BOUNDS`)."""
-    lines = []
-    for gname, g in specs.items():
-        ideal = g.power_w / g.tflops_half  # J per TFLOP = pJ per FLOP at the power limit and peak
-        bits = [f"ideal {ideal:.2f} pJ/FLOP (power limit over peak)"]
-        if "datasheet" in fitted:
-            bits.append(f"`datasheet` {fitted['datasheet'].coef['c_compute'] * ideal:.2f} pJ/FLOP")
-        if "power_time" in fitted:
-            c = fitted["power_time"].coef
-            at_bound = " (at its bound: the fit would go faster than the peak, and lets memory time carry the rest)" \
-                if c["k_compute"] <= bounds["k_compute"][0] * 1.001 else ""
-            bits.append(f"`power_time`: {100 / c['k_compute']:.0f}% of the matmul peak{at_bound}, "
-                        f"{c['p_static'] * g.power_w:.0f} W per second of wall time + "
-                        f"{c['p_dynamic'] * g.power_w:.0f} W "
-                        f"while busy (net of idle)")
-        lines.append(f"- **{gname}**: " + "; ".join(bits))
+def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any]) -> str:
+    """The datasheet-priced laws' fitted constants (``fitted``: name -> law) beside each GPU's ideal cost of a FLOP
+    (``specs``: name -> GpuSpec)."""
+    lines = [f"- **{gname}**: ideal {g.power_w / g.tflops_half:.2f} pJ/FLOP (power limit over peak)"
+             for gname, g in specs.items()]
     if "ops" in fitted:
         c = fitted["ops"].coef
         lines.append("- `ops`, share of the tensor peak each kind reaches on the reference GPU: "
@@ -250,12 +237,8 @@ def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any], bou
                      f"{100 * (1 - c['cap_exponent']):.0f}% of its datasheet FLOPs-per-watt gain (cap exponent "
                      f"{c['cap_exponent']:.2f}); busy power {100 * c['p_tensor']:.0f}% of the limit on tensor-core "
                      f"work, {100 * c['p_memory']:.0f}% on memory-bound work, capped at {100 * c['p_cap']:.0f}% gross")
-    for n in ("ops", "power_time"):
-        if n in fitted:
-            c = fitted[n].coef
-            lines.append(f"- host time per kernel launched: **{c['t_kernel_us']:.1f} µs** (`{n}`), which is why a "
-                         "small model at batch 1 takes about as long on either GPU: the CPU is the bottleneck.")
-            break
+        lines.append(f"- host time per kernel launched: **{c['t_kernel_us']:.1f} µs** (`ops`), which is why a small "
+                     "model at batch 1 takes about as long on either GPU: the CPU is the bottleneck.")
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""Sentences of the Results pages (5.1 to 5.7), each made from the frame the page has just shown (Markdown).
+"""Sentences of the Results pages (5.1 to 5.11) and page A.1, each made from the frame the page has just shown
+(Markdown).
 
 Like :mod:`.prose`: the page computes its tables with the package and hands them here, so a sentence follows
 the data when the page is rerun with other parameters (tests rerun two pages with altered data and check).
@@ -7,11 +8,12 @@ Units: as in the frames they read (J, Wh, %, x).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from ..models.display import label
+from ..models.registry import PARAMS_TOLERANCE_B, PARAMS_TOLERANCE_REL, get_model
 
 
 def _range(values: pd.Series, fmt: str = ".1f", unit: str = "%") -> str:
@@ -107,3 +109,61 @@ def denoise_claim(share: pd.DataFrame, steps: int, params_b: Mapping[str, float]
                    f"{100 * dec.min():.0f}% to {100 * dec.max():.0f}% of its FLOPs"
                    + (f", and it needs {n} steps to pass {100 * threshold:.0f}% at every resolution." if n else "."))
     return " ".join(out)
+
+
+def ratios_to_counted(den: pd.DataFrame, models: Sequence[str]) -> str:
+    """One bullet per model of ``models`` at its largest resolution: the printed formula's and the bidirectional
+    count's denoiser FLOPs per step as multiples of the counted FLOPs (``den``:
+    :func:`energy_nb.compute.flop_tables.per_step_by_convention` of the paper, bidirectional and counted
+    conventions; ratios dimensionless, resolutions in pixels)."""
+    r = den.reset_index()
+    lines = []
+    for m in models:
+        row = r[(r.model == m)].sort_values("height").iloc[-1]
+        lines.append(f"- **{get_model(m).name}** at {int(row.height)}²: printed formula = "
+                     f"{row['paper / counted']:.3f} x counted, bidirectional = "
+                     f"{row['bidirectional / counted']:.4f} x counted.")
+    return "\n".join(lines)
+
+
+def counted_parameters_agree(params: pd.DataFrame) -> str:
+    """How many denoisers' counted parameters agree with the published count, which do not and why, and SSD-1B's
+    assumed components (``params``: :func:`energy_nb.compute.flop_tables.parameter_table`; billions of
+    parameters, the tolerance of :func:`energy_nb.models.registry.params_agree` in billions and %)."""
+    gaps = params[~params["agrees"]]
+    ssd = params.set_index("model").loc["ssd1b"]
+    return (f"{int(params['agrees'].sum())} of {len(params)} denoisers agree with the published count (within "
+            f"{PARAMS_TOLERANCE_B:g} B or {100 * PARAMS_TOLERANCE_REL:g}%, whichever is larger). "
+            + " ".join(f"**{r['model']}** does not: {r['known gap']}." for _, r in gaps.iterrows())
+            + " Where a model's files were incomplete its registry file says what was assumed: SSD-1B takes SDXL's "
+            f"second text encoder and VAE, and its total is then {ssd['total (B)']:.2f} B against the published "
+            f"{ssd['published total (B)']:.1f} B.")
+
+
+#: The pairs :func:`parameters_do_not_set_work` contrasts: a larger network that computes less per step, then one
+#: that computes more.
+WORK_PAIRS: tuple[tuple[str, str], ...] = (("kandinsky3", "sd2"), ("sana15-4.8b", "flux"))
+
+
+def parameters_do_not_set_work(flops: pd.DataFrame, resolution: int,
+                               pairs: Sequence[tuple[str, str]] = WORK_PAIRS) -> str:
+    """Pairs of registry models whose denoiser parameters and work per step rank differently (``flops``:
+    :func:`energy_nb.compute.flop_tables.flops_table` with ``resolution`` among its resolutions; parameters
+    in billions, TFLOPs per denoiser call at ``resolution``² pixels, latent positions a count)."""
+    f = flops.set_index("model")
+    col = f"TFLOPs/step at {resolution}²"
+    return ("Parameters alone do not set the work per step: "
+            + " ".join(_contrast(f, col, resolution, a, b) for a, b in pairs)
+            + " The laws therefore use counted FLOPs, kernels and weight bytes, not parameters.")
+
+
+def _latent_positions(model: str, resolution: int) -> int:
+    """Latent positions (tokens) one denoiser call sees on a ``resolution``² image."""
+    return (resolution // get_model(model).multiple) ** 2
+
+
+def _contrast(f: pd.DataFrame, col: str, resolution: int, a: str, b: str) -> str:
+    params = "denoiser params (B)"
+    return (f"**{a}** ({f.loc[a, params]:.2f} B parameters, {_latent_positions(a, resolution):,} latent positions per "
+            f"denoiser call at {resolution}²) runs {f.loc[a, col]:.2f} TFLOPs per step; **{b}** "
+            f"({f.loc[b, params]:.2f} B, {_latent_positions(b, resolution):,}) runs {f.loc[b, col]:.2f}.")

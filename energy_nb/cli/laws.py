@@ -59,16 +59,19 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 def cmd_show(a: argparse.Namespace) -> int:
     from ..laws.artifact import current
+    from ..laws.registry import table
 
     d = current().describe()
     if a.json:
-        print_json(d)
+        print_json(dict(d, table=table().to_dict(orient="records")))
         return 0
     print(f"{d['path']}\n  version {d['version']} (format {d['format']}), code {d['code_version']}\n"
           f"  data sha256 {d['data_sha256'][:16]}... over {len(d['data_files'])} files\n"
           f"  {d['laws']} fitted laws; own laws for {', '.join(d['own'])}\n"
           f"  shared law {d['shared']}; GPUs without data: {d['datasheet']} (each answers energy and time)\n"
-          f"  libraries: {', '.join(f'{k} {v}' for k, v in d['libraries'].items())}")
+          f"  libraries: {', '.join(f'{k} {v}' for k, v in d['libraries'].items())}\nthe laws (data/laws.csv):")
+    for r in table().itertuples():
+        print(f"  {r.law} ({r.kind}, {r.fitted}; time: {r.time}): {r.role}\n      models {r.models}")
     return 0
 
 

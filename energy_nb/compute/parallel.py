@@ -19,13 +19,16 @@ parallelises transformers only.
 
 :func:`check` refuses an impossible split in one line naming the value and what is allowed; :func:`splits` lists
 the valid ones; :func:`geometry` reads heads, sequence and attention layers from the counted shapes; :func:`traffic`
-gives a split's communication per denoiser pass. Units: tokens, bytes (per GPU, of one pass at batch 1), counts.
+gives a split's communication per denoiser pass; :func:`split_table` shows the splits and shares of some models.
+Units: tokens, bytes (per GPU, of one pass at batch 1), counts.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from functools import cache
+
+import pandas as pd
 
 from ..core.errors import UserError
 from ..models.hardware import get_spec
@@ -161,3 +164,18 @@ def traffic(model: str, height: int, width: int, split: Split, bytes_per_element
         out["ring_steps"] = (split.ring - 1) * g["attentions"]
         out["p2p_bytes"] = 2 * out["ring_steps"] * shard
     return out
+
+
+def split_table(models: tuple[str, ...], gpu: str, height: int = 1024, width: int = 1024,
+                counts: tuple[int, ...] = (2, 4, 8)) -> pd.DataFrame:
+    """Per model and GPU count: the denoiser's heads, image and text tokens, every valid Ulysses x Ring split on
+    ``gpu`` (:func:`splits`) and the share of the denoiser's work one GPU computes (%, :func:`share`) beside an even
+    split (%)."""
+    out = []
+    for m in models:
+        g = geometry(m, height, width)
+        for n in counts:
+            out.append(dict(model=m, heads=g["heads"], image_tokens=g["tokens"], text_tokens=g["text"], gpus=n,
+                            splits=", ".join(f"U{s.ulysses} x R{s.ring}" for s in splits(m, height, width, n, gpu)),
+                            share_pct=100 * share(m, height, width, n), even_pct=100 / n))
+    return pd.DataFrame(out)

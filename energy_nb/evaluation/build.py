@@ -95,7 +95,7 @@ def build(progress: bool = False) -> dict[str, Any]:
                 except ValueError as exc:
                     unfitted[key] = str(exc)
                     continue
-                if "log_F" in law.dropped:
+                if "log_F" in law.frozen:
                     unfitted[key] = (f"the shipped energy rows of {m!r} hold a single FLOPs value (one resolution and "
                                      f"step count), so law {name!r} cannot say how its energy scales; use a shared "
                                      "physical law (e.g. --law roofline_tc_kernels)")

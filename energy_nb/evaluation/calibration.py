@@ -12,7 +12,8 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..data.schema import ok_rows
-from ..laws.calibrated import factors, scaled
+from ..laws.calibrated import factors
+from ..laws.physics import scaled
 from .metrics import row_errors
 
 #: The dataset measured the same way on both GPUs (ML.ENERGY's Zeus windows; the paper measured the A100 only).
@@ -20,7 +21,7 @@ SAME_METHOD = "ML.ENERGY"
 
 
 def _base_parts(data: pd.DataFrame, base: str, target: str) -> pd.DataFrame:
-    """Per ``target`` row of a model that also has ``base`` rows: the ``energy_parts`` on the base GPU of its model's
+    """Per ``target`` row of a model that also has ``base`` rows: the ``run_parts`` on the base GPU of its model's
     law as the selection policy would fit it there (``ops`` on the model's base rows, pulled toward ``ops`` fitted on
     the other models' base rows), in the target rows' order."""
     from .selection import candidates_for
@@ -31,7 +32,7 @@ def _base_parts(data: pd.DataFrame, base: str, target: str) -> pd.DataFrame:
         mine = on_base[on_base["model"] == m]
         law = next(c for c in candidates_for("own", mine, on_base) if c.law == "ops").fit(mine)
         rows = data[(data["gpu"] == target) & (data["model"] == m)]
-        parts.append(law.energy_parts(rows.assign(gpu=base)).join(rows))
+        parts.append(law.run_parts(rows.assign(gpu=base)).join(rows))
     if not parts:
         raise UserError(f"no model has rows on both {base} and {target}")
     return pd.concat(parts)

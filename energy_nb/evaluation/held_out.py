@@ -96,7 +96,7 @@ def time_by_kind(df: pd.DataFrame, batches: str = "ends") -> pd.DataFrame:
     out = []
     for (model, gpu), part in timed.groupby(["model", "gpu"], sort=True):
         law, _ = answer("auto", str(model), str(gpu))
-        parts = law.fitted.time_parts(part)
+        parts = law.time_parts(part)
         for i, r in enumerate(part.itertuples()):
             row = {k: float(parts[f"{k}_s"].iloc[i]) for k in KINDS}
             row.update(model=model, gpu=gpu, height=int(r.height), batch_size=int(r.batch_size), law=law.name,

@@ -78,3 +78,23 @@ def combined_score(errors: pd.DataFrame) -> float:
     net energy alone."""
     parts = [float(errors[c].mean()) for c in ("net_err", "gross_err", "time_err") if errors[c].notna().any()]
     return float(np.mean(parts)) if parts else float("nan")
+
+
+def score(part: pd.DataFrame, rule: str = "mean") -> dict[str, float]:
+    """The one scoring of held-out predictions (rows with ``energy_j`` and ``energy_pred_j``, and ``time_s`` /
+    ``time_pred_s`` where timed): rows, MAPE, worst and median row (%), coverage of the law's interval (%), R² (log and
+    linear), MAE (J), Spearman and Pearson, timed rows, time and gross-energy MAPE (%), and ``score_pct``, what a
+    selection ranks: with ``rule="mean"`` :func:`combined_score`, with ``"max"`` the worst row's worst error. NaN for
+    what cannot be computed (no rows; time for a law without it)."""
+    nan = float("nan")
+    if not len(part):
+        return dict(rows=0, mape_pct=nan, worst_pct=nan, median_ape_pct=nan, coverage_pct=nan, r2_log=nan,
+                    r2_linear=nan, mae_j=nan, spearman=nan, pearson=nan, timed_rows=0, time_mape_pct=nan,
+                    gross_mape_pct=nan, score_pct=nan)
+    e, err = ape(part), row_errors(part)
+    m = metrics(part["energy_j"], part["energy_pred_j"])
+    return dict(rows=len(part), mape_pct=float(e.mean()), worst_pct=float(e.max()), median_ape_pct=float(e.median()),
+                coverage_pct=coverage_pct(part), r2_log=m["r2_log"], r2_linear=m["r2_linear"], mae_j=m["mae_j"],
+                spearman=m["spearman"], pearson=m["pearson"], timed_rows=int(err["time_err"].notna().sum()),
+                time_mape_pct=float(err["time_err"].mean()), gross_mape_pct=float(err["gross_err"].mean()),
+                score_pct=combined_score(err) if rule == "mean" else float(err.max().max()))

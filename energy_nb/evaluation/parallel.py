@@ -23,6 +23,7 @@ from ..core.errors import UserError
 from ..laws.artifact import Artifact
 from ..laws.ops import OpsLaw
 from ..laws.parallel import ParallelLaw, fit_parallel, split_columns
+from .validation import splits
 
 #: The held-out questions: name -> what it holds out.
 FOLDS: dict[str, str] = {"model": "leave one model out (fitted on the other model's rows on several GPUs)",
@@ -75,16 +76,17 @@ def errors(law: ParallelLaw, base: dict[str, OpsLaw], df: pd.DataFrame) -> pd.Da
 
 def held_out(df: pd.DataFrame, base: dict[str, OpsLaw], fold: str) -> pd.DataFrame:
     """:func:`errors` of every row of ``df`` predicted by the coefficients fitted without its group under ``fold``
-    (``model`` or ``largest``, :data:`FOLDS`), with a ``fold`` column naming what was held out."""
+    (``model`` or ``largest``, :data:`FOLDS`; the folds of :func:`energy_nb.evaluation.validation.splits`), with a
+    ``fold`` column naming what was held out."""
     if fold not in FOLDS:
         raise UserError(f"unknown fold {fold!r}; allowed: {', '.join(FOLDS)}")
+    top = f"{int(df['num_gpus'].max())} GPUs"
     group = df["model"].astype(str) if fold == "model" else (df["num_gpus"] == df["num_gpus"].max()).map(
-        {True: f"{int(df['num_gpus'].max())} GPUs", False: "fewer"})
-    held = sorted(group.unique()) if fold == "model" else [f"{int(df['num_gpus'].max())} GPUs"]
+        {True: top, False: "fewer"})
     out = []
-    for gname in held:
-        law = fit_parallel(df[group != gname], base)
-        out.append(errors(law, base, df[group == gname]).assign(fold=f"without {gname}"))
+    for name, mask in splits(df, group, groups=None if fold == "model" else [top]):
+        law = fit_parallel(df[~mask], base)
+        out.append(errors(law, base, df[mask]).assign(fold=f"without {name}"))
     return pd.concat(out)
 
 
@@ -134,21 +136,3 @@ def measured_and_predicted(art: Artifact, models: tuple[str, ...] | None = None)
     law = ParallelLaw.from_dict(art.data["parallel"]["law"])
     return errors(law, bases(art, d), d).assign(latency_s=lambda x: x["time_s"] * x["batch_size"],
                                                latency_pred_s=lambda x: x["time_pred_s"] * x["batch_size"])
-
-
-def split_table(models: tuple[str, ...], gpu: str, height: int = 1024, width: int = 1024,
-                counts: tuple[int, ...] = (2, 4, 8)) -> pd.DataFrame:
-    """Per model and GPU count: the denoiser's heads, image and text tokens, every valid Ulysses x Ring split on
-    ``gpu`` (:func:`energy_nb.compute.parallel.splits`) and the share of the denoiser's work one GPU computes (%,
-    :func:`energy_nb.compute.parallel.share`) beside an even split (%)."""
-    from ..compute import parallel
-
-    out = []
-    for m in models:
-        g = parallel.geometry(m, height, width)
-        for n in counts:
-            out.append(dict(model=m, heads=g["heads"], image_tokens=g["tokens"], text_tokens=g["text"], gpus=n,
-                            splits=", ".join(f"U{s.ulysses} x R{s.ring}"
-                                             for s in parallel.splits(m, height, width, n, gpu)),
-                            share_pct=100 * parallel.share(m, height, width, n), even_pct=100 / n))
-    return pd.DataFrame(out)

@@ -1,6 +1,6 @@
-"""Tables about every registry model (``data/models``): parameters against the published counts, counted
-FLOPs, predictions at each model's published default configuration, and a leave-one-model-out check
-of a shared law against ML.ENERGY's independent measurements.
+"""Tables about every registry model (``data/models``): predictions at each model's published default configuration,
+and a leave-one-model-out check of a shared law against ML.ENERGY's independent measurements (its parameters and
+counted FLOPs are :mod:`energy_nb.compute.flop_tables`').
 
 Units: parameters in billions, FLOPs in TFLOPs (multiply-add = 2) per call at batch 1, kernels per call,
 energies in J (per image) or Wh (per image), errors in percent.
@@ -12,52 +12,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .. import laws
-from ..compute import features
 from ..models.configuration import Configuration
-from ..models.registry import MODEL_KEYS, get_model, params_agree
+from ..models.registry import MODEL_KEYS, get_model
 from .validation import Candidate, held_out
-
-
-def _total(model: str) -> int:
-    return sum(features.parameters(model, r) for r in features.roles(model))
-
-
-def parameter_table(models: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per model: denoiser and whole-pipeline parameters (counted on meta, billions) beside the published
-    counts, the difference in percent, whether they agree (see ``architectures.params_agree``) and the source."""
-    rows = []
-    for m in models or MODEL_KEYS:
-        s = get_model(m)
-        den, tot = features.parameters(m, "denoiser"), _total(m)
-        pub_d, pub_t = s.denoiser_params_b, s.total_params_b
-        rows.append({
-            "model": m, "name": s.name, "pipeline": s.pipeline, "denoiser class": s.component("denoiser").cls,
-            "denoiser (B)": den / 1e9, "published denoiser (B)": pub_d,
-            "denoiser diff (%)": 100 * (den / 1e9 / pub_d - 1) if pub_d else float("nan"),
-            "total (B)": tot / 1e9, "published total (B)": pub_t,
-            "total diff (%)": 100 * (tot / 1e9 / pub_t - 1) if pub_t else float("nan"),
-            "agrees": bool(params_agree(den, pub_d)) if pub_d else None,
-            "known gap": s.published_gap, "source": s.published_source})
-    return pd.DataFrame(rows)
-
-
-def flops_table(models: Sequence[str] | None = None, resolutions: Sequence[int] = (512, 1024)) -> pd.DataFrame:
-    """Per model: parameters (B), denoiser TFLOPs per call at each square resolution, kernels per denoiser
-    call and text-encoder / decoder TFLOPs at the largest resolution (counted; batch 1, no CFG)."""
-    rows = []
-    top = max(resolutions)
-    for m in models or MODEL_KEYS:
-        s = get_model(m)
-        row = {"model": m, "name": s.name, "params (B)": _total(m) / 1e9,
-               "denoiser params (B)": features.parameters(m, "denoiser") / 1e9}
-        for r in resolutions:
-            row[f"TFLOPs/step at {r}²"] = (features.component(m, "denoiser", r, r).flops / 1e12
-                                           if r % s.multiple == 0 else float("nan"))
-        row[f"kernels/call at {top}²"] = features.component(m, "denoiser", top, top).kernels
-        row["text TFLOPs"] = sum(features.component(m, c.role, top, top).flops for c in s.text_encoders) / 1e12
-        row[f"decode TFLOPs at {top}²"] = features.component(m, "vae", top, top).flops / 1e12
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def default_predictions(law_name: str = "roofline_tc_kernels", gpu: str = "A100", dtype: str = "fp16",

@@ -39,11 +39,10 @@ import pandas as pd
 from ..core.cache import cache_dir, write_atomic_bytes
 from ..core.errors import UserError
 from ..data.schema import ok_rows
-from ..laws.registry import code_version
-from ..laws.transfer import TIMED_LAWS
+from ..laws.registry import REGISTRY, code_version
 from .candidates import Candidate, as_candidates
-from .metrics import ape, combined_score, coverage_pct, log_errors, metrics, row_errors
-from .validation import _groups, fold_ids, held_out, kfold, predict_rows, scores
+from .metrics import log_errors, score
+from .validation import held_out, kfold, predict_rows, scores, splits
 
 #: Question -> (candidates, how they are held out): the one policy of the law that answers.
 #: Only laws that model time as well as energy answer (:data:`TIMED`): an answer's net energy, time and gross
@@ -53,11 +52,11 @@ from .validation import _groups, fold_ids, held_out, kfold, predict_rows, scores
 #: would take its time from generic priors, which its cross-validation on energy rows cannot see).
 POLICY: dict[str, tuple[tuple[str, ...], str]] = {
     "own": (("ops",), "rows"),
-    "shared": (("ops", "power_time", "achieved"), "model"),
-    "datasheet": (("ops", "power_time", "achieved"), "gpu"),
+    "shared": (("ops", "achieved"), "model"),
+    "datasheet": (("ops", "achieved"), "gpu"),
 }
-#: The laws that predict a run's time as well as its energy.
-TIMED: tuple[str, ...] = ("ops", *TIMED_LAWS)
+#: The laws that predict a run's time as well as its energy (``data/laws.csv``).
+TIMED: tuple[str, ...] = tuple(n for n, s in REGISTRY.items() if s.models_time)
 K = 5
 SEED = 0
 BY: tuple[str, ...] = ("rows", "model", "gpu")
@@ -98,7 +97,7 @@ def _unusable(c: Candidate, rows: pd.DataFrame) -> str | None:
         law = c.fit(rows)
     except (ValueError, np.linalg.LinAlgError) as exc:
         return str(exc)
-    if law.kind == "paper" and "log_F" in law.dropped:
+    if law.kind == "paper" and "log_F" in law.frozen:
         return ("its rows hold a single FLOPs value (one resolution and step count), so the paper's law cannot say "
                 "how energy scales")
     return None
@@ -119,16 +118,14 @@ def choose(rows: pd.DataFrame, names, by: str = "rows", rule: str = "mean", comm
     out = []
     for c in cands:
         part = t[t["candidate"] == c.label]
+        mean = (lambda col, part=part: float(part[col].mean()) if len(part) else np.nan)
         out.append(dict(candidate=c.label, law=c.law, rows=int(part["rows"].sum()), predicted=int(part["rows"].sum()),
-                        mape_pct=float(part["mape_pct"].mean()) if len(part) else np.nan,
-                        worst_pct=float(part["worst_pct"].max()) if len(part) else np.nan,
-                        time_mape_pct=float(part["time_mape_pct"].mean()) if len(part) else np.nan,
-                        gross_mape_pct=float(part["gross_mape_pct"].mean()) if len(part) else np.nan,
-                        median_ape_pct=np.nan, coverage_pct=float(part["coverage_pct"].mean()) if len(part) else np.nan,
+                        mape_pct=mean("mape_pct"), worst_pct=float(part["worst_pct"].max()) if len(part) else np.nan,
+                        time_mape_pct=mean("time_mape_pct"), gross_mape_pct=mean("gross_mape_pct"),
+                        median_ape_pct=np.nan, coverage_pct=mean("coverage_pct"),
                         score_pct=float(agg.get(c.label, np.inf)), eligible=c.label in agg.index))
-    table = pd.DataFrame(out)
     best = min(cands, key=lambda c: float(agg.get(c.label, np.inf)))
-    return Choice(best, table, by, rule, groups=t)
+    return Choice(best, pd.DataFrame(out), by, rule, groups=t)
 
 
 def _choose_rows(data: pd.DataFrame, cands: list[Candidate], rule: str, k: int, seed: int) -> Choice:
@@ -139,17 +136,11 @@ def _choose_rows(data: pd.DataFrame, cands: list[Candidate], rule: str, k: int, 
     out = []
     for c in cands:
         part = preds[preds["candidate"] == c.label]
-        ok = part.dropna(subset=["energy_pred_j"])
-        e = ape(ok) if len(ok) else pd.Series(dtype=float)
-        err = row_errors(ok) if len(ok) else pd.DataFrame(columns=["net_err", "time_err", "gross_err"], dtype=float)
-        score = (combined_score(err) if rule == "mean" else float(err.max().max())) if len(ok) else float("nan")
-        out.append(dict(candidate=c.label, law=c.law, rows=len(part), predicted=len(ok),
-                        mape_pct=float(e.mean()) if len(e) else float("nan"),
-                        worst_pct=float(e.max()) if len(e) else float("nan"),
-                        time_mape_pct=float(err["time_err"].mean()) if len(ok) else float("nan"),
-                        gross_mape_pct=float(err["gross_err"].mean()) if len(ok) else float("nan"),
-                        median_ape_pct=float(e.median()) if len(e) else float("nan"), coverage_pct=coverage_pct(ok),
-                        score_pct=score, eligible=len(ok) == len(part)))
+        s = score(part.dropna(subset=["energy_pred_j"]), rule)
+        out.append(dict(candidate=c.label, law=c.law, rows=len(part), predicted=s["rows"],
+                        **{k: s[k] for k in ("mape_pct", "worst_pct", "time_mape_pct", "gross_mape_pct",
+                                             "median_ape_pct", "coverage_pct", "score_pct")},
+                        eligible=s["rows"] == len(part)))
     table = pd.DataFrame(out)
     notes = []
     for i in table[table["eligible"]].sort_values("score_pct", kind="stable").index:  # ties: the earlier candidate
@@ -203,19 +194,10 @@ def _path(data: pd.DataFrame, cands: list[Candidate], by: str, rule: str, common
     return cache_dir() / "nested" / f"{by}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pkl"
 
 
-def _outer(data: pd.DataFrame, by: str, groups, k: int, seed: int) -> list[tuple[str, np.ndarray]]:
-    """(name, held-out mask) of every outer fold."""
-    if by == "rows":
-        fold = fold_ids(len(data), k, seed)
-        return [(str(f), fold == f) for f in range(int(fold.max()) + 1)]
-    col = data[by].astype(str).to_numpy()
-    return [(g, col == g) for g in (list(groups) if groups is not None else _groups(data, by))]
-
-
 def _nested(data: pd.DataFrame, cands: list[Candidate], by: str, rule: str, common: bool, groups, k: int,
             seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     out, preds = [], []
-    for g, mask in _outer(data, by, groups, k, seed):
+    for g, mask in splits(data, by, groups, k, seed):
         train, test = data[~mask], data[mask]
         inner_by = by if by == "rows" or train[by].nunique() >= 2 else "model"
         inner = choose(train, cands, inner_by, rule, common, k, seed)
@@ -229,16 +211,12 @@ def _nested(data: pd.DataFrame, cands: list[Candidate], by: str, rule: str, comm
         part["law"], part["convention"], part["candidate"] = law, conv, label
         part["held_out"], part["fold"] = g, by
         preds.append(part)
-        scored = part.dropna(subset=["energy_pred_j"])
-        m = metrics(scored["energy_j"], scored["energy_pred_j"]) if len(scored) else {}
-        e = ape(scored)
+        s = score(part.dropna(subset=["energy_pred_j"]))
         out.append(dict(held_out=g, law=law, convention=conv, candidate=label, rule=rule, inner_by=inner_by,
-                        inner_score_pct=inner.score.get(label, np.nan) if label else np.nan, rows=len(scored),
+                        inner_score_pct=inner.score.get(label, np.nan) if label else np.nan, rows=s["rows"],
                         unpredicted=int(part["energy_pred_j"].isna().sum()),
-                        mape_pct=float(e.mean()) if len(e) else np.nan, worst_pct=float(e.max()) if len(e) else np.nan,
-                        coverage_pct=coverage_pct(scored),
-                        **{key: m.get(key, np.nan) for key in ("r2_log", "r2_linear", "mae_j", "spearman",
-                                                                "pearson")}))
+                        **{key: s[key] for key in ("mape_pct", "worst_pct", "coverage_pct", "r2_log", "r2_linear",
+                                                   "mae_j", "spearman", "pearson")}))
     return pd.DataFrame(out), pd.concat(preds, ignore_index=True)
 
 

@@ -1,13 +1,14 @@
-"""One validation engine: k-fold within a model, train/test splits, leave one model (or GPU) out.
+"""One validation engine: the folds (:func:`splits`: k-fold within a model's rows, leave one model or GPU out, any
+grouping), the held-out predictions of every candidate on them (:func:`cross_predict`), and their scores
+(:func:`scores`, one row per candidate and fold, from the one scoring function
+:func:`energy_nb.evaluation.metrics.score`).
 
-Every function returns the scored rows with ``energy_j`` (measured), ``energy_pred_j`` and its prediction
-interval (``pi_low_j``, ``pi_high_j``), so tables, figures and metrics come from one frame. A row a law
-cannot predict (fp32 when its training rows have none) gets NaN there, never a guess: :func:`predict_rows`
-is the one place that decides it.
-
-A candidate law is a :class:`~energy_nb.evaluation.candidates.Candidate` (:mod:`.candidates`: a law, its FLOPs
-convention and form). The choice among candidates, plain and nested, is :mod:`.selection`'s; this module only
-predicts held-out rows.
+The folds come from scikit-learn (``PredefinedSplit`` over :func:`fold_ids`, ``LeaveOneGroupOut``), at build time
+only. Every function returns the scored rows with ``energy_j`` (measured), ``energy_pred_j`` and its prediction
+interval (``pi_low_j``, ``pi_high_j``), so tables, figures and metrics come from one frame. A row a law cannot predict
+(fp32 when its training rows have none) gets NaN there, never a guess: :func:`predict_rows` is the one place that
+decides it. A candidate law is a :class:`~energy_nb.evaluation.candidates.Candidate`; the choice among candidates,
+plain and nested, is :mod:`.selection`'s.
 
 Units: energies in J; errors in %.
 """
@@ -21,29 +22,28 @@ import pandas as pd
 from ..core.errors import UserError
 from ..data.schema import ok_rows
 from ..laws import Law
-from ..laws.registry import DATASHEET_KINDS
+from ..laws.base import DATASHEET_KINDS
 from .candidates import PAPER_CANDIDATES, Candidate, as_candidates
-from .metrics import ape, combined_score, coverage_pct, metrics, row_errors, summarize
+from .metrics import metrics, score, summarize
 
-__all__ = ["Candidate", "PAPER_CANDIDATES", "FOLDS", "as_candidates", "predict_rows", "fold_ids", "kfold",
-           "within_model_cv",
-           "cross_model", "cross_gpu", "held_out", "scores", "metrics", "summarize"]
+__all__ = ["Candidate", "PAPER_CANDIDATES", "FOLDS", "as_candidates", "predict_rows", "fold_ids", "splits",
+           "cross_predict", "kfold", "held_out", "within_model_cv", "cross_model", "cross_gpu", "scores", "metrics",
+           "summarize"]
 
-
+#: The groupings a held-out question may leave out one at a time.
 FOLDS: tuple[str, ...] = ("model", "gpu")
 
 
 def predict_rows(fitted: Law, test: pd.DataFrame) -> pd.DataFrame:
     """``test`` with ``energy_pred_j``, ``pi_low_j`` and ``pi_high_j`` (J for each row's prompts; and
-    ``time_pred_s``, seconds per image, from laws that model time); NaN where the
-    law cannot say: fp32 rows when its training rows had no fp32 (the paper's and the physical laws; the
-    transfer laws price fp32 from the datasheet). A GPU the paper's or a physical law has no term for is
-    predicted as its baseline GPU; the transfer laws price it from its datasheet."""
+    ``time_pred_s``, seconds per image, from laws that model time); NaN where the law cannot say: fp32 rows when its
+    training rows had no fp32 (the paper's and the baselines; the datasheet laws price fp32 from the datasheet). A GPU
+    the paper's law or a baseline has no term for is predicted as its baseline GPU; the datasheet laws price it."""
     out = test.copy()
     for col in ("energy_pred_j", "pi_low_j", "pi_high_j"):
         out[col] = np.nan
     ok = test
-    if fitted.kind not in DATASHEET_KINDS and ("fp32" not in fitted.dtypes or "I_fp32" in fitted.dropped):
+    if fitted.kind not in DATASHEET_KINDS and ("fp32" not in fitted.dtypes or "I_fp32" in fitted.frozen):
         ok = test[test["dtype"] != "fp32"]
     if ok.empty:
         return out
@@ -58,9 +58,6 @@ def predict_rows(fitted: Law, test: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# ---------------------------------------------------------------------------------------------------
-# Within a model, and explicit train -> test splits
-# ---------------------------------------------------------------------------------------------------
 def fold_ids(n: int, k: int = 5, seed: int = 0, min_rows: int = 2) -> np.ndarray:
     """The fold of each of ``n`` rows: ``k`` folds (capped at ``n // min_rows``) of a permutation drawn with ``seed``,
     the same for every candidate and every use of the same rows. Too few rows for two folds: an error."""
@@ -70,26 +67,74 @@ def fold_ids(n: int, k: int = 5, seed: int = 0, min_rows: int = 2) -> np.ndarray
     return np.random.default_rng(seed).permutation(np.arange(n) % k)
 
 
+def splits(data: pd.DataFrame, by: str | pd.Series = "rows", groups: Sequence[str] | None = None, k: int = 5,
+           seed: int = 0, min_rows: int = 2) -> list[tuple[str, np.ndarray]]:
+    """The held-out folds of ``data`` as ``(name, held-out mask)``: ``by="rows"``, the ``k`` folds of
+    :func:`fold_ids` (named by number); ``"model"`` or ``"gpu"`` (or labels per row), each group left out in turn,
+    sorted (``groups``: only those)."""
+    from sklearn.model_selection import LeaveOneGroupOut, PredefinedSplit
+
+    n = len(data)
+    if isinstance(by, str) and by == "rows":
+        fold = fold_ids(n, k, seed, min_rows)
+        cv, labels = PredefinedSplit(fold), fold
+    else:
+        if isinstance(by, str) and by not in FOLDS:
+            raise UserError(f"unknown fold {by!r}; allowed: {', '.join(FOLDS)}")
+        labels = (data[by] if isinstance(by, str) else by).astype(str).to_numpy()
+        cv = LeaveOneGroupOut()
+    out = []
+    for _, test in cv.split(np.zeros((n, 1)), groups=None if isinstance(cv, PredefinedSplit) else labels):
+        mask = np.zeros(n, dtype=bool)
+        mask[test] = True
+        out.append((str(labels[test[0]]), mask))
+    return [s for s in out if groups is None or s[0] in set(groups)]
+
+
+def cross_predict(df: pd.DataFrame, candidates: Iterable[Candidate | str | Sequence[str]], by: str = "model",
+                  groups: Sequence[str] | None = None, score: Callable[[pd.DataFrame], pd.Series] | None = None,
+                  k: int = 5, seed: int = 0, min_rows: int = 2) -> pd.DataFrame:
+    """Every candidate fitted without each fold of :func:`splits` predicts the fold's rows (those ``score`` marks,
+    when given). Returns the held-out rows with ``law``, ``convention``, ``candidate`` (its label), ``held_out`` (the
+    fold's name), ``fold`` (``by``) and the predictions (NaN where a law cannot predict a row; by rows, also where a
+    candidate cannot be fitted on a fold's training rows); by rows, candidate after candidate, each fold in order."""
+    data = ok_rows(df)
+    cands = as_candidates(candidates, data["model"].astype(str).unique())
+    scored = score(data) if score is not None else pd.Series(True, index=data.index)
+    rows = by == "rows"
+    out = []
+    for g, mask in splits(data, by, groups, k, seed, min_rows):
+        train, test = data[~mask], data[mask & scored.to_numpy()]
+        if not rows and (train.empty or test.empty):
+            raise UserError(f"no rows to train on without {by} {g!r}, or none of it to score")
+        for i, c in enumerate(cands):
+            try:
+                part = predict_rows(c.fit(train), test)
+            except (ValueError, np.linalg.LinAlgError):  # too few rows of a kind for this law's terms
+                if not rows:
+                    raise
+                part = test.assign(energy_pred_j=np.nan, pi_low_j=np.nan, pi_high_j=np.nan)
+            part["law"], part["convention"], part["candidate"] = c.law, c.convention, c.label
+            part["held_out"], part["fold"], part["_order"] = g, by, i
+            out.append(part)
+    preds = pd.concat(out, ignore_index=True)
+    if rows:
+        preds = preds.sort_values("_order", kind="stable").assign(fold=lambda p: p["held_out"].astype(int))
+    return preds.drop(columns="_order").reset_index(drop=True)
+
+
 def kfold(df: pd.DataFrame, candidates: Iterable[Candidate | str | Sequence[str]], k: int = 5, seed: int = 0,
           min_rows: int = 2) -> pd.DataFrame:
-    """k-fold cross-validation of every candidate on the ``ok`` rows of ``df`` (shuffled once with ``seed``, the
-    same folds for every candidate): each row predicted once, out of fold. Returns the rows with ``law``,
-    ``convention``, ``candidate`` (its label), ``fold`` and the predictions (NaN where a candidate cannot
-    predict a row, or cannot be fitted on a fold's training rows). ``k`` is capped at rows // ``min_rows``."""
-    data = ok_rows(df)
-    fold = fold_ids(len(data), k, seed, min_rows)
-    k = int(fold.max()) + 1
-    out = []
-    for c in as_candidates(candidates, data["model"].astype(str).unique()):
-        for f in range(k):
-            test = data[fold == f]
-            try:
-                part = predict_rows(c.fit(data[fold != f]), test)
-            except (ValueError, np.linalg.LinAlgError):  # too few rows of a kind for this law's terms
-                part = test.assign(energy_pred_j=np.nan, pi_low_j=np.nan, pi_high_j=np.nan)
-            part["law"], part["convention"], part["candidate"], part["fold"] = c.law, c.convention, c.label, f
-            out.append(part)
-    return pd.concat(out, ignore_index=True)
+    """k-fold cross-validation of every candidate on the ``ok`` rows of ``df`` (:func:`cross_predict` by rows): each
+    row predicted once, out of fold, ``fold`` its number."""
+    return cross_predict(df, candidates, "rows", k=k, seed=seed, min_rows=min_rows).drop(columns="held_out")
+
+
+def held_out(df: pd.DataFrame, candidates: Iterable[Candidate | str | Sequence[str]], by: str = "model",
+             groups: Sequence[str] | None = None,
+             score: Callable[[pd.DataFrame], pd.Series] | None = None) -> pd.DataFrame:
+    """Leave one ``model`` (or ``gpu``) out, for every candidate (:func:`cross_predict`)."""
+    return cross_predict(df, candidates, by, groups, score)
 
 
 def within_model_cv(df: pd.DataFrame, model: str, k: int = 2, seed: int = 0, convention: str = "paper") -> pd.DataFrame:
@@ -140,62 +185,20 @@ def cross_gpu(df: pd.DataFrame, train_gpus: Iterable[str], test_gpu: str, conven
     return law, pred
 
 
-# ---------------------------------------------------------------------------------------------------
-# Leave one group out, and honest selection
-# ---------------------------------------------------------------------------------------------------
-def _groups(df: pd.DataFrame, by: str) -> list[str]:
-    if by not in FOLDS:
-        raise UserError(f"unknown fold {by!r}; allowed: {', '.join(FOLDS)}")
-    return sorted(df[by].astype(str).unique())
-
-
-def held_out(df: pd.DataFrame, candidates: Iterable[Candidate | str | Sequence[str]], by: str = "model",
-             groups: Sequence[str] | None = None,
-             score: Callable[[pd.DataFrame], pd.Series] | None = None) -> pd.DataFrame:
-    """Leave one ``model`` (or ``gpu``) out, for every candidate: fitted on the other groups' rows, each
-    candidate predicts the held-out group's rows (those ``score`` marks, when given). Returns the held-out
-    rows with ``law``, ``convention``, ``candidate`` (its label), ``held_out``, ``fold`` and the predictions
-    (NaN where the law cannot predict the row). ``groups``: the groups held out (default: every group)."""
-    data = ok_rows(df)
-    cands = as_candidates(candidates, data["model"].astype(str).unique())
-    scored = score(data) if score is not None else pd.Series(True, index=data.index)
-    out = []
-    for g in (list(groups) if groups is not None else _groups(data, by)):
-        train, test = data[data[by].astype(str) != g], data[(data[by].astype(str) == g) & scored]
-        if train.empty or test.empty:
-            raise UserError(f"no rows to train on without {by} {g!r}, or none of it to score")
-        for c in cands:
-            part = predict_rows(c.fit(train), test)
-            part["law"], part["convention"], part["candidate"] = c.law, c.convention, c.label
-            part["held_out"], part["fold"] = g, by
-            out.append(part)
-    return pd.concat(out, ignore_index=True)
-
-
 #: What identifies one measurement across candidates (for ``common`` scoring).
 ROW_KEY = ["held_out", "model", "gpu", "height", "width", "steps", "dtype", "cfg", "batch_size", "dataset"]
 
 
 def scores(preds: pd.DataFrame, common: bool = False) -> pd.DataFrame:
-    """Per candidate and held-out group: rows scored, MAPE (%), worst row's error (%), the share of held-out rows
-    inside the candidate's prediction interval (``coverage_pct``, %), R² (log and linear), MAE (J), Spearman and
-    Pearson; on the rows with a latency, time and gross-energy MAPE (%, NaN for a law without time) and the
-    selection's ``score_pct`` (:func:`energy_nb.evaluation.metrics.combined_score`). With ``common``, only rows every
-    candidate predicted are scored (the same rows for every candidate)."""
+    """Per candidate and held-out group, :func:`energy_nb.evaluation.metrics.score` of its held-out rows (rows, MAPE,
+    worst row, coverage of its interval, R², MAE, Spearman and Pearson, time and gross-energy MAPE on the timed rows,
+    and the selection's ``score_pct``). With ``common``, only rows every candidate predicted are scored (the same rows
+    for every candidate)."""
     p = preds.dropna(subset=["energy_pred_j"])
     if common:
         key = [k for k in ROW_KEY if k in p]
         n = preds["candidate"].nunique()
         p = p[p.groupby(key, dropna=False)["candidate"].transform("nunique") == n]
-    rows = []
-    for (label, g), part in p.groupby(["candidate", "held_out"], sort=False):
-        m = metrics(part["energy_j"], part["energy_pred_j"])
-        e = ape(part)
-        err = row_errors(part)
-        rows.append(dict(law=part["law"].iloc[0], convention=part["convention"].iloc[0], candidate=label, held_out=g,
-                         rows=len(part), mape_pct=float(e.mean()), worst_pct=float(e.max()),
-                         coverage_pct=coverage_pct(part), r2_log=m["r2_log"],
-                         r2_linear=m["r2_linear"], mae_j=m["mae_j"], spearman=m["spearman"], pearson=m["pearson"],
-                         timed_rows=int(err["time_err"].notna().sum()), time_mape_pct=float(err["time_err"].mean()),
-                         gross_mape_pct=float(err["gross_err"].mean()), score_pct=combined_score(err)))
+    rows = [dict(law=part["law"].iloc[0], convention=part["convention"].iloc[0], candidate=label, held_out=g,
+                 **score(part)) for (label, g), part in p.groupby(["candidate", "held_out"], sort=False)]
     return pd.DataFrame(rows).sort_values(["candidate", "held_out"], kind="stable").reset_index(drop=True)

@@ -39,7 +39,7 @@ from ..core.errors import UserError
 from .registry import Law, conventions, from_dict, spec
 
 #: The artifact's schema version: a reader refuses another.
-FORMAT = 3
+FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,17 @@ class Artifact:
     def version(self) -> str:
         """A digest of the laws, selections, intervals and answers: what a calibration records."""
         return str(self.data["version"])
+
+    def gpu_version(self, gpu: str) -> str:
+        """A digest of what answers on ``gpu`` (its family, or a part of it): for every model, the law and interval
+        that answer there, their coefficients and errors (not their provenance). What a calibration against ``gpu``
+        records: a change anywhere else (a new GPU, a refit that leaves these numbers) keeps it valid."""
+        import hashlib
+
+        keys = sorted({self.route(m, gpu)[:2] for m in self.data["answers"]}, key=str)
+        body = [[k, {f: v for f, v in self.data["laws"][k].items() if f != "provenance"},
+                 self.data["intervals"].get(i)] for k, i in keys]
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def data_sha256(self) -> str:

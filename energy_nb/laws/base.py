@@ -1,10 +1,14 @@
-"""What every energy law shares: per-image semantics, the data's domain, extrapolation flags,
-provenance, description and JSON persistence.
+"""What every energy law shares: the one results object of a fit, per-image semantics, the data's domain,
+extrapolation flags, provenance, description and JSON persistence.
 
 A law class (:class:`energy_nb.laws.scaling.ScalingLaw`, :class:`energy_nb.laws.physical.PhysicalLaw`,
-:class:`energy_nb.laws.transfer.TransferLaw`) implements ``predict(df, level, gpu_as)`` -- energy in J of each
-row's ``n_prompts`` prompts with a prediction interval -- and ``table()``; this mixin adds the rest of the
-:class:`energy_nb.laws.registry.Law` protocol, for one :class:`~energy_nb.models.configuration.Configuration`.
+:class:`energy_nb.laws.achieved.AchievedLaw`, :class:`energy_nb.laws.ops.OpsLaw`) is a :class:`FittedLaw` -- the
+fields every fit reports, read as statsmodels results are (``params``, ``bse``, ``conf_int()``, ``resid``,
+``fittedvalues``, ``summary()``) -- and implements ``predict(df, level, gpu_as)`` -- energy in J of each row's
+``n_prompts`` prompts with a prediction interval -- and ``table()``; :class:`LawMixin` adds the rest of the
+:class:`energy_nb.laws.registry.Law` protocol for one :class:`~energy_nb.models.configuration.Configuration`, whose
+answer is a :class:`~energy_nb.laws.prediction.Prediction`. A :class:`LawWrapper` changes one behaviour of a fitted law
+(its intervals, the GPU it answers for) and forwards everything else.
 
 **Per-image energy, one definition everywhere.** A sequential run of ``N`` prompts costs ``N`` times
 the per-image energy, and the per-image energy is what the law predicts at the ``N`` of its data
@@ -16,6 +20,7 @@ Units: energy in J (``_j``) and Wh (``_wh``); intervals are prediction intervals
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,96 +31,15 @@ import pandas as pd
 from ..core.errors import UserError
 from ..core.jsonio import finite, to_json
 from ..core.stats import two_sided
-from ..core.units import HALF_DTYPES, J_PER_KWH, J_PER_WH
+from ..core.units import J_PER_KWH
 from ..models.configuration import Configuration
+from .domain import domain_flags
+from .prediction import Prediction
 
 N_SCALINGS: tuple[str, ...] = ("linear", "law")
 #: Kinds of law that price any GPU from its datasheet (no GPU term: a GPU without data is not an extrapolation of a
 #: term, and fp32 is priced from the fp32 peaks).
 DATASHEET_KINDS: tuple[str, ...] = ("transfer", "ops")
-
-
-def data_domain(df: pd.DataFrame, by_gpu: bool = True) -> dict[str, Any]:
-    """What a law's training rows cover: models, GPUs, dtypes, CFG, ranges of height, width, steps, N,
-    batch size; and the same per GPU (``by_gpu``) when there are several GPUs."""
-    def span(col: str, default: int = 1) -> list[int]:
-        if col not in df:
-            return [default, default]
-        v = np.asarray(df[col].to_numpy(dtype=float, na_value=np.nan))
-        v = np.where(np.isnan(v), default, v)
-        return [int(v.min()), int(v.max())]
-
-    def values(col: str) -> list[str]:
-        return sorted(set(map(str, df[col].tolist())))
-
-    out = dict(models=values("model"), gpus=values("gpu"), dtypes=values("dtype"),
-               cfg=sorted({int(v) for v in df["cfg"].tolist()}),
-               height=span("height"), width=span("width"), steps=span("steps"), n_prompts=span("n_prompts"),
-               batch_size=span("batch_size"), square_only=bool((df["height"] == df["width"]).all()))
-    if by_gpu and len(out["gpus"]) > 1:
-        gpu = df["gpu"].astype(str)
-        out["by_gpu"] = {g: data_domain(df[gpu == g], by_gpu=False) for g in out["gpus"]}
-    return out
-
-
-def domain_flags(domain: dict[str, Any], config: Configuration, baseline_gpu: str, n_scaling: str = "linear",
-                 gpu_as: dict[str, str] | None = None, what: str = "the law's data", gpu_term: bool = True
-                 ) -> list[str]:
-    """Reasons why ``config`` lies outside ``domain`` (:func:`data_domain` of a law's training rows; empty:
-    inside), in words that name ``what`` the rows are; ``gpu_term``: the law has a term per GPU (not priced by the
-    datasheet)."""
-    d = domain or {}
-    out: list[str] = []
-    if not d:
-        return ["the law records no training domain (saved by an older version): coverage unknown"]
-    model, gpu, dtype, cfg = config.model, config.gpu or baseline_gpu, config.dtype, config.cfg
-    height, width, steps, batch_size = config.height, config.width, config.steps, config.batch_size
-    if model not in d["models"]:
-        out.append(f"model {model} is not in {what} (fitted on {', '.join(d['models'])})")
-    if gpu not in d["gpus"]:
-        used = (gpu_as or {}).get(gpu, gpu)
-        out.append(f"GPU {gpu} is not in {what} ({', '.join(d['gpus'])})"
-                   + (f"; predicted as {used}" if used != gpu else ""))
-    if dtype not in d["dtypes"]:
-        twin = next((x for x in d["dtypes"] if x in HALF_DTYPES), None) if dtype in HALF_DTYPES else None
-        out.append(f"dtype {dtype} is not in {what} ({', '.join(d['dtypes'])})"
-                   + (f"; treated as {twin} (both half precision)" if twin else ""))
-    if int(cfg) not in d["cfg"]:
-        out.append(f"CFG {'on' if cfg else 'off'} is not in {what}")
-    for name, v in (("height", height), ("width", width)):
-        lo, hi = d[name]
-        if not lo <= v <= hi:
-            out.append(f"{name} {v} px is outside {what} ({lo}-{hi} px)")
-    if d.get("square_only") and height != width:
-        out.append(f"aspect ratio {height}x{width}: {what} has square images only")
-    lo, hi = d["steps"]
-    if not lo <= steps <= hi:
-        out.append(f"{steps} steps is outside {what} ({lo}-{hi} steps)")
-    lo, hi = d.get("batch_size", [1, 1])
-    if not lo <= batch_size <= hi:
-        out.append(f"batch size {batch_size} is outside {what} ({lo}-{hi})"
-                   + ("; the law has no batch term: predicted as batch 1" if hi == 1 else ""))
-    g = d.get("by_gpu", {}).get(gpu)
-    if g is not None:
-        gaps = []
-        for name, v in (("height", height), ("steps", steps), ("batch size", batch_size)):
-            lo, hi = g[name.replace(" ", "_")]
-            if not lo <= v <= hi:
-                gaps.append(f"{name} {lo}-{hi}" if lo != hi else f"{name} {lo}")
-        if dtype not in g["dtypes"]:
-            gaps.append("dtype " + "/".join(g["dtypes"]))
-        if int(cfg) not in g["cfg"]:
-            gaps.append("CFG " + ("on" if g["cfg"] == [1] else "off"))
-        if gaps and gpu_term:
-            out.append(f"the {gpu} data cover only {', '.join(gaps)}: elsewhere the {gpu} term is assumed "
-                       "to hold as fitted")
-        elif gaps:
-            out.append(f"the {gpu} rows of {what} cover only {', '.join(gaps)}")
-    if n_scaling == "law":
-        lo, hi = d["n_prompts"]
-        if not lo <= config.prompts <= hi:
-            out.append(f"{config.prompts} prompts with n_scaling='law': {what} has N = {lo}-{hi} only")
-    return out
 
 
 def interval_frame(energy_j, sigma: float, df_resid: float, level: float, index) -> pd.DataFrame:
@@ -145,55 +69,8 @@ def reference_prompts_of(df: pd.DataFrame) -> int:
     return int(max(counts[counts == counts.max()].index))
 
 
-@dataclass(frozen=True)
-class LawPrediction:
-    """What a law answers for one configuration: the energy of its ``n_prompts`` images, per image and in total,
-    with the ``interval``-level prediction interval, and every reason the configuration lies outside the law's
-    data (``extrapolation``; empty inside). Energies in J (``_wh`` properties in Wh)."""
-
-    law: str
-    kind: str
-    convention: str
-    gpu: str
-    n_prompts: int
-    n_scaling: str
-    reference_prompts: int  #: the N of the law's data: per-image energy = E(N) / N at this N
-    interval: float
-    per_image_j: float
-    per_image_j_low: float
-    per_image_j_high: float
-    extrapolation: tuple[str, ...] = field(default_factory=tuple)
-    #: time per image (s) and its interval, from a law that models time (None: an energy-only law)
-    per_image_s: float | None = None
-    per_image_s_low: float | None = None
-    per_image_s_high: float | None = None
-
-    @property
-    def total_j(self) -> float:
-        return self.per_image_j * self.n_prompts
-
-    @property
-    def total_j_low(self) -> float:
-        return self.per_image_j_low * self.n_prompts
-
-    @property
-    def total_j_high(self) -> float:
-        return self.per_image_j_high * self.n_prompts
-
-    @property
-    def per_image_wh(self) -> float:
-        return self.per_image_j / J_PER_WH
-
-    @property
-    def interval_wh(self) -> tuple[float, float]:
-        """The per-image interval in Wh."""
-        return self.per_image_j_low / J_PER_WH, self.per_image_j_high / J_PER_WH
-
-
 class LawMixin:
-    """Shared behaviour of fitted laws (fields ``name``, ``kind``, ``convention``, ``domain``,
-    ``reference_prompts``, ``provenance``, ``baseline_gpu``, ``gpus``, ``models``, ``dtypes``, ``r2``,
-    ``n_obs`` are dataclass fields of the concrete class)."""
+    """Shared behaviour of fitted laws and of the wrappers around them (see the module docstring)."""
 
     # -- extrapolation ----------------------------------------------------------------------------------
     def extrapolation(self, config: Configuration, n_scaling: str = "linear",
@@ -207,21 +84,17 @@ class LawMixin:
         """E(N) under the law's own N reading over N x per-image energy (1 for laws linear in N)."""
         return 1.0
 
-    def _at(self, config: Configuration, n: int, level: float, gpu_as: dict[str, str] | None) -> pd.Series:
-        if config.gpu is None:
-            config = config.replace(gpu=self.baseline_gpu)
-        return self.predict(config.frame(n), level=level, gpu_as=gpu_as).iloc[0]
-
     def per_image(self, config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None
-                  ) -> LawPrediction:
+                  ) -> Prediction:
         """One image of ``config`` (:meth:`predict_one` at one prompt): the law at ``reference_prompts`` divided by
         it. This is the one per-image number of ``predict``, ``plan`` and the book."""
         return self.predict_one(config.replace(prompts=1), level=level, gpu_as=gpu_as)
 
     def predict_one(self, config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None,
-                    n_scaling: str = "linear") -> LawPrediction:
-        """Energy of the ``config.prompts`` images of ``config``, per image and in total, with intervals and
-        the reasons the configuration is an extrapolation (``extrapolation``, empty inside the data).
+                    n_scaling: str = "linear") -> Prediction:
+        """Energy of the ``config.prompts`` images of ``config``, per image and in total, with intervals, the time
+        per image of a law that models time, and the reasons the configuration is an extrapolation
+        (``extrapolation``, empty inside the data).
 
         ``n_scaling="linear"`` (default): total = ``prompts`` x the per-image energy, the law at
         ``reference_prompts`` divided by it.
@@ -230,19 +103,21 @@ class LawMixin:
         """
         if n_scaling not in N_SCALINGS:
             raise UserError(f"unknown n_scaling {n_scaling!r}; allowed: {', '.join(N_SCALINGS)}")
-        gpu = config.gpu or self.baseline_gpu
+        if config.gpu is None:
+            config = config.replace(gpu=self.baseline_gpu)
         n = config.prompts
         at = int(self.reference_prompts) if n_scaling == "linear" else n
-        p = self._at(config, at, level, gpu_as)
+        p = self.predict(config.frame(at), level=level, gpu_as=gpu_as).iloc[0]
         k = 1.0 if n_scaling == "linear" else self._n_law_factor(n)
         j, lo, hi = (float(p[c]) * k / at for c in ("energy_pred_j", "pi_low_j", "pi_high_j"))
         t = (float(p["time_pred_s"]), float(p["time_low_s"]), float(p["time_high_s"])) if "time_pred_s" in p \
             else (None, None, None)
-        return LawPrediction(law=self.name, kind=self.kind, convention=self.convention, gpu=gpu, n_prompts=n,
-                             n_scaling=n_scaling, reference_prompts=int(self.reference_prompts), interval=level,
-                             per_image_j=j, per_image_j_low=lo, per_image_j_high=hi,
-                             extrapolation=tuple(self.extrapolation(config, n_scaling, gpu_as)),
-                             per_image_s=t[0], per_image_s_low=t[1], per_image_s_high=t[2])
+        return Prediction(configuration=config, law=self.name, kind=self.kind, convention=self.convention,
+                          n_scaling=n_scaling, reference_prompts=int(self.reference_prompts), interval=level,
+                          per_image_j=j, per_image_j_low=lo, per_image_j_high=hi, total_j=j * n, total_j_low=lo * n,
+                          total_j_high=hi * n, extrapolation=list(self.extrapolation(config, n_scaling, gpu_as)),
+                          per_image_s=t[0], per_image_s_low=t[1], per_image_s_high=t[2],
+                          interval_kind=self.interval_kind)
 
     # -- what every law answers about itself -----------------------------------------------------------
     @property
@@ -275,6 +150,11 @@ class LawMixin:
         """Reasons why ``config``'s time lies outside the law's timed rows (a law that models time)."""
         return []
 
+    def run_parts(self, df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
+        """Per image of each row, the :data:`energy_nb.laws.physics.PARTS` of a law that models time (what a
+        calibration scales and the calculator compiles)."""
+        raise UserError(f"law {self.name!r} models energy only: it has no time and power to split a run into")
+
     #: The GPU whose time and idle power a gross answer uses (None: the GPU asked about).
     time_gpu: str | None = None
 
@@ -283,6 +163,13 @@ class LawMixin:
     def params(self) -> pd.Series:
         """Every parameter's fitted value by name (the rows of :meth:`table`; a dropped or frozen term as fitted)."""
         return self.table()["value"].astype(float)
+
+    @property
+    def bse(self) -> pd.Series:
+        """The standard error of each parameter (NaN for a term held at a prior or dropped); a law fitted in the logs
+        of its coefficients: the coefficient times the standard error of its log."""
+        values = self.params
+        return pd.Series({k: values[k] * self.se_log.get(k, np.nan) for k in values.index}, dtype=float)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """``1 - alpha`` confidence intervals of :attr:`params` (columns ``lower``, ``upper``; NaN for a term held
@@ -335,54 +222,99 @@ class LawMixin:
         return path
 
 
-#: The fields of a fitted law a wrapper answers with unchanged.
-FORWARDED = ("kind", "convention", "domain", "reference_prompts", "provenance", "baseline_gpu", "gpus", "models",
-             "dtypes", "r2", "n_obs", "dropped", "df_resid")
+@dataclass(kw_only=True)
+class FittedLaw(LawMixin):
+    """The one results object of every fitted law: its coefficients (``coef``; terms dropped or held at a prior in
+    ``frozen``, with why), the standard errors of their logs (``se_log``), the log-residual spread ``sigma`` on
+    ``df_resid`` degrees of freedom, R² in log space, the rows, GPUs, models and dtypes it was fitted on and their
+    domain, the N per-image energy is read at, provenance, and each training row's ln(measured / fitted) and fitted
+    energy (J). ``family`` is the registry law it is (``name`` may say more: ``ops (flux)``)."""
+
+    name: str
+    coef: dict[str, float]
+    sigma: float = math.nan
+    df_resid: float = 1.0
+    r2: float = math.nan
+    n_obs: int = 0
+    baseline_gpu: str = "A100"
+    gpus: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    dtypes: list[str] = field(default_factory=list)
+    frozen: dict[str, str] = field(default_factory=dict)
+    family: str = ""
+    kind: str = ""
+    convention: str = "counted"
+    domain: dict[str, Any] = field(default_factory=dict)
+    reference_prompts: int = 100
+    provenance: dict[str, Any] = field(default_factory=dict)
+    se_log: dict[str, float] = field(default_factory=dict)
+    resid_log: list[float] = field(default_factory=list)
+    fitted_j: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.family = self.family or self.name.split(" (")[0]
+
+    @property
+    def dropped(self) -> dict[str, str]:
+        """Terms dropped or held at a prior, and why (``frozen``)."""
+        return self.frozen
+
+    def value(self, parameter: str) -> float:
+        return float(self.coef[parameter])
 
 
-class LawWrapper(LawMixin):
-    """A fitted law with one behaviour changed (its intervals, or the GPU it answers for): its fields
-    (:data:`FORWARDED`), ``table``, ``to_dict``, ``extrapolation`` and N reading are the wrapped law's."""
+class LawWrapper:
+    """A fitted law with one behaviour changed (its intervals, or the GPU it answers for): a subclass defines what it
+    changes; every other field and method is the wrapped law's, and one configuration is answered as any law answers
+    (:meth:`LawMixin.per_image`, :meth:`LawMixin.predict_one`, with the wrapper's ``predict``)."""
+
+    per_image = LawMixin.per_image
+    predict_one = LawMixin.predict_one
 
     def __init__(self, law: Any) -> None:
         self._law = law
         self.name = law.name
-        for f in FORWARDED:
-            setattr(self, f, getattr(law, f))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_law":
+            raise AttributeError(name)
+        return getattr(self._law, name)
+
+
+@dataclass(kw_only=True)
+class PricedLaw(FittedLaw):
+    """A law priced by the datasheet (:class:`energy_nb.laws.achieved.AchievedLaw`,
+    :class:`energy_nb.laws.ops.OpsLaw`): no term per GPU -- a GPU enters through its datasheet, so any GPU with a
+    specification is predicted, and the answer says how it was priced -- and a model of time as well as energy
+    (``n_timed`` training rows with a latency, ``time_sigma`` their log-time spread)."""
+
+    n_timed: int = 0
+    time_sigma: float | None = None
 
     @property
-    def fitted(self) -> Any:
-        return self._law.fitted
-
-    @property
-    def interval_kind(self) -> str:
-        return self._law.interval_kind
-
-    def half_width(self, level: float = 0.95) -> float | None:
-        return self._law.half_width(level)
-
-    def time_half_width(self, level: float = 0.95) -> float | None:
-        return self._law.time_half_width(level)
+    def gpu_factor(self) -> dict[str, float]:  # no GPU terms: hardware enters through the datasheet
+        return {}
 
     @property
     def models_time(self) -> bool:
-        return self._law.models_time
-
-    def time_extrapolation(self, config: Configuration, gpu_as: dict[str, str] | None = None) -> list[str]:
-        return self._law.time_extrapolation(config, gpu_as)
-
-    def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
-        return self._law.predict(df, level=level, gpu_as=gpu_as)
+        return True
 
     def extrapolation(self, config: Configuration, n_scaling: str = "linear",
                       gpu_as: dict[str, str] | None = None) -> list[str]:
-        return self._law.extrapolation(config, n_scaling, gpu_as)
+        from ..models.hardware import get_spec
 
-    def _n_law_factor(self, n: int) -> float:
-        return self._law._n_law_factor(n)
+        out = super().extrapolation(config, n_scaling, gpu_as)
+        gpu = config.gpu or self.baseline_gpu
+        spec = get_spec((gpu_as or {}).get(gpu, gpu))
+        return [f"GPU {gpu} is not in the law's data ({', '.join(self.domain['gpus'])}): priced from its datasheet "
+                f"({spec.tflops_half:g} TFLOP/s half, {spec.bandwidth_gb_s:g} GB/s, {spec.power_w:g} W)"
+                if s.startswith(f"GPU {gpu} is not") else s for s in out]
 
-    def table(self) -> pd.DataFrame:
-        return self._law.table()
 
-    def to_dict(self) -> dict:
-        return self._law.to_dict()
+def term_table(coef: dict[str, float], units: dict[str, str], meanings: dict[str, str],
+               frozen: dict[str, str] | None = None) -> pd.DataFrame:
+    """A fitted law's parameters: value, unit and meaning (a term held at its prior says so and why)."""
+    frozen = frozen or {}
+    rows = [dict(parameter=t, value=v, unit=units[t], meaning=meanings[t]
+                 + (f" [held at prior: {frozen[t]}]" if t in frozen else "")) for t, v in coef.items()]
+    return pd.DataFrame(rows).set_index("parameter")

@@ -1,26 +1,30 @@
 """A GPU known by a few rows measured on it: what it achieves and what it draws against a GPU with data, and the law
 that applies it.
 
-``energy-nb calibrate --data ROWS.csv --name NAME`` (:func:`calibrate`) reads one to :data:`MAX_ROWS` measured rows
-(the record schema, any model with a law) and asks the law ``auto`` answers with on the base GPU for each row's
-configuration, split the way every law that models time splits a run (``energy_parts``: GPU-busy and host seconds,
-static power, busy energy, power cap). Two numbers are fitted, not one flat ratio (:func:`factors`):
+``energy-nb calibrate --data ROWS.csv --name NAME`` (:func:`calibrate`) reads one to :data:`MAX_ROWS` measured rows (the
+record schema, any model with a law) and asks the law ``auto`` answers with on the base GPU for each row's
+configuration, split the way every law that models time splits a run (``run_parts``,
+:data:`energy_nb.laws.physics.PARTS`: GPU-busy and host seconds, static power, busy energy, power cap). Two numbers are
+fitted, not one flat ratio (:func:`factors`):
 
 - ``speed``: the new GPU's busy time over the base GPU's (a row with a latency: solved from its measured time; the
   host time, Python and launches, stays the base machine's);
 - ``power``: its net power over the base GPU's (from the row's energy once its time is known).
 
 Another model then moves with its own mix: a host-bound model gains nothing from a faster GPU, a compute-bound one all
-of it (:func:`scaled`). A row on several GPUs (a user's xDiT run, ``num_gpus`` with its Ulysses and Ring degrees) is
-asked of the parallel law on the base GPU and split the same way, summed over its GPUs; the calibrated GPU then
-answers one GPU per image. Rows without a latency fix ``power`` alone (``speed`` 1). ``predict`` and ``plan --gpu
-NAME`` answer with the base GPU's law so scaled (:class:`CalibratedLaw`), time and gross energy included, and say so;
-a law that models energy only (named with ``--law``) takes the flat ``factor`` (energy measured over predicted).
+of it (:func:`energy_nb.laws.physics.scaled`). A row on several GPUs (a user's xDiT run, ``num_gpus`` with its Ulysses
+and Ring degrees) is asked of the parallel law on the base GPU and split the same way, summed over its GPUs; the
+calibrated GPU then answers one GPU per image. Rows without a latency fix ``power`` alone (``speed`` 1). ``predict`` and
+``plan --gpu NAME`` answer with the base GPU's law so scaled (:class:`CalibratedLaw`), time and gross energy included,
+and say so; a law that models energy only (named with ``--law``) takes the flat ``factor`` (energy measured over
+predicted).
 
 A calibration is the user's own state, not a cache entry: it lives in the user data folder
 (:func:`energy_nb.core.paths.user_dir` ``/calibrations/NAME.json``), keeps the rows it was made from, and records the
-version of the laws artifact it was made against; made against another version, it is refused with the command that
-redoes it. ``energy-nb calibrate --list`` and ``--remove NAME`` manage them. Units: energies in J.
+version of the laws it was made against: those that answer on its base GPU
+(:meth:`energy_nb.laws.artifact.Artifact.gpu_version`), so that a new GPU in ``data/gpus.csv`` or a refit that leaves
+the base GPU's laws as they were keeps it valid; made against other laws, it is refused with the command that redoes
+it. ``energy-nb calibrate --list`` and ``--remove NAME`` manage them. Units: energies in J.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ from ..core.cache import write_atomic
 from ..core.errors import UserError
 from ..data.schema import ok_rows
 from ..models.configuration import Configuration
+from . import physics
 from .base import LawWrapper
 
 #: What ``--data`` may hold: one to three measured rows (a calibration, not a fit).
@@ -61,14 +66,14 @@ BUSY_SHARE = 1.0
 @dataclass
 class Calibration:
     """A GPU known by a few measured rows against the ``base`` GPU: its busy-time factor ``speed``, net-power factor
-    ``power`` and flat energy ``factor`` (for laws without time), made against the laws artifact ``artifact_version``
-    from ``measured`` (the rows as given)."""
+    ``power`` and flat energy ``factor`` (for laws without time), made against the version ``base_version`` of the
+    laws that answer on the base GPU, from ``measured`` (the rows as given)."""
 
     name: str
     base: str
     factor: float
     rows: list[dict[str, Any]]  #: model, configuration, measured and base-predicted J (and s) per image, ratio
-    artifact_version: str = ""
+    base_version: str = ""
     measured: list[dict[str, Any]] = field(default_factory=list)
     speed: float = 1.0
     power: float = 1.0
@@ -81,25 +86,11 @@ class Calibration:
                 + f"net power x {self.power:.3f}")
 
 
-def scaled(parts: pd.DataFrame, speed: float, power: float) -> tuple[np.ndarray, np.ndarray]:
-    """(net energy J, time s) per image of the rows of ``parts`` (a timed law's ``energy_parts`` on the base GPU) on
-    a GPU ``speed`` times slower when busy and drawing ``power`` times the base's net power."""
-    from .transfer import SMOOTH_MAX
-
-    tg = speed * parts["t_gpu_s"].to_numpy(float)
-    t = (tg ** SMOOTH_MAX + parts["t_host_s"].to_numpy(float) ** SMOOTH_MAX) ** (1 / SMOOTH_MAX)
-    e = power * np.minimum(parts["cap_w"].to_numpy(float) * t,
-                           parts["static_w"].to_numpy(float) * t + speed * parts["busy_j"].to_numpy(float))
-    return e, t
-
-
 def factors(parts: pd.DataFrame, energy_j: np.ndarray, time_s: np.ndarray) -> tuple[float, float]:
     """``(speed, power)`` from measured energies and times per image (NaN: no latency) of the rows of ``parts``: each
     timed row that is not host-bound (:data:`BUSY_SHARE`) gives the speed its time implies, then each row its power
     from its energy; geometric means over the rows, bounded by :data:`SPEED_RANGE` and :data:`FACTOR_RANGE`."""
-    from .transfer import SMOOTH_MAX
-
-    q = SMOOTH_MAX
+    q = physics.SMOOTH_MAX
     tg, th = parts["t_gpu_s"].to_numpy(float), parts["t_host_s"].to_numpy(float)
     t = np.asarray(time_s, dtype=float)
     ok = np.isfinite(t) & (tg >= BUSY_SHARE * th)  # a host-bound row says nothing of the GPU's speed
@@ -107,7 +98,7 @@ def factors(parts: pd.DataFrame, energy_j: np.ndarray, time_s: np.ndarray) -> tu
     if ok.any():  # t^q = (speed tg)^q + th^q; a row faster than its host time allows says the host is faster too
         busy = np.maximum(t[ok] ** q - th[ok] ** q, (0.05 * t[ok]) ** q) ** (1 / q)
         speed = float(np.clip(np.exp(np.mean(np.log(busy / tg[ok]))), *SPEED_RANGE))
-    e1, _ = scaled(parts, speed, 1.0)
+    e1, _ = physics.scaled(parts, speed, 1.0)
     power = float(np.clip(np.exp(np.mean(np.log(np.asarray(energy_j, dtype=float) / e1))), *FACTOR_RANGE))
     return speed, power
 
@@ -127,43 +118,46 @@ def _redo(name: str) -> str:
 
 
 def calibrated(name: str) -> Calibration | None:
-    """The calibration stored under ``name`` (None: none); one made against another laws artifact is refused."""
+    """The calibration stored under ``name`` (None: none); one made against other laws on its base GPU is refused."""
     path = _path(name)
     if not path.exists():
         return None
     try:
-        cal = Calibration(**json.loads(path.read_text()))
+        d = json.loads(path.read_text())
+        d.pop("artifact_version", None)  # made before calibrations recorded their base GPU's laws: redone below
+        cal = Calibration(**d)
     except (ValueError, TypeError, OSError) as exc:
         raise UserError(f"cannot read the calibration {path}: {exc}") from exc
     from .artifact import current
 
-    version = current().version
-    if cal.artifact_version != version:
-        raise UserError(f"the calibration of {name} ({path}) was made against laws artifact "
-                        f"{cal.artifact_version or '(unversioned)'}, and this energy-nb answers with {version}: "
-                        + _redo(name))
+    version = current().gpu_version(cal.base)
+    if cal.base_version != version:
+        raise UserError(f"the calibration of {name} ({path}) was made against the laws of {cal.base} at version "
+                        f"{cal.base_version or '(unversioned)'}, and this energy-nb answers on {cal.base} with "
+                        f"{version}: " + _redo(name))
     return cal
 
 
 def calibrations() -> pd.DataFrame:
-    """Every stored calibration: name, base GPU, busy-time and power factors, flat energy factor, rows, the artifact
-    it was made against and whether that is the current one, and its file."""
+    """Every stored calibration: name, base GPU, busy-time and power factors, flat energy factor, rows, the version of
+    the base GPU's laws it was made against and whether that is the current one, and its file."""
     from .artifact import current
 
-    version = current().version
+    art = current()
     rows = []
     for p in sorted(calibration_dir().glob("*.json")):
         try:
             d = json.loads(p.read_text())
         except (OSError, ValueError):
             rows.append(dict(name=p.stem, base="", speed=float("nan"), power=float("nan"), factor=float("nan"), rows=0,
-                             artifact_version="unreadable", current=False, file=str(p)))
+                             base_version="unreadable", current=False, file=str(p)))
             continue
-        rows.append(dict(name=d.get("name", p.stem), base=d.get("base", ""), speed=d.get("speed", 1.0),
+        base = d.get("base", "")
+        rows.append(dict(name=d.get("name", p.stem), base=base, speed=d.get("speed", 1.0),
                          power=d.get("power", d.get("factor")), factor=d.get("factor"),
-                         rows=len(d.get("rows", [])), artifact_version=d.get("artifact_version", ""),
-                         current=d.get("artifact_version") == version, file=str(p)))
-    columns = ["name", "base", "speed", "power", "factor", "rows", "artifact_version", "current", "file"]
+                         rows=len(d.get("rows", [])), base_version=d.get("base_version", ""),
+                         current=bool(base) and d.get("base_version") == art.gpu_version(base), file=str(p)))
+    columns = ["name", "base", "speed", "power", "factor", "rows", "base_version", "current", "file"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -209,7 +203,7 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
         else:
             law, _ = current().answer(c.model, base)
             pred = law.per_image(c)
-            part = law.fitted.energy_parts(c.frame(1)) if law.models_time else None
+            part = law.run_parts(c.frame(1)) if law.models_time else None
         measured = float(r.energy_j) / float(r.n_prompts)
         t = getattr(r, "time_s", None)
         t = float(t) if t is not None and pd.notna(t) else None
@@ -236,7 +230,7 @@ def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = Tr
     if all(p is not None for p in parts):
         speed, power = factors(pd.concat(parts, ignore_index=True), np.array([x["measured_j"] for x in out]),
                                np.array([np.nan if x["measured_s"] is None else x["measured_s"] for x in out]))
-    cal = Calibration(name, base, factor, out, artifact_version=current().version,
+    cal = Calibration(name, base, factor, out, base_version=current().gpu_version(base),
                       measured=json.loads(data.to_json(orient="records")), speed=speed, power=power)
     if save:
         path = _path(name)
@@ -253,7 +247,7 @@ def _int(v: Any) -> int | None:
 
 def _on_several(config: Configuration) -> tuple[Any, Any, pd.DataFrame]:
     """The base-GPU answer of a row on several GPUs (:func:`energy_nb.laws.split.on_several_gpus`, its split as
-    measured) and its job's parts (:meth:`energy_nb.laws.parallel.ParallelLaw.energy_parts`)."""
+    measured) and its job's parts (:meth:`energy_nb.laws.parallel.ParallelLaw.run_parts`)."""
     from .artifact import current
     from .split import on_several_gpus
 
@@ -261,12 +255,13 @@ def _on_several(config: Configuration) -> tuple[Any, Any, pd.DataFrame]:
     art = current()
     law, _ = art.parallel()
     base = art.law(art.parallel_base(config.model, config.gpu)[0])
-    return law, a, law.energy_parts(base, a.configuration.frame(1))
+    return law, a, law.run_parts(base, a.configuration.frame(1))
 
 
 class CalibratedLaw(LawWrapper):
     """``law`` (fitted with ``calibration.base``'s data) answering for the calibrated GPU: a law that models time on
-    the base GPU with its busy time and power scaled (:func:`scaled`); an energy-only law times the flat factor."""
+    the base GPU with its busy time and power scaled (:func:`energy_nb.laws.physics.scaled`); an energy-only law times
+    the flat factor."""
 
     def __init__(self, law: Any, calibration: Calibration) -> None:
         super().__init__(law)
@@ -282,13 +277,19 @@ class CalibratedLaw(LawWrapper):
             for col in ("energy_pred_j", "pi_low_j", "pi_high_j"):
                 out[col] = out[col] * cal.factor
             return out
-        e, t = scaled(self._law.fitted.energy_parts(on_base), cal.speed, cal.power)
+        e, t = physics.scaled(self._law.run_parts(on_base), cal.speed, cal.power)
         ke = e * df["n_prompts"].to_numpy(float) / out["energy_pred_j"].to_numpy(float)
         kt = t / out["time_pred_s"].to_numpy(float)
         for col, k in (("energy_pred_j", ke), ("pi_low_j", ke), ("pi_high_j", ke), ("time_pred_s", kt),
                        ("time_low_s", kt), ("time_high_s", kt)):
             out[col] = out[col].to_numpy(float) * k
         return out
+
+    def run_parts(self, df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
+        cal = self.calibration
+        p = self._law.run_parts(df.assign(gpu=df["gpu"].astype(str).replace(cal.name, cal.base)), gpu_as)
+        return p.assign(t_gpu_s=cal.speed * p["t_gpu_s"], static_w=cal.power * p["static_w"],
+                        busy_j=cal.power * cal.speed * p["busy_j"], cap_w=cal.power * p["cap_w"])
 
     def extrapolation(self, config, n_scaling: str = "linear", gpu_as: dict[str, str] | None = None) -> list[str]:
         base = self._law.extrapolation(config.replace(gpu=self.calibration.base), n_scaling, gpu_as)

@@ -35,13 +35,14 @@ import numpy as np
 import pandas as pd
 
 from ..compute import parallel
+from ..compute.workload import codes, gpu_name
 from ..core.errors import UserError
-from ..core.frames import rows as frame_rows
 from ..core.units import BYTES_PER_ELEMENT
 from ..models.hardware import get_spec
 from ..models.registry import get_model
-from .ops import PRIOR_WEIGHT, OpsLaw, evaluate, ops_features
-from .transfer import _gpu_name
+from . import fitter, physics
+from .base import term_table
+from .ops import PRIOR_WEIGHT, OpsLaw, ops_features
 
 #: Coefficient -> (prior, lower bound, upper bound, unit, meaning).
 TERMS: dict[str, tuple[float, float, float, str, str]] = {
@@ -75,31 +76,39 @@ def comm_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.
     (``x_p2p``) over half its GPU's interconnect bandwidth, and its all-to-alls (``N_a2a``) and Ring steps
     (``N_ring``)."""
     gpu_as = gpu_as or {}
-    out = []
-    for r in frame_rows(split_columns(df), ("model", "height", "width", "steps", "cfg", "dtype", "gpu", "num_gpus",
-                                             "ulysses_degree", "ring_degree", "batch_size")):
-        split = parallel.Split(int(r.num_gpus), int(r.ulysses_degree), int(r.ring_degree))
+    d = split_columns(df)
+    d["gpu_name"] = [gpu_as.get(str(g), gpu_name(g, p)) for g, p in
+                     zip(d["gpu"].tolist(), d["gpu_part"].tolist() if "gpu_part" in d else [None] * len(d))]
+    d["batched"] = [get_model(str(m)).cfg_batched for m in d["model"].tolist()]
+    cols = ["model", "height", "width", "dtype", "gpu_name", "num_gpus", "ulysses_degree", "ring_degree"]
+    code, distinct = codes(d.assign(height=d["height"].astype(int), width=d["width"].astype(int)), cols)
+    per = []  # bytes of one pass and collectives of one call, over half the interconnect: once per distinct split
+    for model, h, w, dtype, name, n, u, r in distinct:
+        split = parallel.Split(int(n), int(u), int(r))
         if split.num_gpus == 1:
-            out.append(dict(x_a2a=0.0, x_p2p=0.0, N_a2a=0.0, N_ring=0.0, U=1.0, R=1.0))
+            per.append((0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0))
             continue
-        spec = get_spec(gpu_as.get(str(r.gpu), _gpu_name(r)))
+        spec = get_spec(name)
         if not spec.interconnect_gb_s:
             raise UserError(f"GPU {spec.name!r} has no interconnect bandwidth (data/gpus.csv, or --gpu-spec "
                             "interconnect_gbs=...): several GPUs per image cannot be priced on it")
-        t = parallel.traffic(str(r.model), int(r.height), int(r.width), split, BYTES_PER_ELEMENT[str(r.dtype)])
-        cfgf = 2.0 if int(r.cfg) else 1.0
-        passes = float(r.steps) * cfgf  # per image: the bytes grow with the batch
-        batched = get_model(str(r.model)).cfg_batched
-        calls = float(r.steps) * (1.0 if batched else cfgf) / float(r.batch_size or 1)  # collectives: per call
-        bw = spec.interconnect_gb_s * 1e9 / 2.0
-        out.append(dict(x_a2a=passes * t["a2a_bytes"] / bw, x_p2p=passes * t["p2p_bytes"] / bw, N_a2a=calls * t["a2a"],
-                        N_ring=calls * t["ring_steps"], U=float(split.ulysses), R=float(split.ring)))
-    return pd.DataFrame(out, index=df.index)
+        t = parallel.traffic(str(model), h, w, split, BYTES_PER_ELEMENT[str(dtype)])
+        per.append((t["a2a_bytes"], t["p2p_bytes"], t["a2a"], t["ring_steps"], spec.interconnect_gb_s * 1e9 / 2.0,
+                    float(split.ulysses), float(split.ring)))
+    a2a, p2p, n_a2a, n_ring, bw, U, R = (np.array(col, dtype=float)[code] for col in zip(*per))
+    cfgf = np.where(d["cfg"].astype(int).to_numpy() != 0, 2.0, 1.0)
+    steps = d["steps"].to_numpy(float)
+    passes = steps * cfgf  # per image: the bytes grow with the batch
+    calls = steps * np.where(d["batched"].to_numpy(bool), 1.0, cfgf) / d["batch_size"].fillna(1).to_numpy(float)
+    single = d["num_gpus"].to_numpy() == 1
+    return pd.DataFrame(dict(x_a2a=np.where(single, 0.0, passes * a2a / bw),
+                             x_p2p=np.where(single, 0.0, passes * p2p / bw), N_a2a=np.where(single, 0.0, calls * n_a2a),
+                             N_ring=np.where(single, 0.0, calls * n_ring), U=U, R=R), index=df.index)
 
 
 def evaluate_job(base: dict[str, float], coef: dict[str, float], X: pd.DataFrame, Xs: pd.DataFrame,
                  Xc: pd.DataFrame, n: np.ndarray) -> dict[str, np.ndarray]:
-    """Per image of a job on ``n`` GPUs: :func:`energy_nb.laws.ops.evaluate` of one GPU's share (``X``, with the
+    """Per image of a job on ``n`` GPUs: :func:`energy_nb.laws.physics.run` of one GPU's share (``X``, with the
     communication of ``Xc`` priced by ``coef``), its net ``energy`` summed over the GPUs (the serial parts ``Xs``
     busy on one of them only), ``time`` (the wall time per image) and ``comm`` (s)."""
     Xj = X.copy()
@@ -113,11 +122,11 @@ def evaluate_job(base: dict[str, float], coef: dict[str, float], X: pd.DataFrame
     Xj["comm_s"] = (coef["k_a2a"] * Xc["x_a2a"] * (Xc["U"] / 2) ** g + coef["k_p2p"] * Xc["x_p2p"] * (Xc["R"] / 2) ** g
                     + coef["t_collective_us"] * 1e-6 * (Xc["N_a2a"] + Xc["N_ring"]))
     full = {**base, "p_comm": coef["p_comm"]}
-    v = evaluate(full, Xj)
+    v = physics.run(full, Xj)
     t = v["time"]
-    serial = evaluate(full, Xs)["busy_j"] if (n > 1).any() else np.zeros(len(X))
-    lead = np.minimum(v["static_w"] * t + v["busy_j"], v["cap_w"] * t)
-    other = np.minimum(v["static_w"] * t + np.maximum(v["busy_j"] - serial, 0.0), v["cap_w"] * t)
+    serial = physics.run(full, Xs)["busy_j"] if (n > 1).any() else np.zeros(len(X))
+    lead = physics.net_energy(t, v["static_w"], v["busy_j"], v["cap_w"])
+    other = physics.net_energy(t, v["static_w"], np.maximum(v["busy_j"] - serial, 0.0), v["cap_w"])
     v["energy"] = lead + (n - 1) * other
     v["gross"] = v["energy"] + n * v["idle"] * t
     return v
@@ -147,8 +156,7 @@ class ParallelLaw:
         return cls(**d)
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([dict(parameter=t, value=v, unit=TERMS[t][3], meaning=TERMS[t][4])
-                             for t, v in self.coef.items()]).set_index("parameter")
+        return term_table(self.coef, {t: v[3] for t, v in TERMS.items()}, {t: v[4] for t, v in TERMS.items()})
 
     def evaluate(self, base: OpsLaw, df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> dict[str, np.ndarray]:
         """:func:`evaluate_job` of ``df``'s rows (split columns default to one GPU) on ``base``'s coefficients."""
@@ -156,15 +164,14 @@ class ParallelLaw:
         return evaluate_job(base.coef, self.coef, ops_features(d, gpu_as), ops_features(d, gpu_as, serial_only=True),
                             comm_features(d, gpu_as), d["num_gpus"].to_numpy(float))
 
-    def energy_parts(self, base: OpsLaw, df: pd.DataFrame) -> pd.DataFrame:
-        """Per image of each job, the form every timed law shares (:meth:`OpsLaw.energy_parts`), summed over its GPUs:
-        GPU and host seconds (of one GPU: they run side by side), ``static_w`` and ``cap_w`` of all of them, the busy
-        energy ``busy_j`` (the serial parts on one)."""
+    def run_parts(self, base: OpsLaw, df: pd.DataFrame) -> pd.DataFrame:
+        """Per image of each job, the :data:`energy_nb.laws.physics.PARTS` of its run summed over its GPUs: GPU and
+        host seconds (of one GPU: they run side by side), ``static_w`` and ``cap_w`` of all of them, the busy energy
+        ``busy_j`` (the serial parts on one)."""
         v = self.evaluate(base, df)
         n = split_columns(df)["num_gpus"].to_numpy(float)
         busy = v["energy"] - np.minimum(v["static_w"] * v["time"], v["cap_w"] * v["time"]) * n
-        return pd.DataFrame(dict(t_gpu_s=v["gpu"], t_host_s=v["host"], static_w=n * v["static_w"],
-                                 busy_j=np.maximum(busy, 0.0), cap_w=n * v["cap_w"]), index=df.index)
+        return physics.parts(v["gpu"], v["host"], n * v["static_w"], np.maximum(busy, 0.0), n * v["cap_w"], df.index)
 
     def extrapolation(self, num_gpus: int, ulysses: int, ring: int, batch_size: int, gpu: str,
                       model: str) -> list[str]:
@@ -192,10 +199,6 @@ def fit_parallel(df: pd.DataFrame, bases: dict[str, OpsLaw], provenance: dict[st
                  prior_weight: float = PRIOR_WEIGHT) -> ParallelLaw:
     """Fit :data:`TERMS` on ``df``'s rows on several GPUs (net energy and time), each priced on top of
     ``bases[model]``'s single-GPU coefficients."""
-    from scipy import optimize
-
-    from .physical import jacobian_se
-
     d = split_columns(df)
     d = d[d["num_gpus"] > 1].reset_index(drop=True)
     missing = sorted(set(d["model"].astype(str)) - set(bases))
@@ -210,34 +213,27 @@ def fit_parallel(df: pd.DataFrame, bases: dict[str, OpsLaw], provenance: dict[st
     lo, hi = np.log([TERMS[c][1] for c in COEFS]), np.log([TERMS[c][2] for c in COEFS])
     mid = np.log([TERMS[c][0] for c in COEFS])
 
-    def resid(theta: np.ndarray) -> np.ndarray:
+    def blocks(theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         coef = dict(zip(COEFS, np.exp(theta)))
         out = []
         for base, X, Xs, Xc, n, y, yt in parts:
             v = evaluate_job(base, coef, X, Xs, Xc, n)
-            out += [np.log(v["energy"]) - y, np.log(v["time"]) - yt]
-        return np.concatenate(out + [prior_weight * (theta - mid)])
+            out.append((np.log(v["energy"]) - y, np.log(v["time"]) - yt))
+        return out
 
-    sol = optimize.least_squares(resid, mid, bounds=(lo, hi), method="trf")
+    def resid(theta: np.ndarray) -> np.ndarray:
+        return np.concatenate([x for pair in blocks(theta) for x in pair])
+
+    sol = fitter.solve(resid, mid, lo, hi, pull=mid, weight=prior_weight)
     coef = {c: float(x) for c, x in zip(COEFS, np.exp(sol.x))}
-    r = resid(sol.x)[:-len(COEFS)]
+    r = resid(sol.x)
     m = len(d)
-    e = np.concatenate([r[i:i + k] for i, k in _blocks(parts)])
-    t = np.concatenate([r[i + k:i + 2 * k] for i, k in _blocks(parts)])
-    se = jacobian_se(sol.jac, float(r @ r / max(len(r) - len(COEFS), 1)))
+    e = np.concatenate([b[0] for b in blocks(sol.x)])
+    t = np.concatenate([b[1] for b in blocks(sol.x)])
+    se = fitter.jacobian_se(sol.jac, float(r @ r / max(len(r) - len(COEFS), 1)))
     dom = {c: sorted(int(x) for x in d[c].unique()) for c in ("num_gpus", "ulysses_degree", "ring_degree",
                                                                 "batch_size")}
     return ParallelLaw(coef=coef, se_log=dict(zip(COEFS, map(float, se))), n_obs=m,
                        sigma=float(math.sqrt(e @ e / m)), time_sigma=float(math.sqrt(t @ t / m)),
                        models=sorted(d["model"].astype(str).unique()), gpus=sorted(d["gpu"].astype(str).unique()),
                        domain=dom, provenance=provenance or {})
-
-
-def _blocks(parts: list[tuple]) -> list[tuple[int, int]]:
-    """(start, rows) of each model's block in the residual vector (energy then time)."""
-    out, i = [], 0
-    for p in parts:
-        k = len(p[-1])
-        out.append((i, k))
-        i += 2 * k
-    return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,8 @@ from ..core.stats import two_sided
 from ..core.units import DTYPES, HALF_DTYPES, J_PER_KWH
 from ..data.schema import ok_rows
 from ..models.registry import get_model
-from .base import LawMixin, data_domain, reference_prompts_of
+from .base import FittedLaw, reference_prompts_of
+from .domain import data_domain
 
 #: The columns a row's FLOPs are read from.
 FLOP_COLUMNS = ("model", "height", "width", "steps", "cfg", "n_prompts")
@@ -72,31 +73,17 @@ def features(df: pd.DataFrame, convention: str = "paper", gpus: Iterable[str] = 
     return out
 
 
-@dataclass
-class ScalingLaw(LawMixin):
+@dataclass(kw_only=True)
+class ScalingLaw(FittedLaw):
     """The paper's law (Eq. 3) fitted: coefficients, their covariance, and what it was fitted on."""
 
     terms: list[str]  #: statsmodels term names, e.g. ["Intercept", "log_F", "I_fp32", "log_res"]
-    coef: dict[str, float]  #: by term (``params``: by the paper's names, dropped terms as 0)
     cov: list[list[float]]
     scale: float  #: residual variance (log space)
-    df_resid: float
-    r2: float  #: R^2 in log space on the training data
-    n_obs: int
-    convention: str
-    baseline_gpu: str
-    gpus: list[str]  #: GPUs in the training data
-    models: list[str]
-    dtypes: list[str]
-    dropped: dict[str, str] = field(default_factory=dict)  #: term -> why it was dropped (beta = 0)
+    convention: str = "paper"
     name: str = "paper"
     kind: str = "paper"
-    domain: dict[str, Any] = field(default_factory=dict)  #: what the training rows cover (extrapolation checks)
-    reference_prompts: int = 100  #: the N of the data: per-image energy = E(N) / N at this N
-    provenance: dict[str, Any] = field(default_factory=dict)  #: data digest, files, code version
     per_image_form: bool = False  #: True: energy and FLOPs of one image, with a batch-size term
-    resid_log: list[float] = field(default_factory=list)  #: ln(measured / fitted) of each training row
-    fitted_j: list[float] = field(default_factory=list)  #: fitted energy (J) of each training row's prompts
 
     # -- reporting ------------------------------------------------------------------------------------
     def table(self, level: float = 0.95) -> pd.DataFrame:
@@ -108,10 +95,15 @@ class ScalingLaw(LawMixin):
             v = self.coef[term]
             rows.append(dict(parameter=PARAM_NAMES.get(term, term.replace("I_", "beta_")), term=term, value=v,
                              std_err=se, ci_low=v - t * se, ci_high=v + t * se, dropped=""))
-        for term, why in self.dropped.items():
+        for term, why in self.frozen.items():
             rows.append(dict(parameter=PARAM_NAMES.get(term, term.replace("I_", "beta_")), term=term, value=0.0,
                              std_err=np.nan, ci_low=np.nan, ci_high=np.nan, dropped=why))
         return pd.DataFrame(rows).set_index("parameter")
+
+    @property
+    def bse(self) -> pd.Series:
+        """OLS standard errors of :attr:`params` (NaN: dropped)."""
+        return self.table()["std_err"].astype(float)
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """``1 - alpha`` OLS confidence intervals of :attr:`params` (columns ``lower``, ``upper``; NaN: dropped)."""
@@ -135,7 +127,7 @@ class ScalingLaw(LawMixin):
                     f"Say how to treat it, e.g. gpu_as={{'{g}': '{self.baseline_gpu}'}} "
                     f"(CLI: --treat-gpu-as {self.baseline_gpu}), or fit a law on data from that GPU.")
         df["gpu"] = df["gpu"].astype(str).map(lambda g: gpu_as.get(g, g))
-        if "I_fp32" in self.dropped and (df["dtype"].astype(str) == "fp32").any():
+        if "I_fp32" in self.frozen and (df["dtype"].astype(str) == "fp32").any():
             raise UserError("dtype 'fp32' cannot be predicted by this law: its training data had no fp32 "
                              f"rows (allowed here: {', '.join(HALF_DTYPES)})")
         X = features(df.drop(columns=["energy_j"], errors="ignore"), self.convention, gpus=self.gpus,
@@ -185,7 +177,7 @@ class ScalingLaw(LawMixin):
 
 
 def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100", name: str = "paper",
-        provenance: dict[str, Any] | None = None, per_image: bool = False) -> ScalingLaw:
+        provenance: dict[str, Any] | None = None, per_image: bool = False, **_: Any) -> ScalingLaw:
     """Fit Eq. 3 by OLS (statsmodels) on the ``ok`` rows of ``df`` (shared schema);
     ``per_image``: in the per-image form with a batch-size term (see the module docstring)."""
     import statsmodels.api as sm
@@ -215,9 +207,10 @@ def fit(df: pd.DataFrame, convention: str = "paper", baseline_gpu: str = "A100",
     return ScalingLaw(
         terms=names, coef={k: float(v) for k, v in res.params.items()},
         cov=res.cov_params().loc[names, names].to_numpy().tolist(), scale=float(res.scale),
+        sigma=float(np.sqrt(res.scale)),
         df_resid=float(res.df_resid), r2=float(res.rsquared), n_obs=int(res.nobs), convention=convention,
         baseline_gpu=baseline_gpu, gpus=gpus, models=sorted(df["model"].astype(str).unique()),
-        dtypes=sorted(df["dtype"].astype(str).unique()), dropped=dropped, name=name, domain=data_domain(df),
+        dtypes=sorted(df["dtype"].astype(str).unique()), frozen=dropped, name=name, domain=data_domain(df),
         reference_prompts=reference_prompts_of(df), provenance=dict(provenance or {}, rows=int(len(df))),
         per_image_form=per_image, resid_log=[float(v) for v in res.resid],
         fitted_j=[float(v) for v in np.exp(res.fittedvalues.to_numpy(float)) * n * J_PER_KWH])

@@ -1,12 +1,14 @@
 """The answer for a configuration split over several GPUs per image (:func:`on_several_gpus`): the parallel law
 (:mod:`energy_nb.laws.parallel`) on top of the single-GPU ``ops`` law of the model and GPU, read from the laws
-artifact, with intervals from its held-out errors; what ``predict`` and ``plan`` call when ``num_gpus > 1``. Nothing
-here fits. Units: J, s, W.
+artifact, with intervals from its held-out errors; what ``predict`` and ``plan`` call when ``num_gpus > 1``. The
+answer is a :class:`~energy_nb.laws.prediction.Prediction`: per image, net energy summed over the GPUs (J), time (s),
+both with intervals, the idle power of all the GPUs (W) and the gross energy (J); the split it was answered at, why
+that split, and every valid split with its time and energy. Nothing here fits. Units: J, s, W.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -14,37 +16,11 @@ from ..compute import parallel as splits
 from ..models.configuration import Configuration, frame
 from .artifact import current
 from .conformal import conformal_q
-
-
-@dataclass(frozen=True)
-class SplitAnswer:
-    """One configuration on several GPUs per image (:func:`on_several_gpus`): per image, net energy summed over the
-    GPUs (J), time (s), both with intervals, the idle power of all the GPUs (W) and the gross energy (J); the split
-    it was answered at (``configuration``: degrees set), why that split, the law, how the interval was obtained and
-    every way the answer extrapolates."""
-
-    configuration: Configuration
-    split_reason: str
-    law: str
-    law_reason: str
-    reference_prompts: int
-    per_image_j: float
-    per_image_j_low: float
-    per_image_j_high: float
-    per_image_s: float
-    per_image_s_low: float
-    per_image_s_high: float
-    idle_w: float
-    per_image_gross_j: float
-    interval_kind: str
-    extrapolation: tuple[str, ...]
-    time_extrapolation: tuple[str, ...]
-    #: every valid split with its time and net energy per image (s, J), fastest first
-    splits: tuple[tuple[int, int, float, float], ...] = ()
+from .prediction import Prediction
 
 
 def answers(configs: list[Configuration], level: float = 0.95, gpu_as: dict[str, str] | None = None
-            ) -> list[SplitAnswer]:
+            ) -> list[Prediction]:
     """Each of ``configs`` (on several GPUs, its split given and valid) answered as asked, in one evaluation of the
     law per single-GPU law: what :func:`on_several_gpus` and the planner's choices call, so they agree."""
     art = current()
@@ -52,7 +28,7 @@ def answers(configs: list[Configuration], level: float = 0.95, gpu_as: dict[str,
     q = conformal_q(entry["interval"]["errors"], level)
     qt = conformal_q(entry["interval"]["time_errors"], level)
     bases = [art.parallel_base(c.model, c.gpu or "H100", gpu_as) for c in configs]
-    out: list[SplitAnswer | None] = [None] * len(configs)
+    out: list[Prediction | None] = [None] * len(configs)
     for key in dict.fromkeys(k for k, _ in bases):
         idx = [i for i, (k, _) in enumerate(bases) if k == key]
         base = art.law(key)
@@ -63,20 +39,23 @@ def answers(configs: list[Configuration], level: float = 0.95, gpu_as: dict[str,
             e, t = float(v["energy"][j]), float(v["time"][j])
             single = c.replace(num_gpus=1, ulysses=None, ring=None)
             notes = law.extrapolation(c.num_gpus, c.ulysses, c.ring, c.batch_size, mapped, c.model)
-            out[i] = SplitAnswer(
-                configuration=c, split_reason="as asked", law=f"{law.name} on {base.name}",
+            n = c.prompts
+            lo, hi = e * math.exp(-q), e * math.exp(q)
+            out[i] = Prediction(
+                configuration=c, law=f"{law.name} on {base.name}", kind="parallel", convention="counted",
+                n_scaling="linear", reference_prompts=int(base.reference_prompts), interval=level, per_image_j=e,
+                per_image_j_low=lo, per_image_j_high=hi, total_j=e * n, total_j_low=lo * n, total_j_high=hi * n,
+                extrapolation=list(base.extrapolation(single, gpu_as=gpu_as)) + list(notes),
                 law_reason=f"{c.num_gpus} GPUs per image: the parallel law ({law.n_obs} rows on several GPUs) on the "
                            f"single-GPU law {base.name!r} ({bases[i][1]})",
-                reference_prompts=int(base.reference_prompts), per_image_j=e, per_image_j_low=e * math.exp(-q),
-                per_image_j_high=e * math.exp(q), per_image_s=t, per_image_s_low=t * math.exp(-qt),
-                per_image_s_high=t * math.exp(qt), idle_w=float(v["idle"][j]) * c.num_gpus,
-                per_image_gross_j=float(v["gross"][j]), interval_kind=entry["interval"]["how"],
-                extrapolation=tuple(base.extrapolation(single, gpu_as=gpu_as)) + tuple(notes),
-                time_extrapolation=tuple(base.time_extrapolation(single, gpu_as)))
+                per_image_s=t, per_image_s_low=t * math.exp(-qt), per_image_s_high=t * math.exp(qt),
+                per_image_gross_j=float(v["gross"][j]), idle_w=float(v["idle"][j]) * c.num_gpus,
+                time_extrapolation=list(base.time_extrapolation(single, gpu_as)),
+                interval_kind=entry["interval"]["how"], time_law=f"{law.name} on {base.name}", split_reason="as asked")
     return out  # type: ignore[return-value]
 
 
-def on_several_gpus(config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> SplitAnswer:
+def on_several_gpus(config: Configuration, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> Prediction:
     """``config`` with each image split over ``config.num_gpus`` GPUs, answered by the parallel law on top of the
     single-GPU ``ops`` law of the model and GPU (:meth:`~energy_nb.laws.artifact.Artifact.parallel_base`). Degrees
     left open are chosen: the fastest valid split by the law. Impossible splits are refused

@@ -12,7 +12,7 @@ the idle power (bare, and with a CUDA context). :func:`get_spec` answers a part
 the file, and the idle power of its first part that has one published) or a name registered from the
 command line with :func:`parse_spec` (``--gpu-spec name=MyGPU,tflops_bf16=400,bandwidth_tbs=2,power_w=500``).
 :func:`idle_power` is the published idle power of any of those, the one figure that turns a gross record
-net (:mod:`energy_nb.data.power`) and a net prediction gross (:mod:`energy_nb.laws.timing`).
+net (:mod:`energy_nb.data.power`) and a net prediction gross (:func:`energy_nb.laws.answer.predict`).
 
 Units: TFLOP/s (dense, no sparsity), GB/s, W.
 """

@@ -1,12 +1,15 @@
-/* energy-nb calculator: evaluates the laws exported by energy_nb/calculator.py (JSON in #enb-calc-data).
-   The same numbers as `energy-nb predict` / `energy-nb plan` (--law auto, PUE 1, 365 days, 95% interval). */
+/* energy-nb calculator: evaluates the laws exported by energy_nb/planning/calculator.py (JSON in #enb-calc-data) in
+   the one form of a run's time and power (energy_nb/laws/physics.py): the same numbers as `energy-nb predict` /
+   `energy-nb plan` (--law auto, PUE 1, 365 days, 95% interval). In node (the tests) it exports calculator(D), the
+   functions the form uses, instead of drawing the form. */
 (function () {
   "use strict";
-  var root = document.getElementById("enb-calc-data");
-  if (!root) { return; }
-  var D = JSON.parse(root.textContent);
-  var form = document.getElementById("enb-calc");
-  var out = document.getElementById("enb-calc-out");
+  var D;
+
+  /* The wall time of a run busy tg on the GPU and th on the host: their smooth maximum (physics.wall_time). */
+  function wallTime(tg, th, s) { return Math.pow(Math.pow(tg, s) + Math.pow(th, s), 1 / s); }
+  /* Net energy: static power over the wall time plus the busy energy, capped (physics.net_energy). */
+  function netEnergy(t, staticW, busyJ, capW) { return Math.min(staticW * t + busyJ, capW * t); }
 
   function opt(sel, values, labels) {
     sel.innerHTML = "";
@@ -92,20 +95,11 @@
     if (!(inp.intensity >= 0)) { return {error: "grid intensity must be a number >= 0 (g CO2e/kWh)"}; }
     var c = cells[di * 2 * D.batches.length + inp.cfg * D.batches.length + bi];
     if (typeof c === "number") { return {error: D.errors[c], law: law.name, reason: a.reason}; }
-    var m0, m1 = law.m1, v0, v1, v2 = law.v2, u, L, j, se;
-    if (law.kind === "paper") { m0 = c[2]; v0 = c[3]; v1 = c[4]; } else { m0 = law.m0; v0 = law.v0; v1 = law.v1; }
-    if (law.form === "timed") {  /* GPU and host seconds and busy energy affine in T; energy = min(cap t, static t + busy) */
-      var tg = c[0] + c[1] * inp.steps, th = c[2] + c[3] * inp.steps, s = law.smooth;
-      var wall = Math.pow(Math.pow(tg, s) + Math.pow(th, s), 1 / s);
-      u = Math.min(c[7] * wall, c[4] * wall + c[5] + c[6] * inp.steps);
-    } else {
-      u = c[0] + c[1] * inp.steps;
-    }
-    if (!(u > 0)) { return {error: "the law gives no positive energy at " + inp.steps + " steps"}; }
-    L = Math.log(u);
-    j = Math.exp(m0 + m1 * L);
-    se = Math.sqrt(v0 + v1 * L + v2 * L * L);
-    var lo = j * Math.exp(-law.q * se), hi = j * Math.exp(law.q * se);
+    /* GPU and host seconds and busy energy per image, affine in T (calculator._compile) */
+    var wall = wallTime(c[0] + c[1] * inp.steps, c[2] + c[3] * inp.steps, law.smooth);
+    var j = netEnergy(wall, c[4], c[5] + c[6] * inp.steps, c[7]);
+    if (!(j > 0)) { return {error: "the law gives no positive energy at " + inp.steps + " steps"}; }
+    var lo = j * Math.exp(-law.q), hi = j * Math.exp(law.q);
     var r = {law: law.name, reason: a.reason, per_image_j: j, per_image_j_low: lo, per_image_j_high: hi,
              extrapolation: extrapolation(law, inp.model, inp.gpu, inp.resolution, inp.resolution, inp.steps,
                                           inp.dtype, inp.cfg, inp.batch)};
@@ -120,7 +114,7 @@
     return r;
   }
 
-  function inputs() {
+  function inputs(form) {
     return {model: form.model.value, gpu: form.gpu.value, resolution: parseInt(form.resolution.value, 10),
             steps: Number(form.steps.value), dtype: form.dtype.value, cfg: parseInt(form.cfg.value, 10),
             batch: parseInt(form.batch.value, 10), images: Number(form.images.value),
@@ -131,12 +125,9 @@
               ["kwh_per_day", "energy per day", "kWh"], ["mwh_per_year", "energy per year", "MWh"],
               ["g_co2e_per_image", "carbon per image", "g CO2e"], ["t_co2e_per_year", "carbon per year", "t CO2e"]];
 
-  function render() {
-    var r = answer(inputs());
-    if (r.error) {
-      out.innerHTML = '<p class="enb-error" data-out="error">Cannot answer: ' + esc(r.error) + "</p>";
-      return;
-    }
+  /* The answer as HTML: a table of every quantity with its interval, the law and the extrapolation warnings. */
+  function show(r) {
+    if (r.error) { return '<p class="enb-error" data-out="error">Cannot answer: ' + esc(r.error) + "</p>"; }
     var rows = ROWS.map(function (k) {
       var lowKey = k[0] === "per_image_j" ? "per_image_j_low" : k[0] + "_low";
       var highKey = k[0] === "per_image_j" ? "per_image_j_high" : k[0] + "_high";
@@ -147,30 +138,43 @@
     }).join("");
     var warn = r.extrapolation.length ? '<p class="enb-warn" data-out="extrapolation">Extrapolating: ' +
       r.extrapolation.map(esc).join("; ") + ".</p>" : '<p class="enb-warn" data-out="extrapolation"></p>';
-    out.innerHTML = '<table class="enb-table"><thead><tr><th>quantity</th><th>estimate</th><th>95% low</th>' +
+    return '<table class="enb-table"><thead><tr><th>quantity</th><th>estimate</th><th>95% low</th>' +
       "<th>95% high</th></tr></thead><tbody>" + rows + "</tbody></table>" +
       '<p class="enb-law">Law: <code data-out="law">' + esc(r.law) + "</code> (" + esc(r.reason) + ")</p>" + warn;
   }
 
-  function onModel() {
-    var info = D.models[form.model.value];
-    opt(form.resolution, info.resolutions);
-    var best = info.resolutions.reduce(function (b, x) { return Math.abs(x - info.height) < Math.abs(b - info.height) ? x : b; });
-    form.resolution.value = String(best);
-    form.steps.value = String(info.steps);
-    form.cfg.value = info.cfg ? "1" : "0";
+  function start(data, form, out) {
+    D = data;
+    var models = Object.keys(D.models);
+    function render() {
+      var r = answer(inputs(form));
+      out.innerHTML = show(r);
+    }
+    function onModel() {
+      var info = D.models[form.model.value];
+      opt(form.resolution, info.resolutions);
+      var best = info.resolutions.reduce(function (b, x) { return Math.abs(x - info.height) < Math.abs(b - info.height) ? x : b; });
+      form.resolution.value = String(best);
+      form.steps.value = String(info.steps);
+      form.cfg.value = info.cfg ? "1" : "0";
+    }
+    opt(form.model, models, models.map(function (m) { return D.models[m].name + " (" + m + ")"; }));
+    opt(form.gpu, D.gpus);
+    opt(form.dtype, D.dtypes);
+    opt(form.batch, D.batches);
+    form.intensity.value = String(D.world_g_per_kwh);
+    form.model.value = models.indexOf("flux") >= 0 ? "flux" : models[0];
+    onModel();
+    form.addEventListener("change", function (e) { if (e.target === form.model) { onModel(); } render(); });
+    form.addEventListener("input", render);
+    window.enbCalc = {answer: answer, render: render, data: D};
+    render();
   }
 
-  var models = Object.keys(D.models);
-  opt(form.model, models, models.map(function (m) { return D.models[m].name + " (" + m + ")"; }));
-  opt(form.gpu, D.gpus);
-  opt(form.dtype, D.dtypes);
-  opt(form.batch, D.batches);
-  form.intensity.value = String(D.world_g_per_kwh);
-  form.model.value = models.indexOf("flux") >= 0 ? "flux" : models[0];
-  onModel();
-  form.addEventListener("change", function (e) { if (e.target === form.model) { onModel(); } render(); });
-  form.addEventListener("input", render);
-  window.enbCalc = {answer: answer, render: render, data: D};
-  render();
+  if (typeof module === "object" && module.exports) {  /* node: the tests */
+    module.exports = function (data) { D = data; return {answer: answer, extrapolation: extrapolation}; };
+    return;
+  }
+  var root = document.getElementById("enb-calc-data");
+  if (root) { start(JSON.parse(root.textContent), document.getElementById("enb-calc"), document.getElementById("enb-calc-out")); }
 })();

@@ -2,18 +2,14 @@
 exported at build time as JSON so that a form in the page answers in the browser (no kernel, no network).
 
 For every model, GPU family and discrete setting (resolution, precision, CFG, batch size), the law that
-``--law auto`` picks (:func:`energy_nb.laws.answer.answer`, from the laws artifact) is compiled into its closed
-form in the step count ``T``. Every law served here has per-image energy
-
-    P(T) = exp(m0 + m1 ln(u0 + u1 T))   [J]
-
-(the paper's law: ``u`` = GFLOPs, affine in ``T``, ``m1`` = alpha; the linear-in-energy laws: ``u`` = P
-itself, ``m0 = 0``, ``m1 = 1``), and a log-space standard error ``sqrt(v0 + v1 L + v2 L^2)`` with
-``L = ln(u)``, so the interval is ``P exp(-/+ q se)``. A law that models time (``ops``, ``achieved``,
-``power_time``: the laws that answer) is served in its own closed form, ``u`` = min(cap t, static t + busy) with the
-GPU and host seconds and the busy energy affine in ``T`` (:func:`_timed_form`). The compilation is checked against
-the law's own ``predict`` at further step counts before it is written (:func:`compile_config` raises otherwise), and a
-browser test compares the form with the command line.
+``--law auto`` picks (:func:`energy_nb.laws.answer.answer`, from the laws artifact; always a law that models time) is
+compiled into the one model of a run's time and power (:mod:`energy_nb.laws.physics`) in closed form in the step
+count ``T``: the GPU and host seconds per image and the busy energy per image are affine in ``T``
+(``[g0, g1, h0, h1, static_w, e0, e1, cap_w]``), and the energy per image is ``min(cap_w t, static_w t + e0 + e1 T)``
+with ``t`` the smooth maximum of the two times; its interval is ``x exp(-/+ q)``, ``q`` the law's held-out half-width
+(or its in-sample one). The compilation is checked against the law's own ``predict`` at further step counts before it
+is written (:func:`compile_block` raises otherwise); ``calculator.js`` evaluates the same form, and tests compare it
+with the command line (in node, on many configurations, and in the browser).
 """
 from __future__ import annotations
 
@@ -23,13 +19,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .. import laws
 from ..core.errors import UserError
 from ..core.stats import two_sided
 from ..core.units import J_PER_KWH
+from ..laws import physics
 from ..laws.answer import answer
 
 #: Choices offered by the form.
@@ -59,68 +55,20 @@ def _frame(model: str, gpu: str, cells: Sequence[tuple[int, int, int]], dtype: s
                   for res, cfg, batch in cells for t in steps], n)
 
 
-def _closed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, X: np.ndarray | None,
-                 pred: pd.DataFrame, parts: pd.DataFrame | None = None) -> list[float]:
-    """``[u0, u1, m0, m1, v0, v1, v2]`` of one configuration from its rows of the law's prediction (and its
-    design rows ``X`` for the paper's law), checked at every step count of the rows."""
+def _half_width(law: Any) -> float:
+    """The half-width (log units) of the law's interval at the calculator's level: its held-out one, else its
+    in-sample ``t sigma``."""
+    q = law.half_width(INTERVAL)
+    return float(q) if q is not None else two_sided(INTERVAL, law.df_resid) * float(law.sigma)
+
+
+def _compile(law: Any, model: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame,
+             parts: pd.DataFrame) -> list[float]:
+    """``[g0, g1, h0, h1, static_w, e0, e1, cap_w]`` of one configuration from its rows of the law's
+    :data:`~energy_nb.laws.physics.PARTS` (GPU and host seconds and busy energy per image affine in ``T``), checked
+    against the law's prediction at every step count of the rows."""
     res, cfg, batch = cell
     n = int(law.reference_prompts)
-    steps = PROBE_STEPS + CHECK_STEPS
-    per_image = pred["energy_pred_j"].to_numpy(float) / n
-    low, high = pred["pi_low_j"].to_numpy(float), pred["pi_high_j"].to_numpy(float)
-    conformal = _conformal(law)
-    if _timed(law):
-        return _timed_form(law, model, gpu, cell, dtype, pred, parts)
-    if law.kind == "paper":
-        fitted = law.fitted
-        i = fitted.terms.index("log_F")
-        u = np.exp(X[:, i])
-        m1 = float(fitted.coef["log_F"])
-        x0 = X[0].copy()
-        x0[i] = 0.0
-        cov = np.asarray(fitted.cov, float)
-        v0 = float(x0 @ cov @ x0 + fitted.scale)
-        v1 = float(2 * x0 @ cov[:, i])
-        v2 = float(cov[i, i])
-        if conformal is not None:
-            v0, v1, v2 = conformal ** 2, 0.0, 0.0
-    else:
-        u = per_image
-        m1, v0, v1, v2 = 1.0, float(pred["se_log"].to_numpy(float)[0]) ** 2, 0.0, 0.0
-    t0, t1 = PROBE_STEPS
-    u1 = float((u[1] - u[0]) / (t1 - t0))
-    u0 = float(u[0] - u1 * t0)
-    m0 = float(math.log(per_image[0]) - m1 * math.log(u[0]))
-    q = two_sided(INTERVAL, law.df_resid) if conformal is None else 1.0
-    for k, t in enumerate(steps):
-        uu = u0 + u1 * t
-        p = math.exp(m0 + m1 * math.log(uu))
-        se = math.sqrt(v0 + v1 * math.log(uu) + v2 * math.log(uu) ** 2)
-        want = (per_image[k], low[k] / n, high[k] / n)
-        got = (p, p * math.exp(-q * se), p * math.exp(q * se))
-        if any(abs(g / w - 1) > 1e-9 for g, w in zip(got, want)):
-            raise UserError(f"law {law.name!r} is not of the calculator's closed form at {model} {res}² {dtype} "
-                            f"cfg={cfg} batch={batch} T={t}: {got} vs {want}")
-    return [u0, u1, m0, m1, v0, v1, v2]
-
-
-def _timed(law: Any) -> bool:
-    return bool(law.models_time)
-
-
-def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame,
-                parts: pd.DataFrame | None = None) -> list[float]:
-    """``[g0, g1, h0, h1, static_w, e0, e1, cap_w]`` of a law that models time (its ``energy_parts``): GPU and host
-    seconds per image and the busy energy per image (J) affine in ``T``; energy per image
-    ``min(cap_w t, static_w t + e0 + e1 T)`` with ``t = (t_gpu^s + t_host^s)^(1/s)``, ``s`` the laws' smooth
-    maximum; checked like :func:`_closed_form`."""
-    from ..laws.transfer import SMOOTH_MAX
-
-    res, cfg, batch = cell
-    n = int(law.reference_prompts)
-    steps = PROBE_STEPS + CHECK_STEPS
-    if parts is None:
-        parts = law.fitted.energy_parts(_frame(model, gpu, [cell], dtype, n))
     t0, t1 = PROBE_STEPS
 
     def affine(col: str) -> tuple[float, float]:
@@ -129,16 +77,13 @@ def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtyp
         return float(v[0] - slope * t0), slope
     (g0, g1), (h0, h1), (e0, e1) = affine("t_gpu_s"), affine("t_host_s"), affine("busy_j")
     a, p = float(parts["static_w"].iloc[0]), float(parts["cap_w"].iloc[0])
-    q, v0 = 1.0, float(_conformal(law) or float(pred["se_log"].iloc[0])) ** 2
-    if _conformal(law) is None:
-        q = two_sided(INTERVAL, law.df_resid)
+    q = _half_width(law)
     per_image = pred["energy_pred_j"].to_numpy(float) / n
     low, high = pred["pi_low_j"].to_numpy(float) / n, pred["pi_high_j"].to_numpy(float) / n
-    for k, t in enumerate(steps):
-        gt, ht = g0 + g1 * t, h0 + h1 * t
-        wall = (gt ** SMOOTH_MAX + ht ** SMOOTH_MAX) ** (1 / SMOOTH_MAX)
+    for k, t in enumerate(PROBE_STEPS + CHECK_STEPS):
+        wall = physics.wall_time(g0 + g1 * t, h0 + h1 * t)
         j = min(p * wall, a * wall + e0 + e1 * t)
-        got = (j, j * math.exp(-q * math.sqrt(v0)), j * math.exp(q * math.sqrt(v0)))
+        got = (j, j * math.exp(-q), j * math.exp(q))
         if any(abs(x / w - 1) > 1e-9 for x, w in zip(got, (per_image[k], low[k], high[k]))):
             raise UserError(f"law {law.name!r} is not of the calculator's timed form at {model} {res}² {dtype} "
                             f"cfg={cfg} batch={batch} T={t}: {got} vs {(per_image[k], low[k], high[k])}")
@@ -147,70 +92,40 @@ def _timed_form(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtyp
 
 def compile_block(law: Any, model: str, gpu: str, cells: Sequence[tuple[int, int, int]], dtype: str
                   ) -> list[list[float] | UserError]:
-    """The closed form of every (resolution, cfg, batch) cell at ``dtype`` from one prediction of the law (the
-    fast path of :func:`export`); each cell the law cannot predict, or not in closed form, gets its error."""
-    n = int(law.reference_prompts)
+    """The closed form of every (resolution, cfg, batch) cell at ``dtype`` from one prediction of the law (one call
+    for the block, not one per cell); each cell the law cannot predict, or not in closed form, gets its error."""
+    if not law.models_time:
+        raise UserError(f"law {law.name!r} models energy only: the calculator serves laws of time and power")
     k = len(PROBE_STEPS + CHECK_STEPS)
-    frame = _frame(model, gpu, cells, dtype, n)
+    frame = _frame(model, gpu, cells, dtype, int(law.reference_prompts))
     try:
-        pred = law.predict(frame, level=INTERVAL)
-        X = law.fitted.design_matrix(frame) if law.kind == "paper" else None
-        parts = law.fitted.energy_parts(frame) if _timed(law) else None  # one call for the block, not one per cell
+        pred, parts = law.predict(frame, level=INTERVAL), law.run_parts(frame)
     except ValueError:
-        return [_compile_one(law, model, gpu, c, dtype) for c in cells]  # each cell says why
+        if len(cells) == 1:
+            raise
+        return [c for cell in cells for c in _one(law, model, gpu, cell, dtype)]  # each cell says why
     out: list[list[float] | UserError] = []
     for j, cell in enumerate(cells):
         rows = slice(j * k, (j + 1) * k)
         try:
-            out.append(_closed_form(law, model, gpu, cell, dtype, None if X is None else X[rows], pred.iloc[rows],
-                                    None if parts is None else parts.iloc[rows]))
+            out.append(_compile(law, model, cell, dtype, pred.iloc[rows], parts.iloc[rows]))
         except UserError as exc:
             out.append(exc)
     return out
 
 
-def _compile_one(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str) -> list[float] | UserError:
+def _one(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str) -> list[list[float] | UserError]:
     try:
-        return compile_config(law, model, gpu, *cell[:1], dtype, *cell[1:])
+        return compile_block(law, model, gpu, [cell], dtype)
     except ValueError as exc:
-        return UserError(str(exc))
-
-
-def compile_config(law: Any, model: str, gpu: str, res: int, dtype: str, cfg: int, batch: int) -> list[float]:
-    """``[u0, u1, m0, m1, v0, v1, v2]`` of one configuration (see the module docstring); raises
-    ``ValueError`` if the law cannot predict it or its prediction is not of that form."""
-    frame = _frame(model, gpu, [(res, cfg, batch)], dtype, int(law.reference_prompts))
-    pred = law.predict(frame, level=INTERVAL)
-    X = law.fitted.design_matrix(frame) if law.kind == "paper" else None
-    return _closed_form(law, model, gpu, (res, cfg, batch), dtype, X, pred)
+        return [UserError(str(exc))]
 
 
 def _law_entry(law: Any) -> dict[str, Any]:
-    """Law-level constants: the paper's law stores ``m1`` (alpha) and ``v2``; a linear law ``v0``
-    (its squared log spread). Each configuration then stores ``[u0, u1, m0, v0, v1]`` (paper) or
-    ``[u0, u1]`` (linear)."""
-    conformal = _conformal(law)
-    out = dict(name=law.name, kind=law.kind, q=two_sided(INTERVAL, law.df_resid) if conformal is None else 1.0,
-               reference_prompts=int(law.reference_prompts), domain=law.domain)
-    if _timed(law):
-        from ..laws.transfer import SMOOTH_MAX
-
-        out.update(form="timed", smooth=SMOOTH_MAX)
-    if law.kind == "paper":
-        fitted = law.fitted
-        i = fitted.terms.index("log_F")
-        out.update(m1=float(fitted.coef["log_F"]),
-                   v2=float(np.asarray(fitted.cov, float)[i, i]) if conformal is None else 0.0)
-    else:
-        sigma = conformal if conformal is not None else law.fitted.sigma
-        out.update(m1=1.0, m0=0.0, v0=float(sigma) ** 2 if sigma is not None else None, v1=0.0, v2=0.0)
-    return out
-
-
-def _conformal(law: Any) -> float | None:
-    """The half-width (log units) of a law whose intervals come from held-out errors, at the calculator's level;
-    None for a law with its own interval."""
-    return law.half_width(INTERVAL)
+    """Law-level constants: the name, kind, half-width ``q`` of the interval, the N of its data, its training domain
+    (for the extrapolation warnings) and the smooth maximum's exponent."""
+    return dict(name=law.name, kind=law.kind, q=_half_width(law), reference_prompts=int(law.reference_prompts),
+                domain=law.domain, form="timed", smooth=physics.SMOOTH_MAX)
 
 
 def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = None, progress: bool = False
@@ -263,11 +178,7 @@ def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = Non
                             errors.append(msg)
                         cells.append(errors.index(msg))
                         continue
-                    if _timed(law):
-                        cells.append([float(f"{v:.12g}") for v in c])
-                        continue
-                    u0, u1, m0, m1, v0, v1, v2 = (float(f"{v:.10g}") for v in c)
-                    cells.append([u0, u1, m0, v0, v1] if law.kind == "paper" else [u0, u1])
+                    cells.append([float(f"{v:.12g}") for v in c])
             by_res[str(res)] = cells
         configs.setdefault(m, {})[g] = by_res
     from ..models.hardware import get_spec

@@ -2,7 +2,7 @@
 energy.
 
 A request waits for its whole batch, so a choice's **latency** is its batch latency: the time per image (what
-:func:`energy_nb.planning.prediction.predict` answers: batch latency / batch size) times the batch size. Its
+:func:`energy_nb.laws.answer.predict` answers: batch latency / batch size) times the batch size. Its
 **energy** is the gross energy per image summed over every GPU of the job (net + idle power x time: what a meter on
 the GPUs reads; the idle draw of the GPUs a split adds is part of its price), and its **cost** the GPU-seconds per
 image (time per image x GPUs) and, given a price per kWh, the electricity of 1000 images (gross x PUE x price). Every
@@ -57,7 +57,7 @@ def choices(config: Configuration, max_gpus: int | None = None, opts: Any = None
     with the net energy's interval (``net_j_low``, ``net_j_high``), ``gpu_s_per_image``, ``law`` and whether it
     extrapolates, and with a price per kWh in ``opts`` ``cost_per_1000_images`` (gross energy x PUE x price); least
     gross energy first."""
-    from .prediction import predict
+    from ..laws.answer import predict
 
     level = getattr(opts, "level", 0.95)
     gpu_as = getattr(opts, "gpu_as", None) or None

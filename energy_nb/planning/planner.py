@@ -14,7 +14,7 @@ configurations of a mix the bounds are added (errors treated as fully correlated
 shared law gives and the conservative choice).
 
 Every configuration is a :class:`~energy_nb.models.configuration.Configuration` and its energy per image is
-:func:`energy_nb.planning.prediction.predict`'s, the one answer of ``energy-nb predict``. :func:`plan` returns
+:func:`energy_nb.laws.answer.predict`'s, the one answer of ``energy-nb predict``. :func:`plan` returns
 a :class:`Plan`: the frame, the grid, the options, ``to_dict()`` (``energy-nb plan --json``) and ``str()``
 (the text report).
 
@@ -34,9 +34,8 @@ from ..core.errors import UserError
 from ..core.jsonio import to_json
 from ..data.carbon import Intensity, intensity, world_average
 from ..laws import Law
-from ..laws.answer import answer
+from ..laws.answer import answer, predict
 from ..models.configuration import Configuration
-from .prediction import predict
 
 DAYS_PER_YEAR = 365.0
 STANDARD_RESOLUTIONS = (256, 512, 768, 1024)
@@ -136,7 +135,7 @@ class Options:
 
 def per_image(config: Configuration, opts: Options) -> dict[str, Any]:
     """Predicted energy of one image (Wh) with its prediction interval, the law, its extrapolation notes and
-    the seconds per image: :func:`energy_nb.planning.prediction.predict` for one prompt, the same number
+    the seconds per image: :func:`energy_nb.laws.answer.predict` for one prompt, the same number
     ``energy-nb predict`` gives."""
     law = opts.law if opts.law is not None else opts.law_name
     p = predict(config.replace(prompts=1), law, opts.convention, opts.gpu_as or None, level=opts.level)

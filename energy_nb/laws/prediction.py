@@ -1,9 +1,10 @@
-"""One prediction of one configuration: the law that answers, its energy (net and gross), time and caveats.
+"""The one answer type: what energy-nb says about one configuration, from the law that computed it to the command
+line.
 
-:func:`predict` is what ``energy-nb predict``, :func:`energy_nb.predict`, the planner and the book all call,
-so they give one answer to one question. A :class:`Prediction` holds the configuration, the per-image and
-total energy with their prediction intervals, the law and why it answers, the time per image and the gross
-energy where the data have time, and every reason the answer is an extrapolation.
+A law's :meth:`~energy_nb.laws.base.LawMixin.predict_one` fills the energy (and the time of a law that models it);
+:func:`energy_nb.laws.answer.predict` adds why that law answers, the time and gross energy and their caveats, and on
+several GPUs per image the split; ``predict``, ``plan``, the calculator's checks and the book read it.
+:meth:`Prediction.to_dict` is what ``energy-nb predict --json`` prints, ``str()`` what it prints without.
 
 Per-image energy has one definition: the law's prediction at the N of its data divided by that N; ``prompts``
 images cost ``prompts`` times that (``n_scaling="law"`` is the paper's reading, kept as an option). Net energy
@@ -18,10 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import laws
 from ..core.jsonio import to_json
-from ..laws import Law
-from ..laws.answer import answer, time_and_gross
 from ..models.configuration import Configuration
 
 #: What ``energy_scope`` says in every prediction.
@@ -35,7 +33,6 @@ class Prediction:
 
     configuration: Configuration
     law: str  #: the law's name (``ops (flux)``, ``ops``, ``paper (flux)``, ...): the net energy's
-    law_reason: str  #: why that law answers
     kind: str
     convention: str
     n_scaling: str
@@ -48,6 +45,7 @@ class Prediction:
     total_j_low: float
     total_j_high: float
     extrapolation: list[str] = field(default_factory=list)
+    law_reason: str = ""  #: why that law answers
     per_image_s: float | None = None  #: time per image (None: no timed rows for this model and GPU)
     per_image_s_low: float | None = None
     per_image_s_high: float | None = None
@@ -60,6 +58,8 @@ class Prediction:
     time_law: str = ""
     #: on several GPUs per image: why this Ulysses x Ring split (empty on one GPU)
     split_reason: str = ""
+    #: on several GPUs per image: every valid split with its time and net energy per image (s, J), fastest first
+    splits: tuple[tuple[int, int, float, float], ...] = ()
 
     # -- derived ----------------------------------------------------------------------------------------
     @property
@@ -143,64 +143,3 @@ class Prediction:
         flag = ", EXTRAPOLATING" if self.extrapolation else ""
         return (f"Prediction({self.configuration.label()}: {self.per_image_j:,.1f} J/image "
                 f"[{self.per_image_j_low:,.1f}-{self.per_image_j_high:,.1f}] by {self.law}{flag})")
-
-
-def predict(config: Configuration, law: Law | str = laws.AUTO, convention: str | None = None,
-            gpu_as: dict[str, str] | None = None, n_scaling: str = "linear", level: float = 0.95,
-            law_reason: str | None = None) -> Prediction:
-    """The prediction for ``config``: by ``law`` (a fitted law, or a registry name; ``auto``: the law
-    :func:`energy_nb.laws.answer.answer` routes the model and GPU to, and why), with ``level`` intervals; time and
-    gross energy for every model and GPU from the same law (:func:`energy_nb.laws.answer.time_and_gross`)."""
-    if config.num_gpus > 1:
-        return _several(config, law, convention, n_scaling, level, gpu_as)
-    if isinstance(law, str):
-        fitted, why = answer(law, config.model, config.gpu, convention, gpu_as)
-    else:
-        fitted, why = law, law_reason or f"the law {law.name!r} given"
-    r = fitted.predict_one(config, level=level, gpu_as=gpu_as, n_scaling=n_scaling)
-    time_gpu = fitted.time_gpu  # a calibrated GPU: the base GPU's idle power
-    t = time_and_gross(config.replace(gpu=r.gpu), r, fitted, level, gpu_as, idle_gpu=time_gpu)
-    notes = list(t.notes)
-    if time_gpu:
-        notes = [f"idle power of {time_gpu}, the calibration's base", *notes]
-    return Prediction(configuration=config.replace(gpu=r.gpu), law=r.law, law_reason=why, kind=r.kind,
-                      convention=r.convention, n_scaling=n_scaling, reference_prompts=r.reference_prompts,
-                      interval=level, per_image_j=r.per_image_j, per_image_j_low=r.per_image_j_low,
-                      per_image_j_high=r.per_image_j_high, total_j=r.total_j, total_j_low=r.total_j_low,
-                      total_j_high=r.total_j_high, extrapolation=list(r.extrapolation),
-                      per_image_s=t.per_image_s, per_image_s_low=t.per_image_s_low,
-                      per_image_s_high=t.per_image_s_high, per_image_gross_j=t.per_image_gross_j,
-                      idle_w=t.idle_w, time_extrapolation=notes, interval_kind=fitted.interval_kind,
-                      time_law=t.law)
-
-
-def _several(config: Configuration, law: Law | str, convention: str | None, n_scaling: str, level: float,
-             gpu_as: dict[str, str] | None) -> Prediction:
-    """The prediction of ``config`` split over several GPUs per image
-    (:func:`energy_nb.laws.split.on_several_gpus`)."""
-    from ..core.errors import UserError
-    from ..laws.calibrated import calibrated
-    from ..laws.split import on_several_gpus
-
-    if not (isinstance(law, str) and law == laws.AUTO) or convention is not None or n_scaling != "linear":
-        what = f"--law {law if isinstance(law, str) else law.name}" if not (isinstance(law, str) and law == laws.AUTO) \
-            else (f"--convention {convention}" if convention is not None else f"--n-scaling {n_scaling}")
-        raise UserError(f"{what} with --num-gpus {config.num_gpus}: several GPUs per image are answered by the "
-                        "parallel law on the single-GPU ops law only; allowed: the default law (auto), linear "
-                        "n-scaling, no convention")
-    if config.gpu is not None and calibrated(config.gpu) is not None:
-        raise UserError(f"GPU {config.gpu!r} is known by a calibration (energy-nb calibrate), which answers one GPU "
-                        "per image only; allowed: --num-gpus 1, or a GPU of data/gpus.csv")
-    a = on_several_gpus(config, level, gpu_as)
-    c = a.configuration.replace(prompts=config.prompts)
-    n = c.prompts
-    return Prediction(configuration=c, law=a.law, law_reason=a.law_reason, kind="parallel", convention="counted",
-                      n_scaling=n_scaling, reference_prompts=a.reference_prompts, interval=level,
-                      per_image_j=a.per_image_j, per_image_j_low=a.per_image_j_low,
-                      per_image_j_high=a.per_image_j_high, total_j=a.per_image_j * n,
-                      total_j_low=a.per_image_j_low * n, total_j_high=a.per_image_j_high * n,
-                      extrapolation=list(a.extrapolation), per_image_s=a.per_image_s,
-                      per_image_s_low=a.per_image_s_low, per_image_s_high=a.per_image_s_high,
-                      per_image_gross_j=a.per_image_gross_j, idle_w=a.idle_w,
-                      time_extrapolation=list(a.time_extrapolation), interval_kind=a.interval_kind, time_law=a.law,
-                      split_reason=a.split_reason)
