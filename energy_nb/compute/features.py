@@ -77,11 +77,6 @@ class ComponentFeatures:
         """Matrix products without attention: dense layers (``addmm``, ``mm``)."""
         return self.flops - self.flops_conv - self.flops_attn
 
-    @property
-    def flops_mm(self) -> float:
-        """Matrix products including attention: everything but convolutions."""
-        return self.flops - self.flops_conv
-
 
 @cache
 def counting_code() -> bytes:

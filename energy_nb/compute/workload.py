@@ -49,12 +49,15 @@ class Workload(dict):
 def _column(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
     if name not in df:
         return np.full(len(df), float(default))
-    return pd.to_numeric(df[name], errors="coerce").fillna(default).to_numpy(float)
+    v = np.array([np.nan if x is None or x is pd.NA else x for x in df[name].tolist()], dtype=float)
+    return np.where(np.isnan(v), float(default), v)
 
 
-def codes(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[tuple]]:
-    """Each row's number among the distinct tuples of ``columns``, and those tuples."""
-    keys = list(zip(*(df[c].tolist() for c in columns)))
+def codes(df: pd.DataFrame, columns: list[str], integers: tuple[str, ...] = ("height", "width", "num_gpus")
+          ) -> tuple[np.ndarray, list[tuple]]:
+    """Each row's number among the distinct tuples of ``columns`` (those of ``integers`` read as ints), and those
+    tuples."""
+    keys = list(zip(*([int(x) for x in df[c].tolist()] if c in integers else df[c].tolist() for c in columns)))
     distinct = list(dict.fromkeys(keys))
     where = {k: i for i, k in enumerate(distinct)}
     return np.fromiter((where[k] for k in keys), dtype=np.intp, count=len(keys)), distinct
@@ -83,19 +86,18 @@ def workload(df: pd.DataFrame, gpu_as: dict[str, str] | None = None, hardware: b
     as another; ``hardware``: add the GPU's datasheet columns."""
     w = Workload()
     w.index = df.index
-    dtypes = df["dtype"].astype(str).to_numpy()
+    dtypes = np.array([str(d) for d in df["dtype"].tolist()], dtype=object)
     for d in dict.fromkeys(dtypes.tolist()):
         if d not in DTYPES:
             raise UserError(f"unknown dtype {d!r}; allowed: {', '.join(DTYPES)}")
     w["n"] = _column(df, "n_prompts", 1)
-    w["steps"] = df["steps"].to_numpy(float)
-    w["cfgf"] = np.where(df["cfg"].astype(int).to_numpy() != 0, 2.0, 1.0)
+    w["steps"] = np.array(df["steps"].tolist(), dtype=float)
+    w["cfgf"] = np.array([2.0 if int(c) else 1.0 for c in df["cfg"].tolist()])
     w["b"] = _column(df, "batch_size", 1)
     w["num_gpus"] = _column(df, "num_gpus", 1)
     w["bpe"] = np.array([float(BYTES_PER_ELEMENT[d]) for d in dtypes])
-    w["fp32"] = (dtypes == "fp32").astype(float)
-    code, shapes = codes(df.assign(height=df["height"].astype(int), width=df["width"].astype(int)),
-                          ["model", "height", "width"])
+    w["fp32"] = np.array([float(d == "fp32") for d in dtypes])
+    code, shapes = codes(df, ["model", "height", "width"])
     geo = [features.geometry(str(m), int(h), int(wd)) for m, h, wd in shapes]
     w["batched"] = np.array([g["batched"] for g in geo], dtype=bool)[code]
     for c in COMPONENTS:

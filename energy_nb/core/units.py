@@ -23,3 +23,13 @@ def check_dtype(dtype: str) -> str:
 
         raise UserError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPES)}")
     return dtype
+
+
+#: How every answer heads the reasons it lies outside its law's data.
+EXTRAPOLATING = "EXTRAPOLATING, outside the law's data"
+
+
+def interval_text(low: float, high: float, level: float, fmt: str = ".4f", unit: str = "") -> str:
+    """A prediction interval as every answer prints it: ``95% PI 2.5384-2.8101 Wh`` (``level`` 0.95, ``fmt`` of
+    both bounds, ``unit`` after them)."""
+    return f"{int(round(100 * level))}% PI {low:{fmt}}-{high:{fmt}}" + (f" {unit}" if unit else "")

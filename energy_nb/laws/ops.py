@@ -81,9 +81,7 @@ def ops_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None, serial_
     w = w if w is not None else workload(df, gpu_as, hardware=True)
     part = np.ones(len(df))
     if (w["num_gpus"] > 1).any():
-        key = df.assign(num_gpus=w["num_gpus"].astype(int), height=df["height"].astype(int),
-                        width=df["width"].astype(int))
-        code, distinct = codes(key, ["model", "height", "width", "num_gpus"])
+        code, distinct = codes(df.fillna({"num_gpus": 1}), ["model", "height", "width", "num_gpus"])
         part = np.array([1.0 if n == 1 else parallel.share(str(m), h, wd, n) for m, h, wd, n in distinct])[code]
     r_mm, r_conv, bandwidth = w["r_mm"], w["r_conv"], w["bw"] * 1e9
     work = w["den_matmul"] + w["den_attn"] + w["den_conv"]

@@ -81,7 +81,7 @@ def comm_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None) -> pd.
                      zip(d["gpu"].tolist(), d["gpu_part"].tolist() if "gpu_part" in d else [None] * len(d))]
     d["batched"] = [get_model(str(m)).cfg_batched for m in d["model"].tolist()]
     cols = ["model", "height", "width", "dtype", "gpu_name", "num_gpus", "ulysses_degree", "ring_degree"]
-    code, distinct = codes(d.assign(height=d["height"].astype(int), width=d["width"].astype(int)), cols)
+    code, distinct = codes(d, cols, integers=("height", "width", "num_gpus", "ulysses_degree", "ring_degree"))
     per = []  # bytes of one pass and collectives of one call, over half the interconnect: once per distinct split
     for model, h, w, dtype, name, n, u, r in distinct:
         split = parallel.Split(int(n), int(u), int(r))

@@ -84,8 +84,7 @@ def physical_features(df: pd.DataFrame, convention: str = "counted") -> pd.DataF
     indicator."""
     check_convention(convention)
     w = workload(df)
-    code, distinct = codes(df.assign(height=df["height"].astype(int), width=df["width"].astype(int)),
-                           ["model", "height", "width"])
+    code, distinct = codes(df, ["model", "height", "width"])
     geo = [_geometry(str(m), h, wd, convention) for m, h, wd in distinct]
 
     def g(key: str) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..core.jsonio import to_json
+from ..core.units import EXTRAPOLATING, J_PER_WH, interval_text
 from ..models.configuration import Configuration
 
 #: What ``energy_scope`` says in every prediction.
@@ -64,12 +65,12 @@ class Prediction:
     # -- derived ----------------------------------------------------------------------------------------
     @property
     def per_image_wh(self) -> float:
-        return self.per_image_j / 3600.0
+        return self.per_image_j / J_PER_WH
 
     @property
     def interval_wh(self) -> tuple[float, float]:
         """The per-image interval in Wh."""
-        return self.per_image_j_low / 3600.0, self.per_image_j_high / 3600.0
+        return self.per_image_j_low / J_PER_WH, self.per_image_j_high / J_PER_WH
 
     @property
     def extrapolating(self) -> bool:
@@ -80,7 +81,7 @@ class Prediction:
         """Flat and JSON-safe (``energy-nb predict --json``): the configuration, then the energy, the time."""
         c = self.configuration
         n = c.prompts
-        wh = 3600.0
+        wh = J_PER_WH
         return dict(model=c.model, gpu=c.gpu, height=c.height, width=c.width, steps=c.steps, dtype=c.dtype,
                     cfg=c.cfg, n_prompts=n, batch_size=c.batch_size, num_gpus=c.num_gpus, ulysses=c.ulysses,
                     ring=c.ring, split_reason=self.split_reason, law=self.law, kind=self.kind,
@@ -110,8 +111,7 @@ class Prediction:
     def __str__(self) -> str:
         """What ``energy-nb predict`` prints."""
         c = self.configuration
-        pct = int(round(100 * self.interval))
-        wh = 3600.0
+        level, wh = self.interval, J_PER_WH
         n_ref = self.reference_prompts
         how = (f"E({n_ref}) / {n_ref}, the N of the law's data" if self.n_scaling == "linear"
                else f"E({c.prompts}) / {c.prompts}, the law extrapolated in N")
@@ -121,18 +121,20 @@ class Prediction:
         if c.num_gpus > 1:
             lines.append(f"  split     : Ulysses {c.ulysses} x Ring {c.ring}, {self.split_reason}. Energy is summed "
                          f"over the {c.num_gpus} GPUs; time per image = batch latency / batch size")
-        lines += [f"  per image : {self.per_image_j:,.1f} J = {self.per_image_j / wh:.4f} Wh "
-                  f"({pct}% PI {self.per_image_j_low / wh:.4f}-{self.per_image_j_high / wh:.4f} Wh)  [{how}]",
-                  f"  {c.prompts} prompt(s): {self.total_j:,.0f} J = {self.total_j / wh:,.3f} Wh "
-                  f"({pct}% PI {self.total_j_low / wh:,.3f}-{self.total_j_high / wh:,.3f} Wh)",
+        per_image = interval_text(self.per_image_j_low / wh, self.per_image_j_high / wh, level, ".4f", "Wh")
+        total = interval_text(self.total_j_low / wh, self.total_j_high / wh, level, ",.3f", "Wh")
+        lines += [f"  per image : {self.per_image_j:,.1f} J = {self.per_image_j / wh:.4f} Wh ({per_image})  [{how}]",
+                  f"  {c.prompts} prompt(s): {self.total_j:,.0f} J = {self.total_j / wh:,.3f} Wh ({total})",
                   f"  interval  : {self.interval_kind}"]
         if self.per_image_s is not None:
-            lines.append(f"  time      : {self.per_image_s:.3f} s per image ({pct}% PI {self.per_image_s_low:.3f}-"
-                         f"{self.per_image_s_high:.3f}); gross of idle: {self.per_image_gross_j:,.1f} J per image "
-                         f"(+ {self.idle_w:.1f} W idle x time)" if self.per_image_gross_j is not None else "")
+            lines.append(f"  time      : {self.per_image_s:.3f} s per image "
+                         f"({interval_text(self.per_image_s_low, self.per_image_s_high, level, '.3f')}); "
+                         "gross of idle: "
+                         f"{self.per_image_gross_j:,.1f} J per image (+ {self.idle_w:.1f} W idle x time)"
+                         if self.per_image_gross_j is not None else "")
         flags = self.extrapolation + self.time_extrapolation * (self.per_image_s is not None)
         if flags:
-            lines.append("  EXTRAPOLATING, outside the law's data:")
+            lines.append(f"  {EXTRAPOLATING}:")
             lines += [f"    - {f}" for f in flags]
         return "\n".join(lines)
 

@@ -163,14 +163,6 @@ def get_spec(name: str) -> GpuSpec:
     return spec
 
 
-def has_spec(name: str) -> bool:
-    try:
-        get_spec(name)
-        return True
-    except ValueError:
-        return False
-
-
 def parse_spec(text: str) -> GpuSpec:
     """A :class:`GpuSpec` from ``name=...,tflops_bf16=...,bandwidth_tbs=...,power_w=...`` (optional:
     ``tflops_tf32``, ``tflops_fp32``, ``idle_w``; ``tflops_fp16`` and ``bandwidth_gbs`` are synonyms).

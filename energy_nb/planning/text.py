@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..core.units import EXTRAPOLATING, interval_text
 from ..data.carbon import Intensity
 
 
@@ -10,15 +11,15 @@ def format_plan(df: pd.DataFrame) -> str:
     """A plain-text report of :func:`plan`'s frame."""
     a = df.attrs
     g: Intensity = a["grid"]
-    pct = int(round(100 * a["interval"]))
     lines = []
     for _, r in df.iterrows():
         if r["configuration"] == "total" and len(df) == 2:
             continue
         lines.append(f"{r['configuration']}  ({r['images_per_day']:,.0f} images/day)")
-        lines.append(f"  energy : {r['wh_per_image']:.4f} Wh/image ({pct}% PI {r['wh_per_image_low']:.4f}-"
-                     f"{r['wh_per_image_high']:.4f});  {r['kwh_per_day']:,.1f} kWh/day;  {r['mwh_per_year']:,.1f} "
-                     f"MWh/year ({r['mwh_per_year_low']:,.1f}-{r['mwh_per_year_high']:,.1f})")
+        lines.append(f"  energy : {r['wh_per_image']:.4f} Wh/image "
+                     f"({interval_text(r['wh_per_image_low'], r['wh_per_image_high'], a['interval'])});  "
+                     f"{r['kwh_per_day']:,.1f} kWh/day;  {r['mwh_per_year']:,.1f} MWh/year "
+                     f"({r['mwh_per_year_low']:,.1f}-{r['mwh_per_year_high']:,.1f})")
         lines.append(f"  carbon : {r['g_co2e_per_image']:.3f} gCO2e/image;  {r['t_co2e_per_year']:,.1f} tCO2e/year "
                      f"({r['t_co2e_per_year_low']:,.1f}-{r['t_co2e_per_year_high']:,.1f})")
         if a["price_per_kwh"] is not None:
@@ -29,7 +30,7 @@ def format_plan(df: pd.DataFrame) -> str:
                          f"{a.get('utilisation', 0.5):.0%} utilisation"
                          + (f" ({r['seconds_per_image']:.3f} s/image)" if pd.notna(r.get("seconds_per_image")) else ""))
         if r["configuration"] != "total" and r["extrapolation"]:
-            lines.append("  EXTRAPOLATING, outside the law's data: " + "; ".join(r["extrapolation"]))
+            lines.append(f"  {EXTRAPOLATING}: " + "; ".join(r["extrapolation"]))
         if r["configuration"] != "total" and r.get("time_extrapolation"):
             lines.append("  TIME EXTRAPOLATED: " + "; ".join(r["time_extrapolation"]))
     lines.append(f"grid: {g.name} ({g.region}) {g.g_per_kwh:.1f} gCO2e/kWh [{g.source}]; PUE {a['pue']:g}; "
