@@ -29,7 +29,7 @@ def baselines(entry: dict) -> None:
     from energy_nb.laws.parallel import ParallelLaw
 
     art = current()
-    law = ParallelLaw.from_dict(entry["law"])
+    law = ParallelLaw(**entry["law"])
     d = rows()
     one = d.assign(num_gpus=1, ulysses_degree=1, ring_degree=1)
     out = []

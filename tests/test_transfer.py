@@ -103,6 +103,10 @@ def test_parallel_recovers_the_coefficients_it_was_simulated_with():
     for k, value in true.items():
         assert law.coef[k] == pytest.approx(value, rel=1e-5), k
     assert law.sigma < 1e-6 and law.time_sigma < 1e-6
+    # read as every fit is: its parameters, their intervals, residuals and fitted energies of every row
+    assert list(law.params.index) == list(true) and law.r2 > 0.999999 and len(law.resid) == len(d)
+    assert law.fittedvalues.to_numpy() == pytest.approx(d.sort_values("model", kind="stable")["energy_j"], rel=1e-5)
+    assert (law.conf_int()["upper"] >= law.params).all() and "R^2 (log)" in law.summary()
 
 
 def test_achieved_fits_how_the_rate_follows_the_datasheet_with_two_gpus_and_holds_the_power_cap_with_one():

@@ -133,6 +133,6 @@ def measured_and_predicted(art: Artifact, models: tuple[str, ...] | None = None)
     d = d[d["source"].astype(str).str.startswith("ML.ENERGY v3")]
     models = models or tuple(sorted(rows()["model"].astype(str).unique()))
     d = d[d["model"].isin(models)].reset_index(drop=True)
-    law = ParallelLaw.from_dict(art.data["parallel"]["law"])
+    law = ParallelLaw(**art.data["parallel"]["law"])
     return errors(law, bases(art, d), d).assign(latency_s=lambda x: x["time_s"] * x["batch_size"],
                                                latency_pred_s=lambda x: x["time_pred_s"] * x["batch_size"])

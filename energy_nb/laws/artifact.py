@@ -232,7 +232,7 @@ class Artifact:
         if entry is None:
             raise UserError(f"the laws artifact {self.path} holds no law for several GPUs per image: rebuild it with "
                             "`energy-nb laws build`")
-        return ParallelLaw.from_dict(entry["law"]), entry
+        return ParallelLaw(**entry["law"]), entry
 
 
 @lru_cache(maxsize=1)

@@ -69,7 +69,62 @@ def reference_prompts_of(df: pd.DataFrame) -> int:
     return int(max(counts[counts == counts.max()].index))
 
 
-class LawMixin:
+class Results:
+    """A fit read as statsmodels results are: :attr:`params`, :attr:`bse`, :meth:`conf_int`, :attr:`resid`,
+    :attr:`fittedvalues`, :meth:`summary`; from the fields every fit reports (``table()``, ``se_log``, ``df_resid``,
+    ``resid_log``, ``fitted_j``, ``r2``, ``n_obs``, ``models``, ``gpus``). Every law is one, and so is the law for
+    several GPUs per image."""
+
+    @property
+    def params(self) -> pd.Series:
+        """Every parameter's fitted value by name (the rows of :meth:`table`; a dropped or frozen term as fitted)."""
+        return self.table()["value"].astype(float)
+
+    @property
+    def bse(self) -> pd.Series:
+        """The standard error of each parameter (NaN for a term held at a prior or dropped); a law fitted in the logs
+        of its coefficients: the coefficient times the standard error of its log."""
+        values = self.params
+        return pd.Series({k: values[k] * self.se_log.get(k, np.nan) for k in values.index}, dtype=float)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """``1 - alpha`` confidence intervals of :attr:`params` (columns ``lower``, ``upper``; NaN for a term held
+        at a prior or dropped). The paper's law: OLS's; the laws fitted by nonlinear least squares: from the
+        Jacobian at the solution, in log space (their coefficients are positive; ``se_log`` holds the standard
+        errors of the logs)."""
+        q = two_sided(1.0 - alpha, self.df_resid)
+        values = self.params
+        se = pd.Series({k: self.se_log.get(k, np.nan) for k in values.index}, dtype=float)
+        ok = values > 0
+        lower = np.where(ok, values * np.exp(-q * se), np.nan)
+        upper = np.where(ok, values * np.exp(q * se), np.nan)
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=values.index)
+
+    @property
+    def resid(self) -> pd.Series:
+        """ln(measured / fitted energy) of each training row, in their order."""
+        return pd.Series(self.resid_log, name="resid", dtype=float)
+
+    @property
+    def fittedvalues(self) -> pd.Series:
+        """The fitted energy (J) of each training row (all its ``n_prompts`` images), in their order."""
+        return pd.Series(self.fitted_j, name="fitted_j", dtype=float)
+
+    def summary(self) -> str:
+        """The fitted law in words and numbers: its parameters (value, and interval or unit where it has
+        them), R² in log space, the rows, models and GPUs it was fitted on (what ``energy-nb fit`` prints)."""
+        table = self.table()
+        return (table.to_string(float_format=lambda v: f"{v:.4g}")
+                + f"\nR^2 (log) = {self.r2:.4f} on {self.n_obs} rows; models {self.models}; GPUs {self.gpus}")
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.name}** ({self.kind} law)\n\n```text\n{self.summary()}\n```"
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class LawMixin(Results):
     """Shared behaviour of fitted laws and of the wrappers around them (see the module docstring)."""
 
     # -- extrapolation ----------------------------------------------------------------------------------
@@ -158,62 +213,12 @@ class LawMixin:
     #: The GPU whose time and idle power a gross answer uses (None: the GPU asked about).
     time_gpu: str | None = None
 
-    # -- the fit, read as statsmodels results are --------------------------------------------------------
-    @property
-    def params(self) -> pd.Series:
-        """Every parameter's fitted value by name (the rows of :meth:`table`; a dropped or frozen term as fitted)."""
-        return self.table()["value"].astype(float)
-
-    @property
-    def bse(self) -> pd.Series:
-        """The standard error of each parameter (NaN for a term held at a prior or dropped); a law fitted in the logs
-        of its coefficients: the coefficient times the standard error of its log."""
-        values = self.params
-        return pd.Series({k: values[k] * self.se_log.get(k, np.nan) for k in values.index}, dtype=float)
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """``1 - alpha`` confidence intervals of :attr:`params` (columns ``lower``, ``upper``; NaN for a term held
-        at a prior or dropped). The paper's law: OLS's; the laws fitted by nonlinear least squares: from the
-        Jacobian at the solution, in log space (their coefficients are positive; ``se_log`` holds the standard
-        errors of the logs)."""
-        q = two_sided(1.0 - alpha, self.df_resid)
-        values = self.params
-        se = pd.Series({k: self.se_log.get(k, np.nan) for k in values.index}, dtype=float)
-        ok = values > 0
-        lower = np.where(ok, values * np.exp(-q * se), np.nan)
-        upper = np.where(ok, values * np.exp(q * se), np.nan)
-        return pd.DataFrame({"lower": lower, "upper": upper}, index=values.index)
-
-    @property
-    def resid(self) -> pd.Series:
-        """ln(measured / fitted energy) of each training row, in their order."""
-        return pd.Series(self.resid_log, name="resid", dtype=float)
-
-    @property
-    def fittedvalues(self) -> pd.Series:
-        """The fitted energy (J) of each training row (all its ``n_prompts`` images), in their order."""
-        return pd.Series(self.fitted_j, name="fitted_j", dtype=float)
-
-    # -- description and persistence -------------------------------------------------------------------
-    def summary(self) -> str:
-        """The fitted law in words and numbers: its parameters (value, and interval or unit where it has
-        them), R² in log space, the rows, models and GPUs it was fitted on (what ``energy-nb fit`` prints)."""
-        table = self.table()
-        return (table.to_string(float_format=lambda v: f"{v:.4g}")
-                + f"\nR^2 (log) = {self.r2:.4f} on {self.n_obs} rows; models {self.models}; GPUs {self.gpus}")
-
-    def _repr_markdown_(self) -> str:
-        return f"**{self.name}** ({self.kind} law)\n\n```text\n{self.summary()}\n```"
-
     def describe(self) -> dict:
         """What the law is, what it was fitted on and where that came from (JSON-safe)."""
         return finite(dict(name=self.name, kind=self.kind, convention=self.convention, r2_log=self.r2,
                            n_obs=self.n_obs, reference_prompts=self.reference_prompts, domain=self.domain,
                            provenance=self.provenance,
                            parameters=self.table().reset_index().to_dict(orient="records")))
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     def save(self, path: str | Path) -> Path:
         """Write the law (coefficients, domain, provenance) as strict JSON."""

@@ -28,7 +28,7 @@ one); only :data:`TERMS` are fitted here, by least squares on log net energy and
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,7 @@ from ..core.units import BYTES_PER_ELEMENT
 from ..models.hardware import get_spec
 from ..models.registry import get_model
 from . import fitter, physics
-from .base import term_table
+from .base import Results, term_table
 from .ops import PRIOR_WEIGHT, OpsLaw, ops_features
 
 #: Coefficient -> (prior, lower bound, upper bound, unit, meaning).
@@ -133,8 +133,9 @@ def evaluate_job(base: dict[str, float], coef: dict[str, float], X: pd.DataFrame
 
 
 @dataclass
-class ParallelLaw:
-    """The coefficients of several GPUs per image (see the module docstring), on top of an :class:`OpsLaw`."""
+class ParallelLaw(Results):
+    """The coefficients of several GPUs per image (see the module docstring), on top of an :class:`OpsLaw`, read as
+    every fit is (:class:`energy_nb.laws.base.Results`)."""
 
     coef: dict[str, float]
     name: str = "parallel"
@@ -147,13 +148,10 @@ class ParallelLaw:
     gpus: list[str] = field(default_factory=list)
     domain: dict[str, Any] = field(default_factory=dict)  #: GPU counts, Ulysses and Ring degrees, batch sizes seen
     provenance: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ParallelLaw:
-        return cls(**d)
+    df_resid: float = 1.0  #: energy and time residuals less the coefficients
+    r2: float = float("nan")  #: R^2 of log net energy per image
+    resid_log: list[float] = field(default_factory=list)  #: ln(measured / fitted net energy) of each row
+    fitted_j: list[float] = field(default_factory=list)  #: fitted net energy (J) of each row's prompts
 
     def table(self) -> pd.DataFrame:
         return term_table(self.coef, {t: v[3] for t, v in TERMS.items()}, {t: v[4] for t, v in TERMS.items()})
@@ -230,10 +228,14 @@ def fit_parallel(df: pd.DataFrame, bases: dict[str, OpsLaw], provenance: dict[st
     m = len(d)
     e = np.concatenate([b[0] for b in blocks(sol.x)])
     t = np.concatenate([b[1] for b in blocks(sol.x)])
-    se = fitter.jacobian_se(sol.jac, float(r @ r / max(len(r) - len(COEFS), 1)))
+    y = np.concatenate([p[5] for p in parts])
+    n = np.concatenate([g["n_prompts"].to_numpy(float) for _, g in d.groupby("model", sort=True)])
+    dof = max(len(r) - len(COEFS), 1)
+    se = fitter.jacobian_se(sol.jac, float(r @ r / dof))
     dom = {c: sorted(int(x) for x in d[c].unique()) for c in ("num_gpus", "ulysses_degree", "ring_degree",
                                                                 "batch_size")}
     return ParallelLaw(coef=coef, se_log=dict(zip(COEFS, map(float, se))), n_obs=m,
                        sigma=float(math.sqrt(e @ e / m)), time_sigma=float(math.sqrt(t @ t / m)),
                        models=sorted(d["model"].astype(str).unique()), gpus=sorted(d["gpu"].astype(str).unique()),
-                       domain=dom, provenance=provenance or {})
+                       domain=dom, provenance=provenance or {}, df_resid=float(dof), r2=fitter.r_squared(y, e),
+                       resid_log=[float(x) for x in -e], fitted_j=[float(x) for x in np.exp(y + e) * n])
