@@ -78,20 +78,6 @@ def test_demo_command_is_the_command_line_of_the_demo_grid():
     assert (a.executor, a.workers, a.out) == ("local", 3, "_build/measurements/x")
 
 
-@pytest.mark.slow
-@pytest.mark.cluster
-def test_run_sharded_demo_runs_watches_and_merges_the_demo_grid(tmp_path):
-    (tmp_path / "demo" / "stale").mkdir(parents=True)  # an earlier build's folder is emptied first
-    seen = demo.run_sharded_demo("demo", workers=2, poll_s=0.1, root=tmp_path)
-    assert seen.command == demo.demo_command(2, "demo")
-    assert seen.during is None or ("running" in seen.during and "ETA" in seen.during)
-    assert "8/8 configurations done; rows 8 ok, 0 oom, 0 error; 0 shard(s) running" in seen.after
-    assert (seen.merged_rows, seen.merged_files, seen.merged_path) == (8, 2, "demo/merged.csv")
-    assert str(tmp_path) not in seen.after + (seen.during or "")
-    assert seen.launch.waited and not seen.launch.unfinished
-    assert not (tmp_path / "demo" / "stale").exists()
-
-
 # ---------------------------------------------------------------------------------------------------
 # paper_law_by_device
 # ---------------------------------------------------------------------------------------------------

