@@ -72,7 +72,11 @@ def splits(data: pd.DataFrame, by: str | pd.Series = "rows", groups: Sequence[st
     """The held-out folds of ``data`` as ``(name, held-out mask)``: ``by="rows"``, the ``k`` folds of
     :func:`fold_ids` (named by number); ``"model"`` or ``"gpu"`` (or labels per row), each group left out in turn,
     sorted (``groups``: only those)."""
-    from sklearn.model_selection import LeaveOneGroupOut, PredefinedSplit
+    try:
+        from sklearn.model_selection import LeaveOneGroupOut, PredefinedSplit
+    except ImportError:
+        raise UserError("validating and building the laws artifact needs scikit-learn (pip install "
+                        "'energy-nb[book]'); answering a question does not") from None
 
     n = len(data)
     if isinstance(by, str) and by == "rows":
