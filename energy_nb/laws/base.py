@@ -3,11 +3,11 @@ extrapolation flags, provenance, description and JSON persistence.
 
 A law class (:class:`energy_nb.laws.scaling.ScalingLaw`, :class:`energy_nb.laws.physical.PhysicalLaw`,
 :class:`energy_nb.laws.achieved.AchievedLaw`, :class:`energy_nb.laws.ops.OpsLaw`) is a :class:`FittedLaw` -- the
-fields every fit reports, read as statsmodels results are (``params``, ``bse``, ``conf_int()``, ``resid``,
-``fittedvalues``, ``summary()``) -- and implements ``predict(df, level, gpu_as)`` -- energy in J of each row's
-``n_prompts`` prompts with a prediction interval -- and ``table()``; :class:`LawMixin` adds the rest of the
-:class:`energy_nb.laws.registry.Law` protocol for one :class:`~energy_nb.models.configuration.Configuration`, whose
-answer is a :class:`~energy_nb.laws.prediction.Prediction`. A :class:`LawWrapper` changes one behaviour of a fitted law
+fields every fit reports, read as statsmodels results are (:class:`Results`: ``params``, ``bse``, ``conf_int()``,
+``resid``, ``fittedvalues``, ``summary()``) -- and implements ``predict(df, level, gpu_as)`` -- energy in J of each
+row's ``n_prompts`` prompts with a prediction interval -- and ``table()``; :class:`LawMixin` adds what every law
+answers for one :class:`~energy_nb.models.configuration.Configuration`, a
+:class:`~energy_nb.laws.prediction.Prediction`. A :class:`LawWrapper` changes one behaviour of a fitted law
 (its intervals, the GPU it answers for) and forwards everything else.
 
 **Per-image energy, one definition everywhere.** A sequential run of ``N`` prompts costs ``N`` times

@@ -1,7 +1,7 @@
 """One interface for every energy law, and one registry of named laws, read from a table.
 
 The laws are data (``data/laws.csv``: name, kind, whether the shipped data hold one per model, whether it models time,
-its role, what it models), read by :data:`REGISTRY`; the book's pages and ``energy-nb laws show`` print the same table
+the FLOPs conventions it takes, its role, what it models), read by :data:`REGISTRY`; the book's pages and ``energy-nb laws show`` print the same table
 (:func:`table`). A kind is a class and its fitter (:data:`KINDS`). Every fitted law is a :class:`Law`:
 ``predict`` a frame, ``per_image`` / ``predict_one`` a configuration (a :class:`~energy_nb.laws.prediction.Prediction`,
 with the reasons it extrapolates), ``table``, ``summary`` and ``describe`` itself, ``save`` with its provenance;
