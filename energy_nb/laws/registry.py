@@ -1,11 +1,11 @@
 """One interface for every energy law, and one registry of named laws, read from a table.
 
 The laws are data (``data/laws.csv``: name, kind, whether the shipped data hold one per model, whether it models time,
-the FLOPs conventions it takes, its role, what it models), read by :data:`REGISTRY`; the book's pages and ``energy-nb laws show`` print the same table
-(:func:`table`). A kind is a class and its fitter (:data:`KINDS`). Every fitted law is a :class:`Law`:
-``predict`` a frame, ``per_image`` / ``predict_one`` a configuration (a :class:`~energy_nb.laws.prediction.Prediction`,
-with the reasons it extrapolates), ``table``, ``summary`` and ``describe`` itself, ``save`` with its provenance;
-:func:`load` reads any of them back.
+the FLOPs conventions it takes, its role, what it models), read by :data:`REGISTRY`; the book's pages and ``energy-nb
+laws show`` print the same table (:func:`table`). A kind is a class and its fitter (:data:`KINDS`). Every fitted law is
+a :class:`Law`: ``predict`` a frame, ``per_image`` / ``predict_one`` a configuration (a
+:class:`~energy_nb.laws.prediction.Prediction`, with the reasons it extrapolates), ``table``, ``summary`` and
+``describe`` itself, ``save`` with its provenance; :func:`load` reads any of them back.
 
 Three entry points, for every name in :data:`LAW_NAMES`:
 
