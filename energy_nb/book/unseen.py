@@ -27,6 +27,15 @@ def sheet_laws(names) -> list[str]:
     return [n for n in names if REGISTRY[n].kind in ("transfer", "ops")]
 
 
+def laws_table() -> Shown:
+    """The laws energy-nb fits, as ``data/laws.csv`` lists them."""
+    from ..laws.registry import LAWS_CSV, table
+
+    return [present.table(table(), "The laws energy-nb fits (data/laws.csv): kind, fitted per model or shared by all "
+                          "models, whether it models time as well as energy, its role and what it models",
+                          by=table, data=[LAWS_CSV])]
+
+
 def pool_counts(pool: pd.DataFrame) -> Shown:
     counts = pool.pivot_table(index="model", columns=["dataset", "gpu"], values="energy_j", aggfunc="count",
                               fill_value=0)
