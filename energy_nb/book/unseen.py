@@ -13,6 +13,7 @@ from ..data import shipped
 from ..evaluation import calibration, crosscheck, held_out, intervals, selection, validation
 from ..laws import fit
 from ..laws.artifact import current
+from ..laws.base import DATASHEET_KINDS
 from ..laws.registry import REGISTRY
 from ..models.hardware import get_spec
 from . import kinds, plots, present, prose
@@ -24,7 +25,7 @@ ERRORS = {"mape_pct": "MAPE (%)", "worst_pct": "worst (%)", "gross_mape_pct": "g
 
 def sheet_laws(names) -> list[str]:
     """Those of ``names`` priced by the datasheet (no term per GPU)."""
-    return [n for n in names if REGISTRY[n].kind in ("transfer", "ops")]
+    return [n for n in names if REGISTRY[n].kind in DATASHEET_KINDS]
 
 
 def laws_table() -> Shown:

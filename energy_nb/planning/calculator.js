@@ -65,11 +65,11 @@
       });
       if (g.dtypes.indexOf(dtype) < 0) { gaps.push("dtype " + g.dtypes.join("/")); }
       if (g.cfg.indexOf(cfg) < 0) { gaps.push("CFG " + (g.cfg.length === 1 && g.cfg[0] === 1 ? "on" : "off")); }
-      var sheet = law.kind === "transfer" || law.kind === "ops";  /* no term per GPU: priced from the datasheet */
+      var sheet = law.datasheet;  /* no term per GPU: priced from the datasheet */
       if (gaps.length && !sheet) { out.push("the " + gpu + " data cover only " + gaps.join(", ") + ": elsewhere the " + gpu + " term is assumed to hold as fitted"); }
       else if (gaps.length) { out.push("the " + gpu + " rows of the law's data cover only " + gaps.join(", ")); }
     }
-    if (law.kind === "transfer" || law.kind === "ops") {  /* a GPU without data is priced from its datasheet */
+    if (law.datasheet) {  /* a GPU without data is priced from its datasheet */
       var sp = D.gpu_specs[gpu];
       out = out.map(function (s) {
         return s.indexOf("GPU " + gpu + " is not") === 0 && sp ? "GPU " + gpu + " is not in the law's data (" +

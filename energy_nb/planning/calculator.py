@@ -122,10 +122,14 @@ def _one(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str)
 
 
 def _law_entry(law: Any) -> dict[str, Any]:
-    """Law-level constants: the name, kind, half-width ``q`` of the interval, the N of its data, its training domain
-    (for the extrapolation warnings) and the smooth maximum's exponent."""
-    return dict(name=law.name, kind=law.kind, q=_half_width(law), reference_prompts=int(law.reference_prompts),
-                domain=law.domain, form="timed", smooth=physics.SMOOTH_MAX)
+    """Law-level constants: the name, kind, whether it prices a GPU from its datasheet, half-width ``q`` of the
+    interval, the N of its data, its training domain (for the extrapolation warnings) and the smooth maximum's
+    exponent."""
+    from ..laws.base import DATASHEET_KINDS
+
+    return dict(name=law.name, kind=law.kind, datasheet=law.kind in DATASHEET_KINDS, q=_half_width(law),
+                reference_prompts=int(law.reference_prompts), domain=law.domain, form="timed",
+                smooth=physics.SMOOTH_MAX)
 
 
 def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = None, progress: bool = False
