@@ -91,23 +91,28 @@ def plan(model: str | None = None, height: int | None = None, width: int | None 
          dtype: str = "fp16", cfg: bool = False, gpu: str = "A100", batch_size: int = 1, *,
          images_per_day: float, mix: str | Path | None = None, pue: float = 1.0, country: str | None = None,
          carbon_intensity: float | None = None, price_per_kwh: float | None = None, days_per_year: float = 365.0,
-         utilisation: float = 0.5, compare: bool = False, law: str | Law = _laws.AUTO,
+         utilisation: float = 0.5, host_w: float = 0.0, currency: str = "USD", compare: bool = False,
+         law: str | Law = _laws.AUTO,
          law_file: str | Path | None = None, convention: str | None = None, gpu_as: dict[str, str] | None = None,
          level: float = 0.95, num_gpus: int = 1, ulysses: int | None = None, ring: int | None = None,
          latency_target: float | None = None, max_gpus: int | None = None) -> Plan:
     """Energy, carbon and cost per image, day and year of a workload (one configuration at
     ``images_per_day``, or a ``mix`` YAML file of configurations with shares), with the law's intervals:
-    what ``energy-nb plan`` answers. ``compare`` ranks cheaper alternatives (one configuration only).
+    what ``energy-nb plan`` answers: the fleet's energy (net, + idle while working, + idle of the planned GPUs while
+    waiting, + ``host_w`` W per GPU, x ``pue``), costs in ``currency``. ``compare`` ranks cheaper alternatives (one
+    configuration only).
     ``latency_target`` (seconds a request waits: the batch latency): the GPU count (up to ``max_gpus``), split and
     batch size that meet it at the least gross energy per image are planned, and ``compare`` lists every choice
     (:mod:`energy_nb.planning.latency`)."""
     from .planning import planner
 
-    if images_per_day is None or not images_per_day >= 0:
-        raise UserError(f"images per day {images_per_day!r} is not allowed: a number >= 0")
+    if (not isinstance(images_per_day, (int, float)) or isinstance(images_per_day, bool)
+            or not 0 <= images_per_day < float("inf")):
+        raise UserError(f"images per day {images_per_day!r} is not allowed: a finite number >= 0")
     chosen, _ = _law(law, law_file)
     opts = planner.Options(pue=pue, region=country, carbon_intensity=carbon_intensity, price_per_kwh=price_per_kwh,
                            days_per_year=days_per_year, convention=convention, utilisation=utilisation,
+                           host_w=host_w, currency=currency,
                            law=None if isinstance(chosen, str) else chosen,
                            law_name=chosen if isinstance(chosen, str) else _laws.AUTO, gpu_as=dict(gpu_as or {}),
                            level=level).check()

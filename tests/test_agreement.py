@@ -26,8 +26,8 @@ def test_predict_and_plan_agree_for_every_model(law_name):
         law = laws.get(law_name, m)
         one = law.predict_one(config(m))
         row = planner.plan(planner.Workload.single(config(m), 1000.0), opts).frame.iloc[0]
-        assert row["wh_per_image"] == pytest.approx(one.per_image_wh, rel=1e-9, abs=0)
-        assert row["wh_per_image_low"] == pytest.approx(one.interval_wh[0], rel=1e-9, abs=0)
+        assert row["net_wh_per_image"] == pytest.approx(one.per_image_wh, rel=1e-9, abs=0)
+        assert row["net_wh_per_image_low"] == pytest.approx(one.interval_wh[0], rel=1e-9, abs=0)
         # N prompts cost N x the per-image energy, interval included
         many = law.predict_one(config(m, prompts=37))
         assert many.total_j == pytest.approx(37 * one.per_image_j, rel=1e-12)
@@ -41,7 +41,7 @@ def test_cli_predict_and_plan_agree_for_every_law():
                 "--gpu", "A100", "--law", law_name, "--json"]
         p = _strict(cli("predict", *base).stdout)
         q = _strict(cli("plan", *base, "--images-per-day", "1000").stdout)
-        assert q["workload"][0]["wh_per_image"] == pytest.approx(p["per_image_wh"], rel=1e-9, abs=0), law_name
+        assert q["workload"][0]["net_wh_per_image"] == pytest.approx(p["per_image_wh"], rel=1e-9, abs=0), law_name
         assert q["workload"][0]["cost_per_year"] is None  # no price: null, not NaN
 
 
@@ -63,11 +63,11 @@ def test_paper_n_extrapolation_is_explicit_and_documented():
 
 
 def test_extrapolation_is_flagged_in_text_and_json():
-    args = ["predict", "--model", "flux", "--height", "8192", "--width", "8192", "--steps", "30", "--cfg"]
+    args = ["predict", "--model", "flux", "--height", "2048", "--width", "2048", "--steps", "30", "--cfg"]
     txt = cli(*args).stdout
-    assert "EXTRAPOLATING" in txt and "height 8192 px is outside the law's data (256-1024 px)" in txt
+    assert "EXTRAPOLATING" in txt and "height 2048 px is outside the law's data (256-1024 px)" in txt
     j = _strict(cli(*args, "--json").stdout)
-    assert any("8192" in f for f in j["extrapolation"])
+    assert any("2048" in f for f in j["extrapolation"])
     inside = _strict(cli("predict", "--model", "flux", "--height", "512", "--width", "512", "--steps", "30",
                          "--json").stdout)
     assert inside["extrapolation"] == []
@@ -78,7 +78,7 @@ def test_extrapolation_is_flagged_in_text_and_json():
                  "aspect ratio 512x1024", "60 steps is outside the law's data (10-50 steps)"):
         assert part in text, (part, flags)
     plan = _strict(cli("plan", *args[1:], "--images-per-day", "10", "--json").stdout)
-    assert any("8192" in f for f in plan["extrapolation"]) and plan["workload"][0]["extrapolation"]
+    assert any("2048" in f for f in plan["extrapolation"]) and plan["workload"][0]["extrapolation"]
 
 
 def test_strict_json_everywhere():

@@ -105,7 +105,7 @@ def test_configuration_is_checked_once_with_the_value_named():
                             (dict(dtype="fp8"), "unknown dtype 'fp8'; allowed: fp16, fp32, bf16"),
                             (dict(batch_size=0), "batch size 0 is not allowed"),
                             (dict(prompts=2.5), "prompts 2.5 is not allowed"),
-                            (dict(gpu="A 100"), "GPU 'A 100' is not allowed"),
+                            (dict(gpu="A 1OO"), "GPU 'A 1OO' is not a GPU of gpus.csv; closest: A100"),
                             (dict(cfg="maybe"), "cfg 'maybe' is not allowed")):
         args = dict(model="flux", height=512, width=512, steps=10) | kwargs
         with pytest.raises(UserError, match=message):

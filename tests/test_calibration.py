@@ -53,7 +53,7 @@ def test_calibrate_then_predict_and_plan_by_name(one_row, user_dir):
     assert flat.per_image_j == pytest.approx(energy_nb.predict("sd2", 768, 768, 25, cfg=True, gpu="A100",
                                                                law="paper").per_image_j * cal["factor"], rel=1e-9)
     plan = energy_nb.plan("sd2", 768, 768, 25, cfg=True, gpu=name, images_per_day=1000)
-    assert plan.total["wh_per_image"] == pytest.approx(p.per_image_wh, rel=1e-9)
+    assert plan.total["net_wh_per_image"] == pytest.approx(p.per_image_wh, rel=1e-9)
     listed = json.loads(cli("calibrate", "--list", "--json").stdout)
     assert [(c["name"], c["current"]) for c in listed] == [(name, True)]
     assert name in cli("calibrate", "--list").stdout

@@ -118,7 +118,7 @@ def test_cli_fit_and_predict(tmp_path):
               "--law-file", str(tmp_path / "l.json")).stdout
     assert "Wh" in txt and "95% PI" in txt
     for args, msg in [(("--gpu", "L40S", "--law", "paper"), "GPU 'L40S' is not in this law"),
-                      (("--gpu", "TPUv9"), "GPU 'TPUv9' has no datasheet entry"),
+                      (("--gpu", "TPUv9"), "GPU 'TPUv9' is not a GPU of gpus.csv"),
                       (("--dtype", "fp8"), "unknown dtype 'fp8'; allowed: fp16, fp32, bf16")]:
         bad = cli("predict", "--model", "flux", "--height", "512", "--width", "512", "--steps", "10", *args, check=False)
         assert bad.returncode == 2 and msg in bad.stderr

@@ -181,7 +181,7 @@ def test_plan_counts_gpu_hours_and_gpus():
     assert "GPU-hours/day" in out and "GPU(s) at 40% utilisation" in out
     bad = cli("plan", "--model", "sd2", "--height", "768", "--width", "768", "--steps", "25", "--images-per-day", "1",
               "--utilisation", "1.5", check=False)
-    assert bad.returncode == 2 and "utilisation 1.5 is not allowed" in bad.stderr
+    assert bad.returncode == 2 and "utilisation: '1.5' is not allowed: a fraction in (0, 1]" in bad.stderr
 
 
 def test_time_is_extrapolated_only_outside_the_timed_rows():

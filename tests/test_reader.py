@@ -104,9 +104,11 @@ CALC_CASES = [
     dict(model="sdxl", gpu="A100", resolution=1024, steps=40, dtype="fp16", cfg=1, batch=4, images=1e4, intensity=475),
     dict(model="pixart-sigma", gpu="H100", resolution=1024, steps=20, dtype="bf16", cfg=1, batch=1, images=2e6, intensity=120),
     dict(model="sana15-1.6b", gpu="B200", resolution=1024, steps=20, dtype="bf16", cfg=1, batch=8, images=1e6, intensity=300),
-    dict(model="qwen", gpu="L40S", resolution=512, steps=50, dtype="fp16", cfg=1, batch=2, images=3e3, intensity=700),
+    dict(model="qwen", gpu="B200", resolution=512, steps=50, dtype="fp16", cfg=1, batch=2, images=3e3, intensity=700),
+    dict(model="sd3m", gpu="L40S", resolution=1024, steps=28, dtype="fp16", cfg=1, batch=4, images=3e3, intensity=700),
 ]
-PLAN_KEYS = ["wh_per_image", "wh_per_image_low", "wh_per_image_high", "kwh_per_day", "mwh_per_year",
+PLAN_KEYS = ["wh_per_image", "wh_per_image_low", "wh_per_image_high", "net_wh_per_image", "net_wh_per_image_low",
+             "net_wh_per_image_high", "gross_wh_per_image", "gpus_needed", "kwh_per_day", "mwh_per_year",
              "g_co2e_per_image", "t_co2e_per_year", "t_co2e_per_year_low", "t_co2e_per_year_high"]
 
 
@@ -165,6 +167,11 @@ def test_calculator_says_what_it_cannot_answer(browser, server):
     page.select_option("#enb-calc select[name=dtype]", "fp32")  # priced (the fp32 factor), and says it extrapolates
     said = page.locator("#enb-calc-out").inner_text()
     assert "dtype fp32 is not in the law's data" in said, said
+    page.select_option("#enb-calc select[name=model]", "qwen")
+    page.select_option("#enb-calc select[name=gpu]", "L40S")  # about 54 GB of weights on a 48 GB card
+    assert "does not fit on L40S" in page.locator("#enb-calc-out [data-out=error]").inner_text()
+    page.select_option("#enb-calc select[name=model]", "sdxl")
+    page.select_option("#enb-calc select[name=gpu]", "A100")
     page.select_option("#enb-calc select[name=dtype]", "fp16")
     page.fill("#enb-calc input[name=steps]", "0")
     page.select_option("#enb-calc select[name=dtype]", "fp16")

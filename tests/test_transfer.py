@@ -27,7 +27,7 @@ def test_gpu_specs_by_part_family_and_command_line():
     assert hardware.get_spec("NVIDIA H100 80GB HBM3").power_w == 700
     assert hardware.get_spec("A100-SXM4-80GB").bandwidth_gb_s == 2039
     assert hardware.get_spec("V100").rates("fp32") == (15.7e12, 15.7e12)  # no TF32: convolutions at fp32
-    with pytest.raises(ValueError, match=r"GPU 'Z9' has no datasheet entry.*known: .*H100.*--gpu-spec"):
+    with pytest.raises(ValueError, match=r"GPU 'Z9' is not a GPU of gpus.csv.*all: .*H100.*--gpu-spec"):
         hardware.get_spec("Z9")
     s = hardware.parse_spec("name=MyGPU, tflops_bf16=400, bandwidth_tbs=2.5, power_w=500")
     assert (s.tflops_half, s.bandwidth_gb_s, s.power_w, s.tflops_fp32) == (400, 2500, 500, None)
@@ -211,14 +211,14 @@ def test_predict_and_plan_say_which_law_answered_and_agree():
     assert mine["gpu"] == "MyGPU" and mine["law"] == current().datasheet_name
     plan = json.loads(cli("plan", "--model", "sdxl", *base, "--gpu-spec", spec, "--images-per-day", "1000",
                           "--json").stdout)
-    assert plan["workload"][0]["wh_per_image"] == pytest.approx(mine["per_image_wh"], rel=1e-9)
+    assert plan["workload"][0]["net_wh_per_image"] == pytest.approx(mine["per_image_wh"], rel=1e-9)
     assert plan["workload"][0]["law"] == current().datasheet_name
 
 
 def test_bad_gpu_input_names_the_value(capsys):
     base = ["predict", "--model", "sdxl", "--height", "1024", "--width", "1024", "--steps", "20"]
     assert main([*base, "--gpu", "TPUv9"]) != 0
-    assert "GPU 'TPUv9' has no datasheet entry" in capsys.readouterr().err
+    assert "GPU 'TPUv9' is not a GPU of gpus.csv" in capsys.readouterr().err
     assert main([*base, "--gpu-spec", "name=X,tflops_bf16=1"]) != 0
     assert "--gpu-spec lacks bandwidth_tbs, power_w" in capsys.readouterr().err
     assert main([*base, "--gpu", "H100", "--gpu-spec", "name=X,tflops_bf16=1,bandwidth_tbs=1,power_w=9"]) != 0

@@ -18,8 +18,17 @@ from ..core.errors import UserError
 from . import answers, book, info, laws, sweep
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a bad argument is one line (``energy-nb CMD: error: ...``, where to find the allowed
+    values) and exit status 2, not the usage block first."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="energy-nb", description="Predict, plan and measure the GPU energy of "
+    p = Parser(prog="energy-nb", description="Predict, plan and measure the GPU energy of "
                                 "text-to-image diffusion inference. `energy-nb COMMAND --help` for each command.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     answers.add_parsers(sub)

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.units import CURRENCY
 from .options import (
+    at_least_one,
     configuration_parent,
+    days,
+    fraction,
     gpu_as,
     gpu_parent,
     json_parent,
@@ -18,6 +22,7 @@ from .options import (
     print_json,
     resolve_gpu,
     resolve_model,
+    seconds,
     split_parent,
 )
 
@@ -42,7 +47,8 @@ def cmd_plan(a: argparse.Namespace) -> int:
     p = api.plan(a.model, a.height, a.width, a.steps, a.dtype, a.cfg, a.gpu, a.batch_size,
                  images_per_day=a.images_per_day, mix=a.mix, pue=a.pue, country=a.country,
                  carbon_intensity=a.carbon_intensity, price_per_kwh=a.price_kwh, days_per_year=a.days_per_year,
-                 utilisation=a.utilisation, compare=a.compare, law=a.law, law_file=a.law_file,
+                 utilisation=a.utilisation, host_w=a.host_w, currency=a.currency, compare=a.compare, law=a.law,
+                 law_file=a.law_file,
                  convention=a.convention, gpu_as=gpu_as(a), level=a.level, num_gpus=a.num_gpus, ulysses=a.ulysses,
                  ring=a.ring, latency_target=a.latency_target, max_gpus=a.max_gpus)
     print_json(p.to_dict()) if a.json else print(p)
@@ -118,17 +124,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     pl = sub.add_parser("plan", parents=[configuration_parent(False), split_parent(), gpu_parent(), law_parent(),
                                          json_parent()],
                         help="energy, carbon and cost of a workload per image and per year, with intervals",
-                        description="Plan a deployment: energy (with the law's prediction interval, 95% unless "
-                                    "--level), carbon and cost of a workload, per image, day and year, and the GPU "
-                                    "time and GPUs it needs. Scope: GPU energy net of idle power, times --pue.")
+                        description="Plan a deployment: the GPUs a workload needs and the energy they draw (with "
+                                    "the law's prediction interval, 95% unless --level), carbon and cost, per image, "
+                                    "day and year. The headline is the fleet's: the work's energy net of idle power "
+                                    "(the paper's footing, shown on its own line), + idle power while working (gross), "
+                                    "+ idle power of the planned GPUs while waiting, + --host-w, times --pue.")
     g = pl.add_argument_group("the workload")
     g.add_argument("--images-per-day", required=True, type=nonnegative, help="e.g. 1e6")
     g.add_argument("--mix", help="YAML list of configurations with a share each (instead of one configuration)")
-    g.add_argument("--utilisation", type=float, default=0.5,
+    g.add_argument("--utilisation", type=fraction, default=0.5,
                    help="busy fraction of each GPU, for the number of GPUs needed (default 0.5)")
     g.add_argument("--compare", action="store_true", help="rank cheaper alternatives with their savings (with "
                                                           "--latency-target: list every choice)")
-    g.add_argument("--latency-target", type=float, metavar="SECONDS",
+    g.add_argument("--latency-target", type=seconds, metavar="SECONDS",
                    help="seconds a request may wait (its batch latency): plan the GPU count, Ulysses x Ring split and "
                         "batch size (1-16) that meet it at the least gross energy per image")
     g.add_argument("--max-gpus", type=positive_int, help="most GPUs per image --latency-target may use (default: "
@@ -138,9 +146,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--country", help="ISO 3166-1 alpha-3 code (FRA, USA, IND) or USA/<state>; "
                                          "default: CodeCarbon's world average")
     where.add_argument("--carbon-intensity", type=nonnegative, help="grid intensity in gCO2e/kWh")
-    g.add_argument("--price-kwh", type=nonnegative, help="electricity price per kWh (any currency)")
-    g.add_argument("--pue", type=float, default=1.0, help="facility power usage effectiveness (>= 1)")
-    g.add_argument("--days-per-year", type=float, default=365.0, help="days the workload runs per year (default 365)")
+    g.add_argument("--price-kwh", type=nonnegative, help="electricity price per kWh, in --currency")
+    g.add_argument("--currency", default=CURRENCY,
+                   help=f"what --price-kwh is in (default {CURRENCY}); costs are printed in it")
+    g.add_argument("--pue", type=at_least_one, default=1.0, help="facility power usage effectiveness (>= 1)")
+    g.add_argument("--host-w", type=nonnegative, default=0.0,
+                   help="the host's power per GPU (CPU, memory, fans), W, drawn all day (default 0: not counted)")
+    g.add_argument("--days-per-year", type=days, default=365.0, help="days the workload runs per year (default 365)")
     pl.set_defaults(func=cmd_plan)
 
     ca = sub.add_parser("calibrate", parents=[json_parent()],

@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.errors import UserError
+from .options import check_options
+
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from ..book.notebooks import run, smoke_parameters
+    """Execute a notebook; a cell that raises is one line (notebook, cell, exception and message), exit 2."""
+    from papermill.exceptions import PapermillExecutionError
+
+    from ..book.notebooks import execution_error, resolve, run, smoke_parameters
     from ..core.yamlio import load_text
 
     params = smoke_parameters(a.notebook) if a.smoke else {}
     for name, value in a.p or []:
         params[name] = load_text(value, f"-p {name} {value!r}")
     out = a.output or str(Path("_build") / "runs" / (Path(a.notebook).stem + ".ipynb"))
-    run(a.notebook, params, out, progress=not a.quiet)
+    try:
+        run(a.notebook, params, out, progress=not a.quiet)
+    except PapermillExecutionError as exc:
+        raise UserError(execution_error(resolve(a.notebook), exc, out)) from None
     print(f"executed {a.notebook} with {params or 'its defaults'} -> {out}")
     return 0
 
@@ -22,6 +31,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_book(a: argparse.Namespace) -> int:
     from ..book.build import build
 
+    check_options(("--jobs", a.jobs, lambda v: v >= 1, "an integer >= 1 (pages executed at a time)"))
     return build(strict=not a.no_strict, jobs=a.jobs)
 
 
@@ -30,6 +40,7 @@ def cmd_lab(a: argparse.Namespace) -> int:
 
     from ..book.lab import command
 
+    check_options(("--port", a.port, lambda v: 1 <= v <= 65535, "a TCP port, an integer from 1 to 65535"))
     args = command(a.root, a.port, a.extra)
     print("starting JupyterLab on the notebooks (open the URL with its token printed below; Ctrl-C stops it)",
           flush=True)

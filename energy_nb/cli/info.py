@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.errors import UserError
 from .options import json_parent, model_args, positive_int, print_json, resolve_model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def cmd_flops(a: argparse.Namespace) -> int:
@@ -45,10 +49,11 @@ def cmd_gpus(a: argparse.Namespace) -> int:
         print_json(t.to_dict(orient="records"))
         return 0
     cols = ["gpu_part", "family", "peak_fp16_tflops", "peak_tf32_tflops", "peak_fp32_tflops", "bandwidth_gb_s",
-            "power_limit_w", "idle_w", "interconnect", "interconnect_gb_s", "max_gpus_per_node"]
+            "power_limit_w", "memory_gb", "dtypes", "idle_w", "interconnect", "interconnect_gb_s", "max_gpus_per_node"]
     print(t[cols].to_string(index=False, na_rep="-"))
-    print("TFLOP/s dense; GB/s (interconnect: GPU to GPU, both directions); W. A family name answers with its first "
-          "part. Sources: data/gpus.csv.")
+    print("TFLOP/s dense; GB/s (interconnect: GPU to GPU, both directions); memory GB; W. A family name answers with "
+          "its first part's datasheet and its largest part's memory; names are read in any case and as nvidia-smi "
+          "prints them. Sources: data/gpus.csv.")
     return 0
 
 
@@ -57,6 +62,12 @@ def cmd_features(a: argparse.Namespace) -> int:
     from ..core import paths
     from ..models.registry import resolve
 
+    if a.out and not a.regenerate:
+        # Refused rather than writing the table shown: --out is where a recount goes (its help says so), and the
+        # shown table (GFLOPs, millions of parameters) is not the counted.csv a user would compare with the shipped one.
+        raise UserError(f"--out {a.out} needs --regenerate: it is where the recounted table is written "
+                        "(energy-nb features --regenerate --out FILE); without --regenerate nothing is written "
+                        "(--json gives the shown table)")
     if a.regenerate:
         models = tuple(resolve(m, flag="--models") for m in a.models) if a.models else None
         if models and not a.out:
@@ -81,10 +92,43 @@ def cmd_features(a: argparse.Namespace) -> int:
     return 0
 
 
+#: Text output of ``energy-nb provenance`` is wrapped at this many columns (the sources run to 600 characters).
+WRAP_COLUMNS = 100
+
+
+def provenance_text(t: pd.DataFrame, width: int = WRAP_COLUMNS) -> str:
+    """The provenance table as text no wider than ``width``: per entry a line with its file, file count, rows and
+    bytes, then its sha256, source and description, each wrapped with a hanging indent under its label."""
+    import textwrap
+
+    import pandas as pd
+
+    labels = ("sha256", "source", "description")
+    indent = " " * (2 + max(map(len, labels)) + 2)
+    blocks = []
+    for r in t.to_dict(orient="records"):
+        facts = [f"{r['files']} files" if r["files"] != 1 else "1 file"]
+        if pd.notna(r["rows"]):
+            facts.append(f"{int(r['rows']):,} rows")
+        facts.append(f"{int(r['bytes']):,} bytes")
+        lines = textwrap.wrap(f"{r['file']} ({', '.join(facts)})", width, subsequent_indent=indent,
+                              break_on_hyphens=False)
+        for label in labels:
+            text = str(r[label] or "-")
+            lines += textwrap.wrap(text, width, initial_indent=f"  {label:<{len(indent) - 4}}  ",
+                                   subsequent_indent=indent, break_on_hyphens=False, break_long_words=True)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def cmd_provenance(a: argparse.Namespace) -> int:
     from ..core.provenance import table
 
-    print(table().to_string(index=False))
+    t = table()
+    if a.json:
+        print_json(t.to_dict(orient="records"))
+    else:
+        print(provenance_text(t))
     return 0
 
 
@@ -149,9 +193,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fe.add_argument("--no-progress", action="store_true", help="no progress bar while recounting")
     fe.set_defaults(func=cmd_features)
 
-    pv = sub.add_parser("provenance", help="every data file with source, rows and sha256",
+    pv = sub.add_parser("provenance", parents=[json_parent()], help="every data file with source, rows and sha256",
                         description="Every file (or verbatim folder) of the data with its source and description "
-                                    "(data/MANIFEST.yml), rows, bytes and sha256.")
+                                    "(data/MANIFEST.yml), rows, bytes and sha256; the text is wrapped at "
+                                    f"{WRAP_COLUMNS} columns, --json gives every field whole.")
     pv.set_defaults(func=cmd_provenance)
 
     im = sub.add_parser("import", parents=[json_parent()], help="convert published measurements to the shared schema",

@@ -21,7 +21,7 @@ def positive_int(s: str) -> int:
         v = int(float(s))
         if v < 1 or float(s) != v:
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"{s!r} is not allowed: an integer >= 1") from None
     return v
 
@@ -37,8 +37,28 @@ def _number(s: str, ok, allowed: str) -> float:
 
 
 def nonnegative(s: str) -> float:
-    """A number >= 0."""
-    return _number(s, lambda v: v >= 0, "a number >= 0")
+    """A finite number >= 0."""
+    return _number(s, lambda v: 0 <= v < float("inf"), "a finite number >= 0")
+
+
+def fraction(s: str) -> float:
+    """A number in (0, 1]."""
+    return _number(s, lambda v: 0 < v <= 1, "a fraction in (0, 1], e.g. 0.5")
+
+
+def at_least_one(s: str) -> float:
+    """A finite number >= 1 (PUE)."""
+    return _number(s, lambda v: 1 <= v < float("inf"), "a finite number >= 1 (1.0: no facility overhead)")
+
+
+def days(s: str) -> float:
+    """Days per year: a number in (0, 366]."""
+    return _number(s, lambda v: 0 < v <= 366, "a number of days in (0, 366]")
+
+
+def seconds(s: str) -> float:
+    """A finite number of seconds > 0."""
+    return _number(s, lambda v: 0 < v < float("inf"), "a finite number of seconds > 0")
 
 
 def level(s: str) -> float:
@@ -154,3 +174,54 @@ def resolve_gpu(a: argparse.Namespace) -> None:
 
 def gpu_as(a: argparse.Namespace) -> dict[str, str] | None:
     return {a.gpu: a.treat_gpu_as} if getattr(a, "treat_gpu_as", None) else None
+
+
+# -- Checks of numeric options, appended for sweep, book and lab (the functions above are unchanged) -----------------
+# Done in the command, not as argparse types: a UserError is one line on stderr, an argparse refusal adds its usage.
+#: Slurm's time forms, as the messages name them.
+SLURM_TIME_FORMS = "minutes (90), MM:SS (90:00), HH:MM:SS (12:00:00), D-HH (2-12), D-HH:MM (2-12:30) or D-HH:MM:SS"
+_SLURM_TIME = (r"^(?:(?P<days>\d+)-(?P<dh>\d+)(?::(?P<dm>\d+)(?::(?P<ds>\d+))?)?"
+               r"|(?P<h>\d+):(?P<m>\d+):(?P<s>\d+)|(?P<mm>\d+):(?P<ss>\d+)|(?P<min>\d+))$")
+
+
+def check_options(*checks: tuple[str, Any, Any, str]) -> None:
+    """Refuse in one line (:class:`UserError`) the first ``(flag, value, ok, allowed)`` whose ``value`` is given (not
+    None) and fails ``ok(value)``: ``--workers 0 is not allowed: an integer >= 1``. Text values are quoted."""
+    for flag, value, ok, allowed in checks:
+        if value is not None and not ok(value):
+            shown = (repr(value) if isinstance(value, str) else str(int(value))
+                     if isinstance(value, float) and value.is_integer() else str(value))  # -1.0 typed as -1
+            raise UserError(f"{flag} {shown} is not allowed: {allowed}")
+
+
+def finite_at_least(minimum: float, strict: bool = False) -> Any:
+    """A check for :func:`check_options`: a finite number >= ``minimum`` (> with ``strict``); nan and inf fail."""
+    import math
+
+    return lambda v: math.isfinite(v) and (v > minimum if strict else v >= minimum)
+
+
+def slurm_minutes(value: object) -> int | None:
+    """Minutes (rounded up) of a Slurm time limit in one of :data:`SLURM_TIME_FORMS`; None when it is none of them or
+    not > 0. Minutes and seconds must be below 60, and hours below 24 after a day count."""
+    import re
+
+    m = re.match(_SLURM_TIME, str(value).strip())
+    if m is None:
+        return None
+    g = {k: int(v) for k, v in m.groupdict().items() if v is not None}
+    if "min" in g:
+        minutes, secs = g["min"], 0
+    elif "mm" in g:
+        minutes, secs = g["mm"], g["ss"]
+    elif "h" in g:
+        if g["m"] >= 60:
+            return None
+        minutes, secs = 60 * g["h"] + g["m"], g["s"]
+    else:
+        if g["dh"] >= 24 or g.get("dm", 0) >= 60:
+            return None
+        minutes, secs = 1440 * g["days"] + 60 * g["dh"] + g.get("dm", 0), g.get("ds", 0)
+    if secs >= 60 or minutes * 60 + secs <= 0:
+        return None
+    return minutes + (1 if secs else 0)

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from ..core.errors import UserError
-from .options import json_parent, print_json
+from .options import SLURM_TIME_FORMS, check_options, finite_at_least, json_parent, print_json, slurm_minutes
 
 SUBCOMMANDS = ("run", "status", "merge")
 
@@ -60,6 +60,9 @@ def cmd_sweep_executor(a: argparse.Namespace, grid) -> int:
                        ("gpus", a.gpus_per_job)):
         if value is not None:
             slurm[key] = value
+    if "time" in slurm and a.time is None:  # from --slurm time=... or the grid YAML's slurm: (--time is checked)
+        check_options(("the Slurm time (--slurm time=, or the grid's slurm: time:)", str(slurm["time"]), _is_time,
+                       f"a Slurm time > 0: {SLURM_TIME_FORMS}"))
     options = dict(idle_seconds=a.idle_seconds, warmup=a.warmup, country=a.country, min_window_s=a.min_window)
     try:
         res = launch(grid, a.out, a.executor, workers=a.workers, gpus=_gpu_list(a.gpus), meters=a.meters,
@@ -88,10 +91,29 @@ def cmd_sweep_executor(a: argparse.Namespace, grid) -> int:
     return 0
 
 
+def _is_time(v: object) -> bool:
+    return slurm_minutes(v) is not None
+
+
+def check_numbers(a: argparse.Namespace) -> None:
+    """The numeric options and --time of ``sweep run``, refused in one line (argparse only made them numbers): counts
+    >= 1, warm-ups, seeds and GPUs per job >= 0, finite seconds (> 0 for the idle window), a Slurm time."""
+    check_options(
+        ("--workers", a.workers, lambda v: v >= 1, "an integer >= 1 (the number of shards)"),
+        ("--gpus-per-job", a.gpus_per_job, lambda v: v >= 0, "an integer >= 0"),
+        ("--warmup", a.warmup, lambda v: v >= 0, "an integer >= 0 (uncounted generations)"),
+        ("--seed", a.seed, lambda v: v >= 0, "an integer >= 0"),
+        ("--idle-seconds", a.idle_seconds, finite_at_least(0, strict=True), "a finite number of seconds > 0"),
+        ("--min-window", a.min_window, finite_at_least(0), "a finite number of seconds >= 0 (0: one pass)"),
+        ("--time", a.time, _is_time, f"a Slurm time > 0: {SLURM_TIME_FORMS}"),
+    )
+
+
 def cmd_sweep_run(a: argparse.Namespace) -> int:
     from ..measurement.grid import parse_shard, shard
     from ..measurement.run import run_sweep
 
+    check_numbers(a)
     grid = grid_from_args(a)
     if a.executor and not a.dry_run:
         return cmd_sweep_executor(a, grid)
@@ -197,7 +219,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--workers", type=int, help="number of shards: local worker processes or Slurm jobs (default 1)")
     ex.add_argument("--gpus", help="local: one worker per GPU, e.g. 0,1,2,3 (CUDA_VISIBLE_DEVICES)")
     ex.add_argument("--partition", help="Slurm partition")
-    ex.add_argument("--time", help="time limit per job: minutes or [D-]HH:MM:SS")
+    ex.add_argument("--time", help="time limit per job: minutes (90), MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS")
     ex.add_argument("--account", help="Slurm account")
     ex.add_argument("--gpus-per-job", type=int, help="GPUs per Slurm job (default 1 with --device cuda, 0 on CPU)")
     ex.add_argument("--slurm", nargs="+", action="extend", metavar="KEY=VALUE",

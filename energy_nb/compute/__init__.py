@@ -8,7 +8,8 @@ under one wave), and one image split over several GPUs (:mod:`.parallel`: the va
 share of the work and the communication each adds), and the FLOPs of several models, resolutions and conventions as
 frames with the fewest steps at which denoising dominates (:mod:`.flop_tables`). Every law reads a batch of
 configurations through one workload frame (:mod:`.workload`: passes, calls and counted features per component, and the
-GPU's datasheet, built once per frame).
+GPU's datasheet, built once per frame), and whether a configuration can run on its GPU (:mod:`.memory`: a precision its
+hardware runs, weights and activations within its memory).
 
 May import: the layers before it (``core``, ``models``).
 """

@@ -23,13 +23,18 @@ def t_quantile(q: float, df: float) -> float:
     return float(stdtrit(df, q))
 
 
-def two_sided(level: float, df: float) -> float:
-    """The t multiplier of a two-sided interval at ``level`` (0.95: the 97.5% quantile)."""
-    if not 0 < level < 1:
+def check_level(level: float) -> float:
+    """``level`` if it is a probability in (0, 1); else a one-line error naming it."""
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
         from .errors import UserError
 
         raise UserError(f"interval level {level!r} is not allowed: a probability in (0, 1), e.g. 0.95")
-    return t_quantile(0.5 + level / 2, df)
+    return float(level)
+
+
+def two_sided(level: float, df: float) -> float:
+    """The t multiplier of a two-sided interval at ``level`` (0.95: the 97.5% quantile)."""
+    return t_quantile(0.5 + check_level(level) / 2, df)
 
 
 def wls(y: np.ndarray, X: np.ndarray, w: np.ndarray | None = None, min_dof: int = 0

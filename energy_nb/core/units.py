@@ -33,3 +33,6 @@ def interval_text(low: float, high: float, level: float, fmt: str = ".4f", unit:
     """A prediction interval as every answer prints it: ``95% PI 2.5384-2.8101 Wh`` (``level`` 0.95, ``fmt`` of
     both bounds, ``unit`` after them)."""
     return f"{int(round(100 * level))}% PI {low:{fmt}}-{high:{fmt}}" + (f" {unit}" if unit else "")
+
+#: What a price per kWh is in unless the user names a currency (``--currency``).
+CURRENCY = "USD"

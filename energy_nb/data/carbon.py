@@ -64,6 +64,8 @@ class Intensity:
 
 def intensity(region: str) -> Intensity:
     """Carbon intensity of ``region`` (``FRA``, ``USA``, ``USA/california``); a clear error otherwise."""
+    if not isinstance(region, str):
+        raise UserError(f"region {region!r} is not allowed: an ISO 3166-1 alpha-3 code (FRA, USA) or USA/<state>")
     key = region.strip()
     if "/" in key:
         country, state = key.split("/", 1)

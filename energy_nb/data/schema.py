@@ -20,7 +20,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -169,20 +169,41 @@ def validate_row(row: dict[str, object], path: str = "<row>", line: int = 0) -> 
         _fail(path, line, "size", row.get("size"), "full, tiny or empty")
 
 
+#: What a record file is, as the refusals say it.
+EXPECTED = ("a UTF-8 CSV in the record schema, its header naming the core columns " + ",".join(CORE_COLUMNS)
+            + " (e.g. data/paper/a100_energy.csv)")
+
+
 def read_energy_csv(path: str | Path, complete_lines_only: bool = False) -> pd.DataFrame:
     """Load and validate an energy CSV in the shared schema; return a typed frame with all columns.
 
     Unknown columns are refused; missing measurement columns are added empty. ``status`` defaults
-    to ``ok``. Raises :class:`SchemaError` on the first bad cell (file, line, column, allowed values).
+    to ``ok``. Raises :class:`SchemaError` on the first bad cell (file, line, column, allowed values),
+    and in one line naming the file and :data:`EXPECTED` for a missing file, a folder, an empty file,
+    a file that is not UTF-8 text (a binary file) or not a CSV with the schema's header.
     ``complete_lines_only`` ignores a last line without its newline (a writer mid-line, or a kill
     mid-write) and leaves the file as it is: for reading a sweep's file while it is being written.
     """
     path = Path(path)
     from ..core.provenance import note_read
 
+    if path.is_dir():
+        raise SchemaError(f"{path} is a folder, not an energy CSV; expected {EXPECTED}")
     if not path.is_file():
-        raise SchemaError(f"{path}: no such energy CSV (give a file in the shared schema, e.g. "
-                          "data/paper/a100_energy.csv)")
+        raise SchemaError(f"{path}: no such energy CSV; expected {EXPECTED}")
+    try:
+        return _read_energy_csv(path, complete_lines_only, note_read)
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{path} is not a text CSV (byte 0x{exc.object[exc.start]:02x} is not UTF-8); "
+                          f"expected {EXPECTED}") from None
+    except csv.Error as exc:
+        raise SchemaError(f"{path} is not a CSV ({exc}); expected {EXPECTED}") from None
+    except OSError as exc:
+        raise SchemaError(f"cannot read {path}: {exc.strerror or exc}; expected {EXPECTED}") from None
+
+
+def _read_energy_csv(path: Path, complete_lines_only: bool, note_read: Callable[[Path], object]) -> pd.DataFrame:
+    """:func:`read_energy_csv` once ``path`` is known to be a file (it turns decoding and CSV errors into one line)."""
     note_read(path)
     rows: list[dict[str, object]] = []
     if complete_lines_only:
@@ -190,18 +211,26 @@ def read_energy_csv(path: str | Path, complete_lines_only: bool = False) -> pd.D
         data = data[:data.rfind(b"\n") + 1]
         if not data:  # not even a whole header yet: a file just created
             return to_frame([])
-        fh_ctx = io.StringIO(data.decode("utf-8"), newline="")
+        fh_ctx = io.StringIO(data.decode("utf-8-sig"), newline="")  # a BOM (Excel) is not a column
     else:
-        fh_ctx = path.open(newline="")
+        if path.stat().st_size == 0:
+            raise SchemaError(f"{path} is empty; expected {EXPECTED}")
+        fh_ctx = path.open(newline="", encoding="utf-8-sig")
     with fh_ctx as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
+        if not set(header) & set(COLUMNS):  # not a header of ours at all: another file, not one bad column
+            first = ",".join(header)
+            raise SchemaError(f"{path} is not an energy CSV: its first line {first[:80]!r}"
+                              f"{'...' if len(first) > 80 else ''} names none of the schema's columns; "
+                              f"expected {EXPECTED}")
         unknown = [c for c in header if c not in COLUMNS]
         if unknown:
             _fail(str(path), 1, unknown[0], unknown[0], "one of the schema columns: " + ", ".join(COLUMN_NAMES))
         missing = [c for c in CORE_COLUMNS if c not in header]
         if missing:
-            _fail(str(path), 1, missing[0], "(missing)", "the core columns " + ", ".join(CORE_COLUMNS))
+            raise SchemaError(f"{path}, line 1 (the header): the core column(s) {', '.join(missing)} are missing; "
+                              f"expected {EXPECTED}")
         for i, raw in enumerate(reader, start=2):
             if None in raw:  # more cells than header
                 _fail(str(path), i, "(extra cells)", raw[None], f"{len(header)} cells per row")

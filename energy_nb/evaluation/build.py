@@ -154,6 +154,7 @@ def build(progress: bool = False) -> dict[str, Any]:
     content = json.loads(to_json(content, indent=None))  # strict JSON, as it will be read back
     content["t_quantiles"] = _quantiles(content)
     content["answers"] = _answers(content)
+    content["gpu_parts"] = _gpu_parts(rows)
     from .parallel import entry
 
     content["parallel"] = json.loads(to_json(entry(content), indent=None))
@@ -183,6 +184,19 @@ def _quantiles(content: dict[str, Any]) -> list[list[float]]:
     dofs |= {float(len(iv["groups"])) for iv in content["intervals"].values()}
     dofs |= {float(len(iv["time_groups"])) for iv in content["intervals"].values()}
     return [[0.5 + lv / 2, df, t_quantile(0.5 + lv / 2, df)] for df in sorted(dofs) for lv in LEVELS if df > 0]
+
+
+def _gpu_parts(rows: pd.DataFrame) -> dict[str, list[str]]:
+    """Per GPU family with energy rows, the parts of ``data/gpus.csv`` they were measured on: a question about one of
+    them is a question about the family (``--gpu H100-80GB-HBM3`` is answered as ``H100``)."""
+    from ..models.hardware import canonical_name
+
+    out: dict[str, list[str]] = {}
+    for fam, part in rows[["gpu", "gpu_part"]].dropna().astype(str).drop_duplicates().itertuples(index=False):
+        name = canonical_name(part)
+        if name is not None and name != fam:
+            out.setdefault(fam, []).append(name)
+    return {f: sorted(set(p)) for f, p in sorted(out.items())}
 
 
 def _answers(content: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:

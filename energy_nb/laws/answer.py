@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..core.errors import UserError
+from ..core.stats import check_level
 from ..data.power import gross_j
 from ..models.configuration import Configuration
-from ..models.hardware import idle_power_or_estimate
+from ..models.hardware import idle_power_or_estimate, idle_source
 from .artifact import current
 from .calibrated import CalibratedLaw, calibrated
 from .prediction import Prediction
@@ -29,6 +30,7 @@ def answer(name: str = AUTO, model: str | None = None, gpu: str | None = None, c
     :meth:`Artifact.answer` routes it; a GPU calibrated by the user (``energy-nb calibrate``) through its base
     GPU's law scaled by the stored factors."""
     if gpu is not None:
+        gpu = current().gpu_with_data(gpu)[0]
         cal = calibrated(gpu)
         if cal is not None:  # a GPU known by a few measured rows (energy-nb calibrate)
             law, why = answer(name, model, cal.base, convention, gpu_as)
@@ -63,26 +65,51 @@ def predict(config: Configuration, law: Law | str = AUTO, convention: str | None
     """The prediction for ``config``: by ``law`` (a fitted law, or a registry name; ``auto``: the law
     :func:`answer` routes the model and GPU to, and why), with ``level`` intervals; time and gross energy for every
     model and GPU from the same law (see the module docstring); on several GPUs per image, the parallel law's."""
+    check_level(level)
+    config, notes = ready(config)
     if config.num_gpus > 1:
-        return _several(config, law, convention, n_scaling, level, gpu_as)
+        p = _several(config, law, convention, n_scaling, level, gpu_as)
+        return replace(p, notes=tuple(notes), idle_source=idle_source(config.gpu) if config.gpu else "")
     if isinstance(law, str):
         fitted, why = answer(law, config.model, config.gpu, convention, gpu_as)
     else:
         fitted, why = law, law_reason or f"the law {law.name!r} given"
     p = fitted.predict_one(config, level=level, gpu_as=gpu_as, n_scaling=n_scaling)
     config = p.configuration
-    notes: list[str] = [f"idle power of {fitted.time_gpu}, the calibration's base"] if fitted.time_gpu else []
+    times: list[str] = []
     timed, t = fitted, p
     if p.per_image_s is None:
         timed, _ = answer(AUTO, config.model, config.gpu, gpu_as=gpu_as)
         t = timed.per_image(config, level, gpu_as)
-        notes.append(f"time from {timed.name!r}, the law auto answers with: law {fitted.name!r} models energy only")
+        times.append(f"time from {timed.name!r}, the law auto answers with: law {fitted.name!r} models energy only")
     idle, how = idle_power_or_estimate(fitted.time_gpu or config.gpu)
-    notes += list(timed.time_extrapolation(config, gpu_as)) + ([how] if how else [])
+    times = ([f"idle power of {fitted.time_gpu}, the calibration's base"] if fitted.time_gpu else []) + times
+    times += list(timed.time_extrapolation(config, gpu_as)) + ([how] if how else [])
     return replace(p, law_reason=why, per_image_s=t.per_image_s, per_image_s_low=t.per_image_s_low,
                    per_image_s_high=t.per_image_s_high, idle_w=idle,
-                   per_image_gross_j=float(gross_j(p.per_image_j, idle, t.per_image_s)), time_extrapolation=notes,
-                   time_law=timed.name)
+                   per_image_gross_j=float(gross_j(p.per_image_j, idle, t.per_image_s)), time_extrapolation=times,
+                   time_law=timed.name, notes=tuple(notes), idle_source=idle_source(fitted.time_gpu or config.gpu))
+
+
+def ready(config: Configuration) -> tuple[Configuration, list[str]]:
+    """``config`` as the laws answer it, and what the answer must say about it: a GPU part its family's rows were
+    measured on is the family; a configuration its GPU cannot run is refused (:func:`energy_nb.compute.memory.check`);
+    CFG on a model whose default runs without it is true CFG, a second pass per step."""
+    from ..compute.memory import check
+    from ..models.registry import get_model
+
+    notes = []
+    check(config)  # on the GPU as asked: a part is judged on its own memory, a family on its largest part's
+    gpu, note = current().gpu_with_data(config.gpu)
+    if gpu != config.gpu:
+        config = config.replace(gpu=gpu)
+        notes.append(note)
+    spec = get_model(config.model)
+    if config.cfg and not spec.default_cfg:
+        notes.append(f"CFG on {spec.name} is true CFG, {spec.true_cfg}: twice the denoiser's work per step, as in "
+                     f"the paper's rows; its default (guidance {spec.defaults.get('guidance', 1.0):g}) runs one pass, "
+                     "as ML.ENERGY ran it")
+    return config, notes
 
 
 def _several(config: Configuration, law: Law | str, convention: str | None, n_scaling: str, level: float,

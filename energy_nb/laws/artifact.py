@@ -22,6 +22,8 @@ What it holds (strict JSON, ``format`` :data:`FORMAT`):
   (:mod:`energy_nb.laws.conformal`);
 - ``answers``: per registry model and GPU family, the law that answers, why, and its interval (what
   :meth:`Artifact.answer` gives; any other GPU name is routed the same way when asked);
+- ``gpu_parts``: per GPU family with data, the parts of ``data/gpus.csv`` its rows were measured on (a question about
+  one of them is answered as the family);
 - ``parallel``: the law for several GPUs per image (:mod:`energy_nb.laws.parallel`), the single-GPU law of each
   model it was fitted on, its in-sample and held-out errors (:mod:`energy_nb.evaluation.parallel`) and the errors its
   intervals come from.
@@ -213,6 +215,15 @@ class Artifact:
                                  else self.route(model, gpu, gpu_as))
         return self.with_interval(self.law(key), interval), reason
 
+
+    def gpu_with_data(self, gpu: str | None) -> tuple[str | None, str]:
+        """``gpu`` as the laws know it, and a note when it changed: a part of ``data/gpus.csv`` that a family's rows
+        were measured on is that family (``H100-80GB-HBM3`` -> ``H100``); any other name is itself."""
+        for family, parts in self.data.get("gpu_parts", {}).items():
+            if gpu in parts:
+                return family, (f"the {family} rows were measured on {' and '.join(parts)}: {gpu} is answered as "
+                                f"{family}")
+        return gpu, ""
 
     # -- several GPUs per image ------------------------------------------------------------------------
     def parallel_base(self, model: str, gpu: str | None, gpu_as: dict[str, str] | None = None) -> tuple[str, str]:

@@ -172,11 +172,38 @@ def remove(name: str) -> Path:
     return path
 
 
+def base_gpus() -> list[str]:
+    """The GPU families with energy data in the laws artifact, the GPUs a calibration may scale: those whose rows a
+    model's own law was chosen on (``selections.own[model].gpus``) and those the shared law was fitted on; on any other
+    GPU :meth:`~energy_nb.laws.artifact.Artifact.route` answers from the datasheet, which a calibration cannot
+    stand on."""
+    from .artifact import current
+
+    art = current()
+    gpus = set(art.law(art.shared_name).gpus)
+    for own in art.data["selections"]["own"].values():
+        gpus.update(own.get("gpus") or [])
+    return sorted(map(str, gpus))
+
+
+def check_base(base: str) -> str:
+    """``base`` as the artifact names it (any case) when it is a GPU family with energy data (:func:`base_gpus`);
+    else a :class:`UserError` listing them."""
+    allowed = base_gpus()
+    hit = {g.lower(): g for g in allowed}.get(str(base).strip().lower())
+    if hit is None:
+        raise UserError(f"base GPU {base!r} (--base) is not allowed: it must have energy data in the laws artifact; "
+                        f"allowed: {', '.join(allowed)} (a GPU without data is what a calibration is for)")
+    return hit
+
+
 def calibrate(rows: pd.DataFrame, name: str, base: str = "A100", save: bool = True) -> Calibration:
-    """Fix GPU ``name``'s factor against ``base`` from ``rows`` (one to :data:`MAX_ROWS` ``ok`` rows)."""
+    """Fix GPU ``name``'s factor against ``base`` (a GPU family with energy data, :func:`base_gpus`) from ``rows``
+    (one to :data:`MAX_ROWS` ``ok`` rows)."""
     from ..models.hardware import get_spec
     from .artifact import current
 
+    base = check_base(base)
     if not name or not all(ch.isalnum() or ch in "._-" for ch in name):
         raise UserError(f"calibration name {name!r} is not allowed: letters, digits, '.', '_' or '-'")
     try:

@@ -61,6 +61,10 @@ class Prediction:
     split_reason: str = ""
     #: on several GPUs per image: every valid split with its time and net energy per image (s, J), fastest first
     splits: tuple[tuple[int, int, float, float], ...] = ()
+    #: what the answer says about the question itself (the GPU part read as its family, CFG run as true CFG)
+    notes: tuple[str, ...] = ()
+    #: the idle power the gross energy adds (and the net rests on) and where it comes from
+    idle_source: str = ""
 
     # -- derived ----------------------------------------------------------------------------------------
     @property
@@ -95,7 +99,8 @@ class Prediction:
                     per_image_s=self.per_image_s, per_image_s_low=self.per_image_s_low,
                     per_image_s_high=self.per_image_s_high, time_extrapolation=list(self.time_extrapolation),
                     per_image_gross_j=self.per_image_gross_j, idle_w=self.idle_w, energy_scope=SCOPE,
-                    law_reason=self.law_reason, interval_kind=self.interval_kind, time_law=self.time_law)
+                    law_reason=self.law_reason, interval_kind=self.interval_kind, time_law=self.time_law,
+                    notes=list(self.notes), idle_source=self.idle_source)
 
     def to_json(self) -> str:
         """Strict JSON (missing values as ``null``)."""
@@ -106,6 +111,7 @@ class Prediction:
         d = self.to_dict()
         d["extrapolation"] = "; ".join(d["extrapolation"])
         d["time_extrapolation"] = "; ".join(d["time_extrapolation"])
+        d["notes"] = "; ".join(d["notes"])
         return pd.DataFrame([d])
 
     def __str__(self) -> str:
@@ -126,12 +132,15 @@ class Prediction:
         lines += [f"  per image : {self.per_image_j:,.1f} J = {self.per_image_j / wh:.4f} Wh ({per_image})  [{how}]",
                   f"  {c.prompts} prompt(s): {self.total_j:,.0f} J = {self.total_j / wh:,.3f} Wh ({total})",
                   f"  interval  : {self.interval_kind}"]
+        lines += [f"  note      : {n}" for n in self.notes]
         if self.per_image_s is not None:
             lines.append(f"  time      : {self.per_image_s:.3f} s per image "
                          f"({interval_text(self.per_image_s_low, self.per_image_s_high, level, '.3f')}); "
                          "gross of idle: "
                          f"{self.per_image_gross_j:,.1f} J per image (+ {self.idle_w:.1f} W idle x time)"
                          if self.per_image_gross_j is not None else "")
+        if self.idle_source:
+            lines.append(f"  idle      : {self.idle_source}")
         flags = self.extrapolation + self.time_extrapolation * (self.per_image_s is not None)
         if flags:
             lines.append(f"  {EXTRAPOLATING}:")

@@ -21,10 +21,12 @@ synchronisation; ``net = raw - idle_w x duration`` with ``idle_w`` measured befo
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,6 +90,22 @@ def nvml_handle(device: torch.device):
     return pynvml.nvmlDeviceGetHandleByUUID(ident)
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Library noise printed on stdout goes to stderr instead: importing CodeCarbon imports AMD's ``amdsmi``, which
+    prints two lines (``/opt/rocm/lib/libamd_smi.so: cannot open shared object file ...``) with ``print`` on a machine
+    without ROCm; stdout carries only the command's own output."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _import_codecarbon() -> type:
+    """CodeCarbon's ``OfflineEmissionsTracker``, imported with its import-time prints sent to stderr."""
+    with _stdout_to_stderr():
+        from codecarbon import OfflineEmissionsTracker
+    return OfflineEmissionsTracker
+
+
 def _quiet_codecarbon() -> None:
     import os
 
@@ -103,7 +121,7 @@ class CodeCarbonMeter:
 
     def __init__(self, device: torch.device, country: str = "USA", measure_power_secs: float = 1.0) -> None:
         _quiet_codecarbon()
-        from codecarbon import OfflineEmissionsTracker  # noqa: F401  (fail early if missing)
+        _import_codecarbon()  # fail early if missing
 
         check_country(country)
         self.device = device
@@ -113,13 +131,13 @@ class CodeCarbonMeter:
         self._t0 = 0.0
 
     def start(self) -> None:
-        from codecarbon import OfflineEmissionsTracker
+        tracker_class = _import_codecarbon()
 
         kw = dict(country_iso_code=self.country, measure_power_secs=self.measure_power_secs,
                   save_to_file=False, log_level="error", allow_multiple_runs=True, tracking_mode="machine")
         if self.device.type == "cuda":
             kw["gpu_ids"] = [nvml_id(self.device)]  # NVML's numbering, not torch's
-        self._tracker = OfflineEmissionsTracker(**kw)
+        self._tracker = tracker_class(**kw)
         _quiet_codecarbon()
         self._t0 = time.perf_counter()
         self._tracker.start()

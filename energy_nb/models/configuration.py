@@ -19,9 +19,28 @@ from typing import Any
 
 from ..core.errors import UserError
 from ..core.units import check_dtype
+from .hardware import canonical_name, unknown_message
 from .registry import check_resolution, check_steps, get_model
 
 _GPU_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+#: The largest square side the shipped features count for every model (:data:`energy_nb.compute.features.SHIPPED`'s
+#: full-size grid; a model's default resolution may be larger), and how far beyond the largest counted pixel count a
+#: question may go: past it the counted work is extrapolated too far for any interval to hold (refused).
+LARGEST_COUNTED = 1024
+FAR_BEYOND = 4
+
+
+def check_within_counted(model: str, height: int, width: int) -> None:
+    """Refuse a resolution more than :data:`FAR_BEYOND` times the largest pixel count counted for ``model``."""
+    spec = get_model(model)
+    side = max(LARGEST_COUNTED, int(spec.defaults.get("height") or 0) if spec.defaults.get("height") ==
+               spec.defaults.get("width") else LARGEST_COUNTED)
+    limit = FAR_BEYOND * side * side
+    if height * width > limit:
+        raise UserError(f"{height}x{width} = {height * width:,} px is more than {FAR_BEYOND}x the largest resolution "
+                        f"counted for {spec.key} ({side}x{side}): too far beyond the data for an answer; allowed: up "
+                        f"to {limit:,} px (e.g. {2 * side}x{2 * side})")
 
 
 def _integer(name: str, value: Any) -> Any:
@@ -29,6 +48,8 @@ def _integer(name: str, value: Any) -> Any:
     check then names it)."""
     if isinstance(value, bool):
         return value
+    if isinstance(value, float) and value.is_integer():  # 1024.0 from a computation or a JSON number
+        return int(value)
     try:
         return operator.index(value)
     except TypeError:
@@ -60,14 +81,18 @@ class Configuration:
         for name in ("height", "width", "steps", "batch_size", "prompts", "num_gpus", "ulysses", "ring"):
             set_(self, name, _integer(name, getattr(self, name)))
         check_resolution(self.model, self.height, self.width)
+        check_within_counted(self.model, self.height, self.width)
         check_steps(self.steps)
         check_dtype(self.dtype)
         if self.cfg not in (True, False, 0, 1):
             raise UserError(f"cfg {self.cfg!r} is not allowed; allowed: on or off (True/False, 1/0)")
         set_(self, "cfg", bool(self.cfg))
-        if self.gpu is not None and not _GPU_RE.match(str(self.gpu)):
-            raise UserError(f"GPU {self.gpu!r} is not allowed: a GPU name of letters, digits, '.', '_' or '-' "
-                            "(e.g. A100, H100-80GB-HBM3)")
+        if self.gpu is not None:
+            canonical = canonical_name(str(self.gpu))
+            if canonical is not None:  # any case, nvidia-smi's spelling: the name data/gpus.csv gives it
+                set_(self, "gpu", canonical)
+            elif not _GPU_RE.match(str(self.gpu)):  # a calibrated GPU's name is checked when it is answered
+                raise UserError(unknown_message(str(self.gpu)))
         for name, what in (("batch_size", "batch size"), ("prompts", "prompts")):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -78,9 +103,10 @@ class Configuration:
         n, u, r = self.num_gpus, self.ulysses, self.ring
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise UserError(f"num_gpus {n!r} is not allowed: it must be an integer >= 1")
-        divisors = ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
         for name, v in (("ulysses", u), ("ring", r)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1 or n % v):
+                small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+                divisors = ", ".join(map(str, sorted(set(small) | {n // d for d in small})))
                 raise UserError(f"{name} degree {v!r} is not allowed on {n} GPU(s): it must divide num_gpus; "
                                 f"allowed: {divisors}")
         if u is not None and r is not None and u * r != n:

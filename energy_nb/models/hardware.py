@@ -3,11 +3,13 @@
 **Names.** A record's ``gpu`` column holds the *family* (``A100``, ``H100``): the paper's Eq. 3 gives each
 GPU one indicator, and users ask for ``--gpu H100``. ``gpu_part`` keeps what the driver reports, normalised
 (``NVIDIA H100 80GB HBM3`` -> ``H100-80GB-HBM3``), so variants stay visible. The families are those of the
-table (:func:`families`).
+table (:func:`families`). :func:`canonical_name` reads a name as users type it (any case, nvidia-smi's
+``NVIDIA H100 80GB HBM3``) as the table spells it; an unknown name gets the closest ones (:func:`unknown_message`).
 
 **Datasheets.** A :class:`GpuSpec` holds the dense peak rates, the memory bandwidth, the power limit, the
 GPU-to-GPU interconnect (kind, bandwidth, and the most GPUs a node is sold with) and, where it is published,
-the idle power (bare, and with a CUDA context). :func:`get_spec` answers a part
+the idle power (bare, and with a CUDA context), the memory and the precisions its hardware runs (a family: its
+largest part's memory). :func:`get_spec` answers a part
 (``A100-SXM4-40GB``, ``H100 80GB HBM3``), a family (``A100``: the datasheet of the family's first part in
 the file, and the idle power of its first part that has one published) or a name registered from the
 command line with :func:`parse_spec` (``--gpu-spec name=MyGPU,tflops_bf16=400,bandwidth_tbs=2,power_w=500``).
@@ -64,6 +66,8 @@ SPEC_FIELDS: dict[str, tuple[str, float, str]] = {
     "interconnect_gbs": ("interconnect_gb_s", 1.0, "GPU-to-GPU bandwidth, GB/s both directions (optional; several "
                          "GPUs per image)"),
     "max_gpus": ("max_gpus_per_node", 1.0, "most GPUs per node (optional; several GPUs per image)"),
+    "memory_gb": ("memory_gb", 1.0, "GPU memory, GB (optional: without it, whether a configuration fits is not "
+                  "checked)"),
 }
 REQUIRED = ("name", "tflops_half", "bandwidth_gb_s", "power_w")
 
@@ -85,6 +89,9 @@ class GpuSpec:
     interconnect: str = ""  #: how its GPUs talk within a node (``NVLink``, ``PCIe``; empty: not given)
     interconnect_gb_s: float | None = None  #: GPU-to-GPU bandwidth, GB/s, both directions (the datasheet's figure)
     max_gpus_per_node: int | None = None  #: the most GPUs of this part a node is sold with (None: not given)
+    memory_gb: float | None = None  #: GPU memory, GB (a family: its largest part's; None: not given)
+    dtypes: tuple[str, ...] = ("fp32", "fp16", "bf16")  #: the precisions its hardware runs
+    memory_source: str = ""
 
     def rates(self, dtype: str) -> tuple[float, float]:
         """(matrix-product, convolution) peak FLOP/s for ``dtype``: half precision runs both on the tensor
@@ -119,22 +126,55 @@ def _opt(v) -> float | None:
     return None if pd.isna(v) else float(v)
 
 
-def _from_row(r: pd.Series, name: str, idle: pd.Series | None = None) -> GpuSpec:
-    """A spec from a row of the table; ``idle``: the row whose idle figures it takes (default: ``r``)."""
+def _from_row(r: pd.Series, name: str, idle: pd.Series | None = None, memory: pd.Series | None = None) -> GpuSpec:
+    """A spec from a row of the table; ``idle``, ``memory``: the rows whose idle figures and memory it takes (default:
+    ``r``)."""
     idle = r if idle is None else idle
+    memory = r if memory is None else memory
     return GpuSpec(name=name, family=str(r["family"]), tflops_half=float(r["peak_fp16_tflops"]),
                    tflops_tf32=_opt(r["peak_tf32_tflops"]), tflops_fp32=_opt(r["peak_fp32_tflops"]),
                    bandwidth_gb_s=float(r["bandwidth_gb_s"]), power_w=float(r["power_limit_w"]),
                    idle_w=_opt(idle["idle_w"]), idle_context_w=_opt(idle["idle_context_w"]),
                    source=str(r["spec_source"]), interconnect=str(r["interconnect"]),
                    interconnect_gb_s=_opt(r["interconnect_gb_s"]),
-                   max_gpus_per_node=None if pd.isna(r["max_gpus_per_node"]) else int(r["max_gpus_per_node"]))
+                   max_gpus_per_node=None if pd.isna(r["max_gpus_per_node"]) else int(r["max_gpus_per_node"]),
+                   memory_gb=_opt(memory["memory_gb"]), dtypes=tuple(str(r["dtypes"]).split()),
+                   memory_source=f"{memory['gpu_part']}: {memory['memory_source']}")
 
 
 def known() -> list[str]:
     """Every name :func:`get_spec` answers: families, parts and registered names."""
     t = table()
     return sorted(set(t["family"]) | set(t["gpu_part"]) | set(_CUSTOM))
+
+
+def canonical_name(name: str) -> str | None:
+    """The spelling ``data/gpus.csv`` (or ``--gpu-spec``) gives the GPU ``name`` names, in any case and as nvidia-smi
+    prints it (``NVIDIA H100 80GB HBM3``, ``h100-80gb-hbm3`` -> ``H100-80GB-HBM3``; ``a100`` -> ``A100``); None when
+    it names none of them."""
+    if name in _CUSTOM:
+        return name
+    key = gpu_part(name).lower()
+    for n in known():
+        if n.lower() == key:
+            return n
+    return None
+
+
+def closest(name: str, n: int = 3) -> list[str]:
+    """The known GPU names closest to ``name`` (for an error message)."""
+    import difflib
+
+    names = {k.lower(): k for k in known()}
+    return [names[k] for k in difflib.get_close_matches(gpu_part(name).lower(), list(names), n=n, cutoff=0.4)]
+
+
+def unknown_message(name: str) -> str:
+    """One line for a GPU name that names no GPU: the closest known names, and how to describe another GPU."""
+    near = closest(name)
+    return (f"GPU {name!r} is not a GPU of {GPUS_CSV.name}" + (f"; closest: {', '.join(near)}" if near else "")
+            + f" (all: {', '.join(known())}; `energy-nb gpus` lists them). Describe another GPU with "
+            "--gpu-spec name=...,tflops_bf16=...,bandwidth_tbs=...,power_w=...")
 
 
 @cache
@@ -148,7 +188,8 @@ def _named(name: str) -> GpuSpec | None:
     if rows.empty:
         return None
     published = rows[rows["idle_w"].notna()]  # a family's idle power: its first part with a published figure
-    return _from_row(rows.iloc[0], name, published.iloc[0] if len(published) else None)
+    largest = rows.loc[rows["memory_gb"].idxmax()]  # a family's memory: its largest part's (what fits on one of them)
+    return _from_row(rows.iloc[0], name, published.iloc[0] if len(published) else None, largest)
 
 
 def get_spec(name: str) -> GpuSpec:
@@ -158,8 +199,7 @@ def get_spec(name: str) -> GpuSpec:
         return _CUSTOM[name]
     spec = _named(str(name))
     if spec is None:
-        raise UserError(f"GPU {name!r} has no datasheet entry in data/gpus.csv; known: {', '.join(known())}. "
-                         "Describe it with --gpu-spec name=...,tflops_bf16=...,bandwidth_tbs=...,power_w=...")
+        raise UserError(unknown_message(str(name)))
     return spec
 
 
@@ -199,6 +239,7 @@ def parse_spec(text: str) -> GpuSpec:
     if "idle_w" in values and values["idle_w"] >= values["power_w"]:  # type: ignore[operator]
         raise UserError(f"--gpu-spec idle_w={values['idle_w']:g} is not below power_w={values['power_w']:g}")
     return GpuSpec(family="custom", source="given on the command line (--gpu-spec)",
+                   memory_source="given on the command line (--gpu-spec)" if "memory_gb" in values else "",
                    tflops_tf32=values.pop("tflops_tf32", None), tflops_fp32=values.pop("tflops_fp32", None),
                    **values)  # type: ignore[arg-type]
 
@@ -237,6 +278,25 @@ def idle_power_or_estimate(name: str) -> tuple[float, str | None]:
     return ratio * float(spec.power_w), (f"no published idle power for {name}: estimated as {100 * ratio:.1f}% of its "
                                          f"{spec.power_w:g} W power limit (the mean ratio of "
                                          f"{', '.join(known['gpu_part'])})")
+
+
+def idle_source(name: str) -> str:
+    """Which idle figure :func:`idle_power_or_estimate` gives for ``name`` and where it comes from (one phrase): the
+    published bare idle power of the part it is read from (and, beside it, the figure with a CUDA context), a
+    ``--gpu-spec``'s ``idle_w``, or the estimate from the power limit."""
+    w, how = idle_power_or_estimate(name)
+    if how:
+        return f"{w:.1f} W, estimated: {how}"
+    if name in _CUSTOM:
+        return f"{w:.1f} W, given with --gpu-spec"
+    t = table()
+    part = gpu_part(name).lower()
+    rows = t[(t["gpu_part"].str.lower() == part) & t["idle_w"].notna()]
+    if rows.empty:
+        rows = t[(t["family"].str.lower() == part) & t["idle_w"].notna()]
+    r = rows.iloc[0]
+    context = f"; {r['idle_context_w']:g} W with a CUDA context" if pd.notna(r["idle_context_w"]) else ""
+    return f"{w:.1f} W, the bare idle power (no CUDA context{context}) of {r['gpu_part']}: {r['idle_source']}"
 
 
 def tf32_slowdown(family: str = "A100") -> float:

@@ -15,6 +15,7 @@ classes, minute widths, for CPU tests and smoke sweeps).
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import re
@@ -336,24 +337,23 @@ def register(spec: ModelSpec) -> str:
 
 @lru_cache(maxsize=1)
 def _aliases() -> dict[str, str]:
-    out: dict[str, str] = {}
+    out: dict[str, str] = {}  # every name a model answers to, lower-cased: its key, name and Hugging Face ids
     for k, s in REGISTRY.items():
-        for hf in s.hf_ids:
-            out[hf.lower()] = k
+        for name in (k, s.name, *s.hf_ids):
+            out.setdefault(str(name).strip().lower(), k)
     return out
 
 
 def resolve(model: str, flag: str | None = None) -> str:
-    """The registry key of ``model``: a key (``sdxl``) or any Hugging Face id it answers to. ``flag``: the command
-    line option that named it (only ``--model`` offers ``--model-config DIR`` instead, so only its error says so)."""
-    if model in REGISTRY:
-        return model
-    hit = _aliases().get(str(model).lower())
-    if hit is not None:
-        return hit
-    local = ", or --model-config DIR for a local config folder" if flag == "--model" else ""
-    raise UserError(f"unknown model {model!r}; allowed: {', '.join(REGISTRY)} or one of their Hugging Face ids "
-                     f"(energy-nb models lists them){local}")
+    """The registry key of ``model``: a key (``sdxl``), its name or any Hugging Face id it answers to, in any case.
+    ``flag``: the command line option that named it (only ``--model`` offers ``--model-config DIR`` instead)."""
+    aliases, asked = _aliases(), str(model).strip().lower()
+    if asked in aliases or model in REGISTRY:
+        return aliases.get(asked, model)
+    near = list(dict.fromkeys(aliases[a] for a in difflib.get_close_matches(asked, list(aliases), 5, 0.5)))[:3]
+    raise UserError(f"unknown model {model!r}" + (f"; closest: {', '.join(near)}" if near else "")
+                    + f"; allowed: {', '.join(REGISTRY)} or one of their Hugging Face ids (energy-nb models lists "
+                    "them)" + (", or --model-config DIR for a local config folder" if flag == "--model" else ""))
 
 
 def get_model(key: str) -> ModelSpec:

@@ -1,6 +1,7 @@
 /* energy-nb calculator: evaluates the laws exported by energy_nb/planning/calculator.py (JSON in #enb-calc-data) in
    the one form of a run's time and power (energy_nb/laws/physics.py): the same numbers as `energy-nb predict` /
-   `energy-nb plan` (--law auto, PUE 1, 365 days, 95% interval). In node (the tests) it exports calculator(D), the
+   `energy-nb plan` (--law auto, PUE 1, no host, 365 days, 95% interval): the energy the planned GPUs draw (the work
+   net of idle power, + their idle power all day), with the net and the gross on lines of their own. In node (the tests) it exports calculator(D), the
    functions the form uses, instead of drawing the form. */
 (function () {
   "use strict";
@@ -93,6 +94,8 @@
     if (!(inp.steps >= 1 && Math.floor(inp.steps) === inp.steps)) { return {error: "steps must be a whole number >= 1 (got " + inp.steps + ")"}; }
     if (!(inp.images >= 0)) { return {error: "images per day must be a number >= 0"}; }
     if (!(inp.intensity >= 0)) { return {error: "grid intensity must be a number >= 0 (g CO2e/kWh)"}; }
+    var util = inp.utilisation === undefined ? 0.5 : inp.utilisation;
+    if (!(util > 0 && util <= 1)) { return {error: "utilisation must be a fraction in (0, 1] (got " + util + ")"}; }
     var c = cells[di * 2 * D.batches.length + inp.cfg * D.batches.length + bi];
     if (typeof c === "number") { return {error: D.errors[c], law: law.name, reason: a.reason}; }
     /* GPU and host seconds and busy energy per image, affine in T (calculator._compile) */
@@ -100,11 +103,17 @@
     var j = netEnergy(wall, c[4], c[5] + c[6] * inp.steps, c[7]);
     if (!(j > 0)) { return {error: "the law gives no positive energy at " + inp.steps + " steps"}; }
     var lo = j * Math.exp(-law.q), hi = j * Math.exp(law.q);
+    /* the planned GPUs (planner.plan): whole GPUs for the busy hours at the utilisation; their idle power all day */
+    var idle = D.gpu_specs[inp.gpu].idle_w, busyH = wall * inp.images / 3600;
+    var gpus = Math.ceil(busyH / (24 * util)), idleKwh = idle * 24 * gpus / 1000;
     var r = {law: law.name, reason: a.reason, per_image_j: j, per_image_j_low: lo, per_image_j_high: hi,
+             per_image_s: wall, gpus_needed: gpus, idle_w: idle, idle_source: D.gpu_specs[inp.gpu].idle_source,
+             gross_wh_per_image: (j + idle * wall) / D.j_per_wh, idle_kwh_per_day: idleKwh - idle * busyH / 1000,
              extrapolation: extrapolation(law, inp.model, inp.gpu, inp.resolution, inp.resolution, inp.steps,
                                           inp.dtype, inp.cfg, inp.batch)};
     [["", j], ["_low", lo], ["_high", hi]].forEach(function (p) {
-      var wh = p[1] / D.j_per_wh, kwh = wh * inp.images / 1000;
+      var net = p[1] / D.j_per_wh, kwh = net * inp.images / 1000 + idleKwh, wh = kwh * 1000 / inp.images;
+      r["net_wh_per_image" + p[0]] = net;
       r["wh_per_image" + p[0]] = wh;
       r["kwh_per_day" + p[0]] = kwh;
       r["mwh_per_year" + p[0]] = kwh * 365 / 1000;
@@ -118,11 +127,14 @@
     return {model: form.model.value, gpu: form.gpu.value, resolution: parseInt(form.resolution.value, 10),
             steps: Number(form.steps.value), dtype: form.dtype.value, cfg: parseInt(form.cfg.value, 10),
             batch: parseInt(form.batch.value, 10), images: Number(form.images.value),
-            intensity: Number(form.intensity.value)};
+            intensity: Number(form.intensity.value), utilisation: Number(form.utilisation.value)};
   }
 
-  var ROWS = [["per_image_j", "energy per image", "J"], ["wh_per_image", "energy per image", "Wh"],
-              ["kwh_per_day", "energy per day", "kWh"], ["mwh_per_year", "energy per year", "MWh"],
+  var ROWS = [["wh_per_image", "energy the GPUs draw, per image", "Wh"],
+              ["net_wh_per_image", "of which the work, net of idle power (the paper's footing)", "Wh"],
+              ["per_image_j", "the same, net per image", "J"],
+              ["gross_wh_per_image", "the work with idle power while working (gross: a meter during the work)", "Wh"],
+              ["kwh_per_day", "energy the GPUs draw per day", "kWh"], ["mwh_per_year", "energy per year", "MWh"],
               ["g_co2e_per_image", "carbon per image", "g CO2e"], ["t_co2e_per_year", "carbon per year", "t CO2e"]];
 
   /* The answer as HTML: a table of every quantity with its interval, the law and the extrapolation warnings. */
@@ -131,15 +143,19 @@
     var rows = ROWS.map(function (k) {
       var lowKey = k[0] === "per_image_j" ? "per_image_j_low" : k[0] + "_low";
       var highKey = k[0] === "per_image_j" ? "per_image_j_high" : k[0] + "_high";
-      return "<tr><td>" + k[1] + " (" + k[2] + ")</td>" +
-        '<td data-out="' + k[0] + '" data-value="' + r[k[0]] + '">' + fmt(r[k[0]]) + "</td>" +
-        '<td data-out="' + lowKey + '" data-value="' + r[lowKey] + '">' + fmt(r[lowKey]) + "</td>" +
-        '<td data-out="' + highKey + '" data-value="' + r[highKey] + '">' + fmt(r[highKey]) + "</td></tr>";
+      function cell(key) {  /* a value without an interval bound leaves its cell empty */
+        return r[key] === undefined ? "<td></td>" :
+          '<td data-out="' + key + '" data-value="' + r[key] + '">' + fmt(r[key]) + "</td>";
+      }
+      return "<tr><td>" + k[1] + " (" + k[2] + ")</td>" + cell(k[0]) + cell(lowKey) + cell(highKey) + "</tr>";
     }).join("");
     var warn = r.extrapolation.length ? '<p class="enb-warn" data-out="extrapolation">Extrapolating: ' +
       r.extrapolation.map(esc).join("; ") + ".</p>" : '<p class="enb-warn" data-out="extrapolation"></p>';
     return '<table class="enb-table"><thead><tr><th>quantity</th><th>estimate</th><th>95% low</th>' +
       "<th>95% high</th></tr></thead><tbody>" + rows + "</tbody></table>" +
+      '<p class="enb-fleet">GPUs: <span data-out="gpus_needed" data-value="' + r.gpus_needed + '">' + r.gpus_needed +
+      "</span> at the utilisation given (" + fmt(r.per_image_s) + " s per image), idle " + fmt(r.idle_kwh_per_day) +
+      " kWh/day while waiting. Idle power per GPU: " + esc(r.idle_source) + ".</p>" +
       '<p class="enb-law">Law: <code data-out="law">' + esc(r.law) + "</code> (" + esc(r.reason) + ")</p>" + warn;
   }
 

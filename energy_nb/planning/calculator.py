@@ -22,11 +22,13 @@ from typing import Any
 import pandas as pd
 
 from .. import laws
+from ..compute.memory import check
 from ..core.errors import UserError
 from ..core.stats import two_sided
 from ..core.units import J_PER_KWH
 from ..laws import physics
 from ..laws.answer import answer
+from ..models.configuration import Configuration
 
 #: Choices offered by the form.
 DTYPES: tuple[str, ...] = ("fp16", "bf16", "fp32")
@@ -62,13 +64,14 @@ def _half_width(law: Any) -> float:
     return float(q) if q is not None else two_sided(INTERVAL, law.df_resid) * float(law.sigma)
 
 
-def _compile(law: Any, model: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame,
+def _compile(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str, pred: pd.DataFrame,
              parts: pd.DataFrame) -> list[float]:
     """``[g0, g1, h0, h1, static_w, e0, e1, cap_w]`` of one configuration from its rows of the law's
     :data:`~energy_nb.laws.physics.PARTS` (GPU and host seconds and busy energy per image affine in ``T``), checked
     against the law's prediction at every step count of the rows."""
     res, cfg, batch = cell
     n = int(law.reference_prompts)
+    check(Configuration(model, res, res, 1, dtype, bool(cfg), gpu, batch))  # one it cannot run gets its refusal
     t0, t1 = PROBE_STEPS
 
     def affine(col: str) -> tuple[float, float]:
@@ -108,7 +111,7 @@ def compile_block(law: Any, model: str, gpu: str, cells: Sequence[tuple[int, int
     for j, cell in enumerate(cells):
         rows = slice(j * k, (j + 1) * k)
         try:
-            out.append(_compile(law, model, cell, dtype, pred.iloc[rows], parts.iloc[rows]))
+            out.append(_compile(law, model, gpu, cell, dtype, pred.iloc[rows], parts.iloc[rows]))
         except UserError as exc:
             out.append(exc)
     return out
@@ -185,13 +188,14 @@ def export(models: Iterable[str] | None = None, gpus: Iterable[str] | None = Non
                     cells.append([float(f"{v:.12g}") for v in c])
             by_res[str(res)] = cells
         configs.setdefault(m, {})[g] = by_res
-    from ..models.hardware import get_spec
+    from ..models.hardware import get_spec, idle_power_or_estimate, idle_source
 
     specs = {}
     for g in gpus:
         sp = get_spec(g)
         specs[g] = dict(tflops_half=float(sp.tflops_half), bandwidth_gb_s=float(sp.bandwidth_gb_s),
-                        power_w=float(sp.power_w))
+                        power_w=float(sp.power_w), idle_w=float(idle_power_or_estimate(g)[0]),
+                        idle_source=idle_source(g))
     grid = world_average()
     model_info = {}
     for m in models:
@@ -222,5 +226,7 @@ def html(data: dict[str, Any]) -> str:
             f'<label>Batch size<select name="batch"></select></label>'
             f'<label>Images per day<input name="images" type="number" min="0" step="any" value="100000"></label>'
             f'<label>Grid intensity (g CO2e/kWh)<input name="intensity" type="number" min="0" step="any"></label>'
+            f'<label>GPU utilisation (busy fraction)<input name="utilisation" type="number" min="0.01" max="1" '
+            f'step="any" value="0.5"></label>'
             f'</form><div class="enb-calc-out" id="enb-calc-out" aria-live="polite"></div>'
             f'<script>{JS_FILE.read_text()}</script></div>')

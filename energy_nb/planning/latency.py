@@ -62,12 +62,15 @@ def choices(config: Configuration, max_gpus: int | None = None, opts: Any = None
     level = getattr(opts, "level", 0.95)
     gpu_as = getattr(opts, "gpu_as", None) or None
     from ..compute import parallel
+    from ..compute.memory import fits
     from ..laws.split import answers
 
     rows, several = [], []
     for n in gpu_counts(config, max_gpus):
         for b in BATCH_SIZES:
             c = config.replace(num_gpus=n, ulysses=None, ring=None, batch_size=b, prompts=1)
+            if not fits(c):  # a batch its GPUs cannot hold (or a precision they cannot run) is never planned
+                continue
             if n == 1:
                 p = predict(c, level=level, gpu_as=gpu_as)
                 rows.append(_row(p.configuration, p.per_image_s, p.per_image_gross_j, p.per_image_j,
@@ -79,6 +82,10 @@ def choices(config: Configuration, max_gpus: int | None = None, opts: Any = None
     for a in answers(several, level, gpu_as) if several else []:  # one evaluation: the numbers predict gives
         rows.append(_row(a.configuration, a.per_image_s, a.per_image_gross_j, a.per_image_j, a.per_image_j_low,
                          a.per_image_j_high, a.law, bool(a.extrapolation or a.time_extrapolation)))
+    if not rows:
+        from ..compute.memory import check
+
+        check(config.replace(num_gpus=1, ulysses=None, ring=None, batch_size=1, prompts=1))  # says why
     df = pd.DataFrame(rows).sort_values(["gross_j", "latency_s"], kind="stable").reset_index(drop=True)
     price = getattr(opts, "price_per_kwh", None)
     if price is not None:  # the meter's energy, times the facility's PUE, at the given price

@@ -1,29 +1,38 @@
-"""Deployment planner: energy, carbon and cost of an image-generation workload, with intervals.
+"""Deployment planner: the energy a fleet of GPUs draws for an image-generation workload, its carbon and cost, with
+intervals.
 
-A workload is one configuration or a mix of configurations with shares, at a number of images per
-day. Per image, the energy is the scaling law's prediction with its 95% prediction interval; per year
-it is ``per_image x images_per_day x share x days x PUE``.
+A workload is one configuration or a mix of configurations with shares, at a number of images per day; the plan
+sizes the GPUs it needs at a utilisation (the busy fraction of each GPU). **The headline is what those GPUs draw**,
+in layers, each a column of the frame and a line of the report (kWh per day; per image: divided by the images):
 
-Scope, stated in every result: the law predicts **dynamic GPU energy** (measured net of idle power,
-as in the paper), for batch size 1. Idle GPUs, CPUs, memory, networking, cooling and embodied carbon
-are outside it; ``pue`` multiplies the energy by a facility factor, and everything else is for the
-user to add.
+1. ``net``: the work's energy above the GPUs' idle power, the paper's footing (:func:`energy_nb.laws.answer.predict`'s
+   ``per_image_j``, the one answer of ``energy-nb predict``);
+2. ``work_idle``: + the idle power the GPUs draw while they work (idle W x busy hours); net + this is the gross energy
+   (``gross_kwh_per_day``), what a meter reads during the work;
+3. ``idle``: + the idle power of the planned GPUs while they wait (idle W x (24 h x GPUs - busy hours));
+4. ``host``: + the host's power per GPU all day (``host_w``, default 0: not counted);
+5. ``pue``: everything above times PUE - 1 (the facility's overhead).
 
-Intervals: each configuration's prediction interval is carried through every multiplication; across
-configurations of a mix the bounds are added (errors treated as fully correlated, which is what a
-shared law gives and the conservative choice).
+The sum (``kwh_per_day``, ``wh_per_image``, ``mwh_per_year``, carbon, cost) is the fleet's, the figure to compare with
+a meter; net stays a line of its own. Every plan names the idle power it uses and where it comes from
+(:func:`energy_nb.models.hardware.idle_source`). The GPUs planned are whole jobs at the point estimate of the time per
+image, so the idle layers are fixed by the plan and the fleet's interval is the net interval plus them (idle W x 24 h x
+GPUs is the same at either bound while the work fits in the day).
 
-Every configuration is a :class:`~energy_nb.models.configuration.Configuration` and its energy per image is
-:func:`energy_nb.laws.answer.predict`'s, the one answer of ``energy-nb predict``. :func:`plan` returns
-a :class:`Plan`: the frame, the grid, the options, ``to_dict()`` (``energy-nb plan --json``) and ``str()``
-(the text report).
+Intervals: across configurations of a mix the bounds are added (errors treated as fully correlated, which is what a
+shared law gives and the conservative choice). A configuration its GPU cannot run is refused
+(:func:`energy_nb.compute.memory.check`).
 
-Units: energy in Wh per image, kWh per day, MWh per year; carbon in gCO2e per image and tCO2e per
-year; cost in the currency of ``price_per_kwh`` per year.
+:func:`plan` returns a :class:`Plan`: the frame, the grid, the options, ``to_dict()`` (``energy-nb plan --json``) and
+``str()`` (the text report).
+
+Units: energy in Wh per image, kWh per day, MWh per year; power in W; carbon in gCO2e per image and tCO2e per year;
+cost in ``currency`` per year.
 """
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -32,6 +41,7 @@ import pandas as pd
 
 from ..core.errors import UserError
 from ..core.jsonio import to_json
+from ..core.units import CURRENCY
 from ..data.carbon import Intensity, intensity, world_average
 from ..laws import Law
 from ..laws.answer import answer, predict
@@ -53,8 +63,9 @@ class Workload:
         return cls(((config, 1.0),), images_per_day).check()
 
     def check(self) -> Workload:
-        if not (self.images_per_day >= 0) or self.images_per_day != self.images_per_day:
-            raise UserError(f"images per day {self.images_per_day!r} is not allowed: a number >= 0")
+        if not isinstance(self.images_per_day, (int, float)) or isinstance(self.images_per_day, bool) or not (
+                0 <= self.images_per_day < math.inf):
+            raise UserError(f"images per day {self.images_per_day!r} is not allowed: a finite number >= 0")
         if not self.mix:
             raise UserError("a workload needs at least one configuration")
         for c, share in self.mix:
@@ -96,6 +107,8 @@ class Options:
     region: str | None = None  #: ISO3 country or USA/<state>; None with no intensity -> world average
     carbon_intensity: float | None = None  #: gCO2e/kWh, overrides ``region``
     price_per_kwh: float | None = None
+    currency: str = CURRENCY  #: what ``price_per_kwh`` is in
+    host_w: float = 0.0  #: the host's power per GPU (CPU, memory, fans), W, all day; 0: not counted
     days_per_year: float = DAYS_PER_YEAR
     utilisation: float = 0.5  #: busy fraction of each GPU, for the GPU count
     level: float = 0.95  #: of every interval
@@ -105,14 +118,25 @@ class Options:
     gpu_as: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> Options:
+        for name, v in (("PUE", self.pue), ("carbon intensity", self.carbon_intensity),
+                        ("price per kWh", self.price_per_kwh), ("days per year", self.days_per_year),
+                        ("utilisation", self.utilisation), ("host power", self.host_w)):
+            optional = name in ("carbon intensity", "price per kWh")
+            if (v is not None or not optional) and (not isinstance(v, (int, float)) or isinstance(v, bool)
+                                                    or not math.isfinite(v)):
+                raise UserError(f"{name} {v!r} is not allowed: a finite number")
         if not (self.pue >= 1.0):
             raise UserError(f"PUE {self.pue!r} is not allowed: a number >= 1 (1.0 = no facility overhead)")
         if self.carbon_intensity is not None and not (self.carbon_intensity >= 0):
             raise UserError(f"carbon intensity {self.carbon_intensity!r} is not allowed: gCO2e/kWh >= 0")
         if self.price_per_kwh is not None and not (self.price_per_kwh >= 0):
             raise UserError(f"price per kWh {self.price_per_kwh!r} is not allowed: a number >= 0")
-        if not (self.days_per_year > 0):
-            raise UserError(f"days per year {self.days_per_year!r} is not allowed: a number > 0")
+        if not (0 < self.days_per_year <= 366):
+            raise UserError(f"days per year {self.days_per_year!r} is not allowed: a number of days in (0, 366]")
+        if not (self.host_w >= 0):
+            raise UserError(f"host power {self.host_w!r} is not allowed: watts per GPU >= 0")
+        if not re.fullmatch(r"[A-Za-z$€£¥]{1,8}", str(self.currency)):
+            raise UserError(f"currency {self.currency!r} is not allowed: a code or sign of 1-8 letters (EUR, USD, $)")
         if not (0 < self.utilisation <= 1):
             raise UserError(f"utilisation {self.utilisation!r} is not allowed: a fraction in (0, 1]")
         return self
@@ -141,17 +165,21 @@ def per_image(config: Configuration, opts: Options) -> dict[str, Any]:
     p = predict(config.replace(prompts=1), law, opts.convention, opts.gpu_as or None, level=opts.level)
     return dict(wh=p.per_image_j / 3600.0, wh_low=p.per_image_j_low / 3600.0, wh_high=p.per_image_j_high / 3600.0,
                 law=p.law, j=p.per_image_j, extrapolation=p.extrapolation, seconds=p.per_image_s,
-                label=p.configuration.replace(gpu=config.gpu).label(),
-                time_extrapolation=p.time_extrapolation)
+                label=p.configuration.label(), time_extrapolation=p.time_extrapolation, idle_w=p.idle_w,
+                idle_source=p.idle_source, notes=list(p.notes))
 
 
 def plan(workload: Workload, opts: Options | None = None) -> Plan:
-    """Per configuration of the mix (and a ``total`` row): energy, carbon and cost, per image and per year,
-    as a :class:`Plan` (its ``frame``).
+    """Per configuration of the mix (and a ``total`` row): the fleet's energy by layer (see the module docstring),
+    carbon and cost, per image and per year, as a :class:`Plan` (its ``frame``).
 
-    Columns (``_low``/``_high``: the interval bounds): ``share``, ``images_per_day``, ``wh_per_image``,
-    ``kwh_per_day``, ``mwh_per_year``, ``g_co2e_per_image``, ``t_co2e_per_year``, ``cost_per_year``
-    (NaN without a price). PUE is applied to everything but nothing else is added.
+    Columns (``_low``/``_high``: the interval bounds): ``share``, ``images_per_day``, ``seconds_per_image``,
+    ``gpu_hours_per_day``, ``gpus_needed``, ``idle_w``, ``idle_source``; the layers (:data:`LAYERS`: they add up to
+    ``kwh_per_day``) ``net_kwh_per_day`` (with bounds), ``work_idle_kwh_per_day``, ``idle_kwh_per_day``,
+    ``host_kwh_per_day``, ``pue_kwh_per_day``, and ``gross_kwh_per_day`` (net + idle while working); per image
+    ``net_wh_per_image`` and ``gross_wh_per_image`` (with bounds); the fleet's ``wh_per_image``, ``kwh_per_day``,
+    ``mwh_per_year``, ``g_co2e_per_image``, ``t_co2e_per_year``, ``cost_per_year`` (NaN without a price), each with
+    bounds.
     """
     opts = (opts or Options()).check()
     workload.check()
@@ -160,41 +188,68 @@ def plan(workload: Workload, opts: Options | None = None) -> Plan:
     for config, share in workload.mix:
         e = per_image(config, opts)
         n_day = workload.images_per_day * share
+        if e["seconds"] is None:
+            raise UserError(f"{e['label']}: the law {e['law']!r} gives no time, so the GPUs a fleet needs cannot be "
+                            "planned; allowed: a law that models time (--law auto)")
+        busy_h = e["seconds"] * config.num_gpus * n_day / 3600.0
+        if not math.isfinite(busy_h * e["idle_w"] * 24.0 / opts.utilisation):
+            raise UserError(f"images per day {workload.images_per_day:g} is too many to plan: the GPU-hours overflow; "
+                            "allowed: a number whose GPUs and energy are finite")
+        gpus = math.ceil(busy_h / (24.0 * opts.utilisation) / config.num_gpus) * config.num_gpus  # whole jobs
         row: dict[str, Any] = dict(configuration=e["label"], share=share, images_per_day=n_day, law=e["law"],
                                    extrapolation=e["extrapolation"], time_extrapolation=e["time_extrapolation"],
-                                   seconds_per_image=e["seconds"],
-                                   gpu_hours_per_day=(e["seconds"] * config.num_gpus * n_day / 3600.0
-                                                      if e["seconds"] is not None else None))
-        row["gpus_needed"] = (math.ceil(row["gpu_hours_per_day"] / (24.0 * opts.utilisation) / config.num_gpus)
-                              * config.num_gpus if row["gpu_hours_per_day"] is not None else None)  # whole jobs
+                                   notes=e["notes"], seconds_per_image=e["seconds"], gpu_hours_per_day=busy_h,
+                                   gpus_needed=gpus, idle_w=e["idle_w"], idle_source=e["idle_source"])
+        idle_kw = e["idle_w"] / 1000.0
+        gross_kwh = idle_kw * busy_h
+        waiting_kwh = idle_kw * max(24.0 * gpus - busy_h, 0.0)
+        host_kwh = opts.host_w / 1000.0 * 24.0 * gpus
         for suffix in ("", "_low", "_high"):
-            wh = e["wh" + suffix] * opts.pue
-            kwh_day = wh * n_day / 1000.0
-            row["wh_per_image" + suffix] = wh
+            net = e["wh" + suffix] * n_day / 1000.0
+            row["net_kwh_per_day" + suffix] = net
+            row["net_wh_per_image" + suffix] = e["wh" + suffix]
+            gpu_kwh = net + gross_kwh + waiting_kwh + host_kwh
+            row["pue_kwh_per_day" + suffix] = gpu_kwh * (opts.pue - 1.0)
+            kwh_day = gpu_kwh * opts.pue
+            per_image_wh = kwh_day * 1000.0 / n_day if n_day > 0 else float("nan")
+            row["wh_per_image" + suffix] = per_image_wh
             row["kwh_per_day" + suffix] = kwh_day
             row["mwh_per_year" + suffix] = kwh_day * opts.days_per_year / 1000.0
-            row["g_co2e_per_image" + suffix] = wh / 1000.0 * grid.g_per_kwh
+            row["g_co2e_per_image" + suffix] = per_image_wh / 1000.0 * grid.g_per_kwh
             row["t_co2e_per_year" + suffix] = kwh_day * opts.days_per_year * grid.g_per_kwh / 1e6
             row["cost_per_year" + suffix] = (kwh_day * opts.days_per_year * opts.price_per_kwh
                                              if opts.price_per_kwh is not None else float("nan"))
+        row["work_idle_kwh_per_day"] = gross_kwh
+        row["gross_kwh_per_day"] = row["net_kwh_per_day"] + gross_kwh
+        row["gross_wh_per_image"] = e["wh"] + e["idle_w"] * e["seconds"] / 3600.0
+        row["idle_kwh_per_day"] = waiting_kwh
+        row["host_kwh_per_day"] = host_kwh
         rows.append(row)
     df = pd.DataFrame(rows)
     total: dict[str, Any] = dict(configuration="total", share=df["share"].sum(),
                                  images_per_day=workload.images_per_day, law="",
                                  extrapolation=sorted({f for fl in df["extrapolation"] for f in fl}),
-                                 time_extrapolation=sorted({f for fl in df["time_extrapolation"] for f in fl}))
+                                 time_extrapolation=sorted({f for fl in df["time_extrapolation"] for f in fl}),
+                                 notes=sorted({f for fl in df["notes"] for f in fl}),
+                                 idle_source="; ".join(dict.fromkeys(df["idle_source"])))
+    n_day = workload.images_per_day
     for col in df.columns:
-        if col.startswith(("kwh_per_day", "mwh_per_year", "t_co2e_per_year", "cost_per_year")):
+        if col.endswith(("_per_day", "_per_day_low", "_per_day_high")) or col.startswith(("mwh_per_year",
+                                                                                          "t_co2e_per_year",
+                                                                                          "cost_per_year")):
             total[col] = df[col].sum(min_count=1)
-        elif col.startswith(("wh_per_image", "g_co2e_per_image")):  # image-weighted mean
+        elif col.startswith(("net_wh_per_image", "gross_wh_per_image")):  # image-weighted mean
             total[col] = (df[col] * df["share"]).sum()
-    known = df["gpu_hours_per_day"].notna().all()
-    total["gpu_hours_per_day"] = float(df["gpu_hours_per_day"].sum()) if known else None
-    total["gpus_needed"] = int(df["gpus_needed"].sum()) if known else None
+    for suffix in ("", "_low", "_high"):  # the fleet's per image: what all of it draws over all images
+        total["wh_per_image" + suffix] = total["kwh_per_day" + suffix] * 1000.0 / n_day if n_day > 0 else float("nan")
+        total["g_co2e_per_image" + suffix] = total["wh_per_image" + suffix] / 1000.0 * grid.g_per_kwh
+    total["gpu_hours_per_day"] = float(df["gpu_hours_per_day"].sum())
+    total["gpus_needed"] = int(df["gpus_needed"].sum())
     df = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
     df.attrs["configurations"] = [c for c, _ in workload.mix]
     df.attrs.update(pue=opts.pue, grid=grid, price_per_kwh=opts.price_per_kwh, days_per_year=opts.days_per_year,
-                    interval=opts.level, scope=SCOPE, utilisation=opts.utilisation)
+                    interval=opts.level, scope=SCOPE, utilisation=opts.utilisation, currency=opts.currency,
+                    host_w=opts.host_w)
     return Plan(df, opts, grid, workload=workload)
 
 
@@ -234,10 +289,11 @@ class Plan:
         o = self.options
         out = dict(workload=self.frame.to_dict(orient="records"), grid=dict(region=g.region, name=g.name,
                    g_per_kwh=g.g_per_kwh, year=g.year, source=g.source), pue=o.pue, price_per_kwh=o.price_per_kwh,
-                   days_per_year=o.days_per_year, interval=o.level, scope=SCOPE,
-                   extrapolation=self.total["extrapolation"], utilisation=o.utilisation,
+                   currency=o.currency, host_w=o.host_w, days_per_year=o.days_per_year, interval=o.level,
+                   scope=SCOPE, extrapolation=self.total["extrapolation"], notes=self.total["notes"],
+                   utilisation=o.utilisation, idle=self.total["idle_source"], layers=LAYERS,
                    units=dict(wh_per_image="Wh", kwh_per_day="kWh", mwh_per_year="MWh", g_co2e_per_image="gCO2e",
-                              t_co2e_per_year="tCO2e", cost_per_year="currency of --price-kwh"))
+                              t_co2e_per_year="tCO2e", cost_per_year=o.currency, idle_w="W", host_w="W"))
         if self.compare is not None:
             out["compare"] = self.compare.to_dict(orient="records")
         if self.latency_target is not None:
@@ -273,12 +329,16 @@ class Plan:
                 f"{t['mwh_per_year']:,.1f} MWh/year, {t['t_co2e_per_year']:,.1f} tCO2e/year on {self.intensity.name})")
 
 
-SCOPE = ("GPU energy of inference net of idle power (the paper's footing; other sources made net), times PUE; "
-         "idle capacity, CPU, memory, network and embodied carbon not included")
-
-
-
-
+SCOPE = ("what the planned GPUs draw: the work's energy net of idle power (the paper's footing), plus their idle power "
+         "while working (gross: what a meter on them reads) and while waiting, plus the host's power per GPU when "
+         "given, times PUE; networking, storage and embodied carbon not included")
+#: The layers of the headline, in order: (column, what it is).
+LAYERS = (("net_kwh_per_day", "the work, net of idle power (the paper's footing)"),
+          ("work_idle_kwh_per_day", "+ idle power while working (net + this = gross: a meter on the GPUs during the "
+                                    "work)"),
+          ("idle_kwh_per_day", "+ idle power of the planned GPUs while waiting"),
+          ("host_kwh_per_day", "+ the host, per GPU all day"),
+          ("pue_kwh_per_day", "+ the facility's overhead, x (PUE - 1)"))
 def carbon_by_region(workload: Workload, regions: Sequence[str], opts: Options | None = None) -> pd.DataFrame:
     """The same workload's yearly carbon (tCO2e, with interval) on several grids."""
     opts = opts or Options()
@@ -304,5 +364,5 @@ def energy_surface(models: Sequence[str], steps: Sequence[int], resolutions: Seq
                 c = Configuration(m, r, r, s, dtype, cfg, gpu)
                 e = per_image(c, opts)
                 rows.append(dict(model=m, resolution=r, steps=s, wh_per_image=e["wh"] * opts.pue,
-                                 wh_low=e["wh_low"] * opts.pue, wh_high=e["wh_high"] * opts.pue))
+                                 wh_low=e["wh_low"] * opts.pue, wh_high=e["wh_high"] * opts.pue))  # net x PUE
     return pd.DataFrame(rows)
