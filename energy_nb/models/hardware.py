@@ -154,11 +154,14 @@ def canonical_name(name: str) -> str | None:
     it names none of them."""
     if name in _CUSTOM:
         return name
-    key = gpu_part(name).lower()
-    for n in known():
-        if n.lower() == key:
-            return n
-    return None
+    return _spellings().get(gpu_part(name).lower())
+
+
+@lru_cache(maxsize=1)
+def _spellings() -> dict[str, str]:
+    """Every family and part of the table, lower-cased, to the table's spelling."""
+    t = table()
+    return {str(n).lower(): str(n) for n in [*t["family"], *t["gpu_part"]]}
 
 
 def closest(name: str, n: int = 3) -> list[str]:
@@ -284,11 +287,17 @@ def idle_source(name: str) -> str:
     """Which idle figure :func:`idle_power_or_estimate` gives for ``name`` and where it comes from (one phrase): the
     published bare idle power of the part it is read from (and, beside it, the figure with a CUDA context), a
     ``--gpu-spec``'s ``idle_w``, or the estimate from the power limit."""
+    if name in _CUSTOM:
+        w, how = idle_power_or_estimate(name)
+        return f"{w:.1f} W, estimated: {how}" if how else f"{w:.1f} W, given with --gpu-spec"
+    return _idle_source(name)
+
+
+@cache
+def _idle_source(name: str) -> str:
     w, how = idle_power_or_estimate(name)
     if how:
         return f"{w:.1f} W, estimated: {how}"
-    if name in _CUSTOM:
-        return f"{w:.1f} W, given with --gpu-spec"
     t = table()
     part = gpu_part(name).lower()
     rows = t[(t["gpu_part"].str.lower() == part) & t["idle_w"].notna()]

@@ -225,27 +225,27 @@ def plan(workload: Workload, opts: Options | None = None) -> Plan:
         row["idle_kwh_per_day"] = waiting_kwh
         row["host_kwh_per_day"] = host_kwh
         rows.append(row)
-    df = pd.DataFrame(rows)
-    total: dict[str, Any] = dict(configuration="total", share=df["share"].sum(),
+    total: dict[str, Any] = dict(configuration="total", share=sum(r["share"] for r in rows),
                                  images_per_day=workload.images_per_day, law="",
-                                 extrapolation=sorted({f for fl in df["extrapolation"] for f in fl}),
-                                 time_extrapolation=sorted({f for fl in df["time_extrapolation"] for f in fl}),
-                                 notes=sorted({f for fl in df["notes"] for f in fl}),
-                                 idle_source="; ".join(dict.fromkeys(df["idle_source"])))
+                                 extrapolation=sorted({f for r in rows for f in r["extrapolation"]}),
+                                 time_extrapolation=sorted({f for r in rows for f in r["time_extrapolation"]}),
+                                 notes=sorted({f for r in rows for f in r["notes"]}),
+                                 idle_source="; ".join(dict.fromkeys(r["idle_source"] for r in rows)))
     n_day = workload.images_per_day
-    for col in df.columns:
+    for col in rows[0]:
         if col.endswith(("_per_day", "_per_day_low", "_per_day_high")) or col.startswith(("mwh_per_year",
                                                                                           "t_co2e_per_year",
                                                                                           "cost_per_year")):
-            total[col] = df[col].sum(min_count=1)
+            values = [r[col] for r in rows if not math.isnan(r[col])]
+            total[col] = math.fsum(values) if values else float("nan")
         elif col.startswith(("net_wh_per_image", "gross_wh_per_image")):  # image-weighted mean
-            total[col] = (df[col] * df["share"]).sum()
+            total[col] = math.fsum(r[col] * r["share"] for r in rows)
     for suffix in ("", "_low", "_high"):  # the fleet's per image: what all of it draws over all images
         total["wh_per_image" + suffix] = total["kwh_per_day" + suffix] * 1000.0 / n_day if n_day > 0 else float("nan")
         total["g_co2e_per_image" + suffix] = total["wh_per_image" + suffix] / 1000.0 * grid.g_per_kwh
-    total["gpu_hours_per_day"] = float(df["gpu_hours_per_day"].sum())
-    total["gpus_needed"] = int(df["gpus_needed"].sum())
-    df = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+    total["gpu_hours_per_day"] = math.fsum(r["gpu_hours_per_day"] for r in rows)
+    total["gpus_needed"] = sum(r["gpus_needed"] for r in rows)
+    df = pd.DataFrame([*rows, total])
     df.attrs["configurations"] = [c for c, _ in workload.mix]
     df.attrs.update(pue=opts.pue, grid=grid, price_per_kwh=opts.price_per_kwh, days_per_year=opts.days_per_year,
                     interval=opts.level, scope=SCOPE, utilisation=opts.utilisation, currency=opts.currency,
