@@ -69,6 +69,10 @@ def test_configurations_that_cannot_run_are_refused_in_one_line():
         energy_nb.predict("flux", 1024, 1024, 30, "bf16", gpu="V100")
     with pytest.raises(UserError, match=r"allowed: batch size up to \d+"):
         energy_nb.predict("sdxl", 1024, 1024, 30, gpu="L40S", batch_size=4096)
+    spec = "name=My24,tflops_bf16=165,bandwidth_tbs=1,power_w=450,memory_gb=24"  # --gpu-spec may give the memory
+    bad = cli("predict", "--model", "flux", "--height", "1024", "--width", "1024", "--steps", "28", "--dtype", "bf16",
+              "--gpu-spec", spec, check=False)
+    assert bad.returncode == 2 and "does not fit on My24 (given on the command line (--gpu-spec))" in bad.stderr
     # a family is judged on its largest part: Qwen-Image in half precision (about 54 GB) runs on an 80 GB A100
     assert energy_nb.predict("qwen", 1024, 1024, 30, gpu="A100").per_image_j > 0
     bad = cli("plan", "--model", "qwen", "--height", "1024", "--width", "1024", "--steps", "30", "--dtype", "fp32",

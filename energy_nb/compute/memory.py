@@ -91,13 +91,13 @@ def need(config: Configuration) -> Memory:
 def check(config: Configuration) -> None:
     """Refuse, in one line naming the limit, a configuration its GPU cannot run: a precision its hardware lacks, or
     more memory than it has (:func:`need`). A GPU without a memory figure (a ``--gpu-spec`` without ``memory_gb``) is
-    checked for precision only; a configuration without a GPU is not checked."""
+    checked for precision only; a calibrated GPU and a configuration without a GPU are not checked."""
     if config.gpu is None:
         return
     try:
         gpu = get_spec(config.gpu)
     except UserError:
-        return  # a calibrated GPU: its base GPU is checked when it is answered
+        return  # a GPU known by a calibration (energy-nb calibrate): no datasheet, so its memory is not checked
     if config.dtype not in gpu.dtypes:
         raise UserError(f"{config.dtype} on {config.gpu} cannot run: its hardware runs {', '.join(gpu.dtypes)} "
                         f"({(gpu.memory_source or gpu.source).split(';')[0]}); allowed: --dtype "
