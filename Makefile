@@ -48,9 +48,10 @@ lab: $(STAMP)
 	$(BIN)/python -m energy_nb lab $(if $(PORT),--port $(PORT))
 
 # Everything: the linter, then every test on three pytest-xdist workers on the two cores (the cluster tests
-# wait on Slurm and on worker processes; a third worker fills those waits; the browser tests build the book once).
+# wait on Slurm and on worker processes; a third worker fills those waits; the browser tests build the book once),
+# and the 15 slowest tests, so that CI's log says where the time goes.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 3 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup --durations=15
 
 # The edit loop (about a minute): lint, then the tests that are not slow, browser, notebook or cluster tests.
 check: $(STAMP) lint
