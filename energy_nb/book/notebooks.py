@@ -135,7 +135,8 @@ def run(notebook: str | Path, parameters: dict[str, Any] | None = None, output: 
     nb = read(path)
     if output is not None:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-    # The kernel's own log (ipykernel warns on stderr that TCP is unencrypted) says nothing about the notebook.
+    # The kernel's own log (ipykernel warns on stderr that TCP is unencrypted; at shutdown it may log a caught
+    # KeyboardInterrupt as an error) says nothing about the notebook: only a critical one reaches stderr.
     return pm.execute_notebook(nb, str(output) if output else None, parameters=parameters, kernel_name=kernel_name,
                                progress_bar=progress, cwd=str(path.parent),
-                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                               extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
