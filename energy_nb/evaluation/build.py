@@ -147,6 +147,12 @@ def build(progress: bool = False) -> dict[str, Any]:
         intervals[question] = _interval(sel, True, how)
         selections[question] = dict(_selection_entry(sel, question), law=name, reason=reason.format(name=name))
         say(f"{question}: {name} ({time.perf_counter() - t0:.1f} s)")
+    for m, entry in own.items():  # a model whose own rows have no time: for time it is a model never timed
+        iv = intervals.get(entry["interval"] or "")
+        if iv is not None and not iv["time_errors"]:
+            iv.update(time_groups=intervals["shared"]["time_groups"], time_by_group=True,
+                      how=iv["how"] + f"; time: none of {m}'s rows is timed, so its time interval is that of a model "
+                                      "never seen (the shared selection's leave-one-model-out time errors by model)")
     content: dict[str, Any] = dict(
         format=FORMAT, data=dict(sha256=sha, files=files),
         laws={k: fitted[k].to_dict() for k in sorted(fitted)}, unfitted=unfitted, selections=selections,
@@ -170,7 +176,7 @@ def _interval(sel: Selection, by_group: bool, how: str) -> dict[str, Any]:
     """The interval entry of a selection: absolute log errors of energy and time (split-conformal), signed ones by
     held-out group (``by_group``: the interval of a model or GPU never seen), and how they were obtained."""
     return dict(errors=sel.errors, groups=sel.by_group(), time_errors=sel.time_errors,
-                time_groups=sel.by_group(time=True), by_group=by_group, how=how)
+                time_groups=sel.by_group(time=True), by_group=by_group, time_by_group=by_group, how=how)
 
 
 def _quantiles(content: dict[str, Any]) -> list[list[float]]:

@@ -55,13 +55,14 @@ class Interval:
     time_errors: tuple[float, ...] = ()
     time_groups: dict[str, list[float]] | None = None
     by_group: bool = False
+    time_by_group: bool = False  #: the time interval by group (a model never timed), whatever ``by_group`` says
 
     def law(self, law: Law) -> Law:
         """``law`` answering with this interval."""
         from .conformal import ConformalLaw
 
         return ConformalLaw(law, list(self.errors), self.how, groups=self.groups, time_errors=list(self.time_errors),
-                            time_groups=self.time_groups, by_group=self.by_group)
+                            time_groups=self.time_groups, by_group=self.by_group, time_by_group=self.time_by_group)
 
 
 
@@ -126,7 +127,7 @@ class Artifact:
     def interval(self, key: str) -> Interval:
         d = self.data["intervals"][key]
         return Interval(tuple(d["errors"]), d["how"], d["groups"], tuple(d["time_errors"]), d["time_groups"],
-                        bool(d["by_group"]))
+                        bool(d["by_group"]), bool(d.get("time_by_group", d["by_group"])))
 
     def with_interval(self, law: Law, key: str | None) -> Law:
         """``law`` answering with the held-out interval stored under ``key`` (unchanged when there is none)."""

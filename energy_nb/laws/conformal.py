@@ -57,13 +57,15 @@ class ConformalLaw(LawWrapper):
 
     def __init__(self, law: Any, errors: list[float], how: str, groups: dict[str, list[float]] | None = None,
                  time_errors: list[float] | None = None, time_groups: dict[str, list[float]] | None = None,
-                 by_group: bool = False) -> None:
+                 by_group: bool = False, time_by_group: bool | None = None) -> None:
         super().__init__(law)
         self.errors = [float(e) for e in errors]
         self.groups = {str(k): [float(x) for x in v] for k, v in (groups or {}).items()}
         self.time_errors = [float(e) for e in (time_errors or [])]
         self.time_groups = {str(k): [float(x) for x in v] for k, v in (time_groups or {}).items()}
         self.by_group = bool(by_group and len(self.groups) >= 2)
+        #: the time interval by group: as the energy's unless said (a model whose rows have no time: by model)
+        self.time_by_group = bool((by_group if time_by_group is None else time_by_group) and len(self.time_groups) >= 2)
         self.how = how
 
     @property
@@ -76,20 +78,21 @@ class ConformalLaw(LawWrapper):
         return (f"split-conformal from {n} held-out errors ({self.how}); the law's own in-sample interval "
                 f"at levels above {n / (n + 1):.3f}")
 
-    def _q(self, errors: list[float], groups: dict[str, list[float]], level: float) -> float | None:
-        q = grouped_q(groups, level) if self.by_group and groups else conformal_q(errors, level)
+    def _q(self, errors: list[float], groups: dict[str, list[float]], level: float, by_group: bool
+           ) -> float | None:
+        q = grouped_q(groups, level) if by_group and groups else conformal_q(errors, level)
         return q if math.isfinite(q) else None
 
     def half_width(self, level: float = 0.95) -> float | None:
         """The energy interval's half-width in log units at ``level``; None where the held-out errors are too few
         for that level (the law's own interval is given then)."""
-        return self._q(self.errors, self.groups, level)
+        return self._q(self.errors, self.groups, level, self.by_group)
 
     def time_half_width(self, level: float = 0.95) -> float | None:
         """The time interval's half-width in log units (None: the law's own)."""
         if not self.time_errors and not self.time_groups:
             return self._law.time_half_width(level)
-        return self._q(self.time_errors, self.time_groups, level)
+        return self._q(self.time_errors, self.time_groups, level, self.time_by_group)
 
     def predict(self, df: pd.DataFrame, level: float = 0.95, gpu_as: dict[str, str] | None = None) -> pd.DataFrame:
         out = self._law.predict(df, level=level, gpu_as=gpu_as).copy()
