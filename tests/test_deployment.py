@@ -146,3 +146,18 @@ def test_every_answer_names_its_idle_figure():
         p = energy_nb.predict(**SDXL, gpu=gpu)
         assert words in p.idle_source and f"idle      : {p.idle_source}" in str(p)
         assert p.to_dict()["idle_source"] == p.idle_source
+
+
+def test_the_limit_beyond_the_counted_is_the_shipped_table_s_largest_resolution():
+    """models.configuration cannot import compute.features (a layer above): its limit restates the largest square the
+    shipped features count for each model, and this test keeps the two the same."""
+    from energy_nb.compute.features import SHIPPED, shipped_resolutions
+    from energy_nb.models import configuration
+    from energy_nb.models.registry import MODEL_KEYS
+
+    assert configuration.LARGEST_COUNTED == max(dict(SHIPPED)["full"])
+    for m in MODEL_KEYS:
+        side = max(shipped_resolutions(m, "full"))
+        configuration.check_within_counted(m, 2 * side, 2 * side)  # 4x the pixels: allowed
+        with pytest.raises(UserError, match=f"more than 4x the largest resolution counted for {m}"):
+            configuration.check_within_counted(m, 2 * side, 2 * side + 8)

@@ -34,8 +34,8 @@ FAR_BEYOND = 4
 def check_within_counted(model: str, height: int, width: int) -> None:
     """Refuse a resolution more than :data:`FAR_BEYOND` times the largest pixel count counted for ``model``."""
     spec = get_model(model)
-    side = max(LARGEST_COUNTED, int(spec.defaults.get("height") or 0) if spec.defaults.get("height") ==
-               spec.defaults.get("width") else LARGEST_COUNTED)
+    d = spec.defaults  # a square default resolution is counted too (features.shipped_resolutions; a test checks)
+    side = max(LARGEST_COUNTED, int(d["height"]) if d.get("height") and d.get("height") == d.get("width") else 0)
     limit = FAR_BEYOND * side * side
     if height * width > limit:
         raise UserError(f"{height}x{width} = {height * width:,} px is more than {FAR_BEYOND}x the largest resolution "
