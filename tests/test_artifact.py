@@ -62,7 +62,7 @@ def test_a_missing_or_foreign_artifact_is_a_clear_error(tmp_path, monkeypatch):
             artifact.current()
         (tmp_path / "laws.json").write_text(json.dumps({"format": 99}))
         artifact.current.cache_clear()
-        with pytest.raises(ValueError, match="has format 99; this energy-nb reads format 4"):
+        with pytest.raises(ValueError, match="has format 99; this energy-nb reads format 5"):
             artifact.current()
     finally:
         artifact.current.cache_clear()

@@ -33,7 +33,8 @@ def test_every_toc_page(pages_seen, built_book):
 FIGURES = {"notebooks/flops": 1, "notebooks/within_model": 1, "notebooks/cross_model": 1,
            "notebooks/cross_architecture": 1, "notebooks/unet": 1, "notebooks/hyperparameters": 1,
            "notebooks/measurement": 2, "notebooks/planning": 3, "notebooks/transfer": 2,
-           "notebooks/independent": 4, "notebooks/beyond": 3, "notebooks/parallel": 1, "notebooks/python_api": 1}
+           "notebooks/independent": 4, "notebooks/beyond": 3, "notebooks/parallel": 1, "notebooks/coverage": 1,
+           "notebooks/python_api": 1}
 
 
 def test_figure_pages_show_their_figures(pages_seen):

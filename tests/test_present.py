@@ -12,6 +12,7 @@ from energy_nb import laws
 from energy_nb.book import present
 from energy_nb.core import provenance
 from energy_nb.laws.answer import answer
+from energy_nb.laws.levels import distance
 from energy_nb.models.configuration import Configuration
 from energy_nb.planning import calculator
 
@@ -83,10 +84,13 @@ def test_error_tables_are_shaded_from_green_to_red():
 def test_calculator_closed_form_is_the_law():
     """The exported closed form gives predict's per-image energy and interval at other step counts too."""
     data = calculator.export(models=["flux", "sdxl"], gpus=["A100", "H200"])
-    # every answer points at its own law, and each law is exported once (not once per answer)
-    names = {(m, g): answer(laws.AUTO, m, g)[0].name for m in ("flux", "sdxl") for g in ("A100", "H200")}
-    assert all(data["laws"][data["answers"][m][g]["law"]]["name"] == n for (m, g), n in names.items())
-    assert len(data["laws"]) == len(set(names.values()))
+    # every answer points at its own law and interval, and each is exported once (not once per answer)
+    ans = {(m, g): answer(laws.AUTO, m, g)[0] for m in ("flux", "sdxl") for g in ("A100", "H200")}
+    assert all(data["laws"][data["answers"][m][g]["law"]]["name"] == a.name for (m, g), a in ans.items())
+    assert len(data["laws"]) == len({(a.name, a.interval_kind) for a in ans.values()})
+    for (m, g), a in ans.items():  # the gross and time intervals are the answer's own
+        entry = data["laws"][data["answers"][m][g]["law"]]
+        assert entry["q_gross"] == pytest.approx(a.gross_half_width(0.95)) and entry["q_time"] > 0
     for model, gpu, res, steps in (("flux", "A100", 1024, 33), ("sdxl", "A100", 768, 12), ("flux", "H200", 512, 9)):
         a = data["answers"][model][gpu]
         law = data["laws"][a["law"]]
@@ -97,7 +101,8 @@ def test_calculator_closed_form_is_the_law():
         tg, th = cell[0] + cell[1] * steps, cell[2] + cell[3] * steps
         wall = (tg ** law["smooth"] + th ** law["smooth"]) ** (1 / law["smooth"])
         j = min(cell[7] * wall, cell[4] * wall + cell[5] + cell[6] * steps)
-        hi = j * math.exp(law["q"])
+        far = distance(law["domain"], gpu, res, res, steps, 1)  # doublings beyond the law's rows widen it
+        hi = j * math.exp(math.hypot(law["q"], law["q_beyond"] * far))
         want = fitted.per_image(Configuration(model, res, res, steps, "fp16", True, gpu))
         assert j == pytest.approx(want.per_image_j, rel=1e-8)
         assert hi == pytest.approx(want.per_image_j_high, rel=1e-8)
@@ -157,6 +162,9 @@ def test_the_calculators_javascript_is_the_package_on_many_configurations(tmp_pa
                               bool(ask["cfg"]), ask["gpu"], ask["batch"])
         assert "error" not in js, (ask, js)
         assert js["law"] == p.law
-        for k in ("per_image_j", "per_image_j_low", "per_image_j_high"):
+        for k in ("per_image_j", "per_image_j_low", "per_image_j_high", "per_image_s_low", "per_image_s_high"):
             assert js[k] == pytest.approx(getattr(p, k), rel=1e-9), (ask, k)
+        for k in ("", "_low", "_high"):  # the gross energy and its own interval, widened beyond the rows alike
+            assert js["gross_wh_per_image" + k] * 3600 == pytest.approx(getattr(p, "per_image_gross_j" + k),
+                                                                        rel=1e-9), (ask, k)
         assert js["extrapolation"] == p.extrapolation, ask

@@ -4,7 +4,6 @@ of the measurements."""
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import energy_nb
@@ -14,7 +13,8 @@ from energy_nb.evaluation.candidates import Candidate
 from energy_nb.evaluation.validation import kfold
 from energy_nb.laws.answer import answer
 from energy_nb.laws.artifact import current
-from energy_nb.laws.conformal import ConformalLaw, conformal_q, grouped_q
+from energy_nb.laws.conformal import conformal_q
+from energy_nb.laws.levels import compose
 
 
 def test_kfold_predicts_every_row_once_with_the_same_folds_for_every_candidate():
@@ -39,7 +39,7 @@ def test_auto_answers_with_the_candidate_of_smallest_cross_validated_error():
         assert choice.best.label == full.loc[full.score_pct.idxmin(), "candidate"] == current().family(model)
         law, why = answer("auto", model, "A100")
         assert law.name == f"{choice.best.law} ({model})" and f"{model}'s own {int(t.rows.iloc[0])} rows" in why
-        assert "nested 5-fold cross-validation" in law.interval_kind
+        assert f"composed by level: the rows of {model}" in law.interval_kind
     # ops on a model's own rows is refined from the shared ops fitted on the other models: a model with few rows
     # (kandinsky3: 6) keeps the others' physics where its rows say nothing
     mine = rows[rows["model"] == "kandinsky3"]
@@ -76,34 +76,28 @@ def test_sd2_where_ml_energy_measured_it_within_10_percent(gpu):
     if gpu == "A100":  # the paper's rows at 20 and 30 steps, interpolated to 25
         paper = rows[(rows.dataset == "paper") & (rows.height == 768) & rows.steps.isin([20, 30])]
         assert p.per_image_j == pytest.approx(float((paper.energy_j / paper.n_prompts).mean()), rel=0.10)
-    assert p.interval_kind.startswith("split-conformal") and p.time_law == p.law
+    assert p.interval_kind.startswith("composed by level: the rows of sd2") and p.time_law == p.law
     # every SD2 row, each predicted by a fit that did not see it (the artifact's 5-fold scores): within 5% on average
     scores = {s["candidate"]: s for s in current().own("sd2")["scores"]}[current().own("sd2")["family"]]
     assert scores["mape_pct"] < 5 and scores["time_mape_pct"] < 5 and scores["gross_mape_pct"] < 5
 
 
-def test_conformal_intervals_come_from_held_out_errors():
+def test_conformal_half_width_is_the_order_statistic_of_held_out_errors():
     errors = list(np.linspace(0.01, 0.2, 39))
     assert conformal_q(errors, 0.95) == pytest.approx(sorted(errors)[37])  # ceil(40 x 0.95) = 38th
     assert math.isinf(conformal_q(errors[:5], 0.95))
-    base = energy_nb.law("roofline_tc_kernels")
-    wrapped = ConformalLaw(base, errors, "a test")
-    frame = pd.DataFrame([dict(model="sdxl", gpu="A100", height=1024, width=1024, steps=30, dtype="fp16", cfg=1,
-                               n_prompts=1, batch_size=1)])
-    p, own = wrapped.predict(frame).iloc[0], base.predict(frame).iloc[0]
-    assert p.energy_pred_j == own.energy_pred_j
-    assert p.pi_high_j / p.energy_pred_j == pytest.approx(math.exp(sorted(errors)[37]))
-    # too few errors for the level: the law's own interval, as interval_kind says
-    few = ConformalLaw(base, errors[:5], "a test").predict(frame).iloc[0]
-    assert few.pi_high_j == own.pi_high_j and "in-sample interval at levels above" in wrapped.interval_kind
 
 
 def test_models_and_gpus_without_data_get_intervals_from_leave_one_out_errors():
     unseen = energy_nb.predict("pixart-sigma", 1024, 1024, 20, gpu="A100")
-    assert "leave-one-model-out" in unseen.interval_kind
+    assert unseen.interval_kind.startswith("composed by level: an architecture family without data (5 held out")
+    known = energy_nb.predict("sd35m", 1024, 1024, 20, gpu="A100")  # its family (SD3) has rows: the model level
+    assert known.interval_kind.startswith("composed by level: a model without data (9 held out")
     new_gpu = energy_nb.predict("sdxl", 1024, 1024, 20, gpu="L40S")
-    assert "leave-one-GPU-out" in new_gpu.interval_kind and "not nested" in new_gpu.interval_kind
-    assert new_gpu.per_image_j_high / new_gpu.per_image_j > unseen.per_image_j_high / unseen.per_image_j
+    assert new_gpu.interval_kind.startswith("a range, not a held-out 95% interval: gpu (2 groups)")
+    assert "the rows of sdxl" in new_gpu.interval_kind and "a GPU without data" in new_gpu.interval_kind
+    own = energy_nb.predict("sdxl", 1024, 1024, 20, gpu="A100")
+    assert new_gpu.per_image_j_high / new_gpu.per_image_j > own.per_image_j_high / own.per_image_j
 
 
 def test_time_and_gross_energy_for_every_registry_model_on_every_gpu():
@@ -122,10 +116,13 @@ def test_time_and_gross_energy_for_every_registry_model_on_every_gpu():
             p = energy_nb.predict(model, 512, 512, 20, gpu=gpu)
             assert p.per_image_s is not None and p.per_image_s_low < p.per_image_s < p.per_image_s_high, (model, gpu)
             assert p.per_image_gross_j == pytest.approx(p.per_image_j + p.idle_w * p.per_image_s), (model, gpu)
-    # Qwen-Image's rows have no time: its time interval is that of a model never timed, by model, not zero-wide
-    qwen, shared = energy_nb.predict("qwen", 512, 512, 20, gpu="A100"), current().interval("shared")
-    assert "none of qwen's rows is timed" in qwen.interval_kind
-    assert math.log(qwen.per_image_s_high / qwen.per_image_s) == pytest.approx(grouped_q(shared.time_groups, 0.95))
+            assert p.per_image_gross_j_low < p.per_image_gross_j < p.per_image_gross_j_high, (model, gpu)
+    # Qwen-Image's rows have no time: its time interval is that of a model never timed (the model level), not
+    # zero-wide, and not widened by the lab level, which only its energy crosses
+    qwen, m = energy_nb.predict("qwen", 512, 512, 20, gpu="A100"), current().data["levels"]["fits"]["model"]["time"]
+    assert "a lab whose footing the rows are not on" in qwen.interval_kind
+    assert math.log(qwen.per_image_s_high / qwen.per_image_s) == pytest.approx(
+        compose([(m["within"], m["rows"] - m["groups"]), (m["between"], m["dof"])]))
     new = energy_nb.predict("pixart-sigma", 1024, 1024, 20, gpu="B200")
     notes = " ".join(new.time_extrapolation)
     assert new.time_law == new.law == current().datasheet_name  # energy and time from the one law for a new GPU

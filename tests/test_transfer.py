@@ -70,7 +70,7 @@ def test_ops_recovers_the_coefficients_it_was_simulated_with():
     """Rows simulated with the one model of a run's time and power (two GPUs, fp16 and fp32, batches, CFG): the fit
     without a prior pull finds every coefficient again, and answers with them."""
     df = _rows()
-    true = dict(k_gemm=1.6, k_conv=2.4, k_attention=1.3, k_softmax=300.0, k_memory=2.5, t_kernel_gpu_us=3.0,
+    true = dict(k_gemm=1.6, k_conv=2.4, k_attention=1.3, k_softmax=2.5, k_memory=2.5, t_kernel_gpu_us=3.0,
                 t_kernel_us=15.0, t_call_ms=1.5, t_image_s=0.08, cap_exponent=0.4, fp32=1.3, p_static=0.15,
                 p_tensor=0.7, p_memory=0.4, p_cap=0.9, t_fill_us=8.0)
     v = physics.run(true, ops.ops_features(df))
@@ -200,7 +200,7 @@ def test_predict_and_plan_say_which_law_answered_and_agree():
     base = ["--height", "1024", "--width", "1024", "--steps", "20"]
     own = _predict("--model", "sd2", *base)
     assert own["law"] == f"{current().family('sd2')} (sd2)" and "sd2's own 93 rows" in own["law_reason"]
-    assert "5-fold cross-validation" in own["law_reason"] and own["interval_kind"].startswith("split-conformal")
+    assert "5-fold cross-validation" in own["law_reason"] and own["interval_kind"].startswith("composed by level: the rows of sd2")
     new = _predict("--model", "pixart-sigma", *base, "--cfg")
     assert new["law"] == current().shared_name and "no energy rows of 'pixart-sigma'" in new["law_reason"]
     unseen = _predict("--model", "sdxl", *base, "--gpu", "L40S")

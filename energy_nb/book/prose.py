@@ -232,7 +232,8 @@ def datasheet_constants(fitted: Mapping[str, Any], specs: Mapping[str, Any]) -> 
         c = fitted["ops"].coef
         lines.append("- `ops`, share of the tensor peak each kind reaches on the reference GPU: "
                      + ", ".join(f"{k} {100 / c[f'k_{k}']:.0f}%" for k in ("gemm", "conv", "attention"))
-                     + f"; each attention score's softmax costs {c['k_softmax']:.0f} tensor FLOPs; memory-bound "
+                     + f"; attention's softmax reaches {100 / c['k_softmax']:.0f}% of the special-function units' "
+                     "exponential rate; memory-bound "
                      f"kernels reach {100 / c['k_memory']:.0f}% of the bandwidth; a newer GPU keeps "
                      f"{100 * (1 - c['cap_exponent']):.0f}% of its datasheet FLOPs-per-watt gain (cap exponent "
                      f"{c['cap_exponent']:.2f}); busy power {100 * c['p_tensor']:.0f}% of the limit on tensor-core "
@@ -256,22 +257,6 @@ def law_that_answers(artifact) -> str:
             "constants: `energy-nb laws build` makes them again from the data. The command line says which answered, "
             "e.g. `energy-nb predict --model pixart-sigma --height 1024 --width 1024 --steps 20 --cfg` or "
             "`--gpu L40S`.")
-
-
-def coverage_summary(summary: pd.DataFrame, level: float = 0.95) -> str:
-    """The held-out coverage of the intervals for a model never seen, row-pooled against by group
-    (``summary``: :func:`energy_nb.evaluation.intervals.coverage_summary`)."""
-    t = summary[summary["question"] == "shared"].set_index(["quantity", "interval"])
-    bits = []
-    for q in ("energy", "time"):
-        if (q, "by group") in t.index:
-            g, r = t.loc[(q, "by group")], t.loc[(q, "row-pooled")]
-            bits.append(f"{q}: **{g['by_group_pct']:.1f}%** counted by model and {g['by_row_pct']:.1f}% by row, "
-                        f"{g['groups_covered_pct']:.0f}% of the models covered in every row, at a median half-width "
-                        f"of x{g['median_x']:.2f} (row-pooled: {r['by_group_pct']:.1f}% by model, "
-                        f"{r['groups_covered_pct']:.0f}% of the models entirely, x{r['median_x']:.2f})")
-    return (f"Leave one model out, the {100 * level:.0f}% interval of a model never seen, built from the other models' "
-            "errors: " + "; ".join(bits) + ".")
 
 
 def kandinsky3(t: pd.DataFrame) -> str:

@@ -57,7 +57,7 @@ def leave_one_out(pool: pd.DataFrame, names) -> tuple[Shown, pd.DataFrame, pd.Da
             Markdown(prose.rows_scored(by_model, by_gpu)),
             present.table(cov, "Held-out coverage (%) of each law's own 95% interval (from its training rows' spread) "
                           "on the held-out model (columns) or GPU ('GPU' columns): an interval that holds covers about "
-                          "95%; the conformal intervals that predict gives are in 'The law that answers'", by=by,
+                          "95%; the intervals that predict gives are in 'The law that answers'", by=by,
                           labels={c: f"{c} (%)" for c in cov.columns}, digits=1)], by_model, by_gpu
 
 
@@ -175,54 +175,44 @@ def constants(pool: pd.DataFrame, names) -> Shown:
 
 def law_that_answers() -> Shown:
     """Per model with rows, the law ``auto`` answers with, its cross-validated errors and the coverage of its
-    conformal interval, beside the paper's law; coverage against nominal level."""
+    interval, beside the paper's law; coverage against nominal level."""
     own = intervals.own_table()
     curve = intervals.coverage_curve()
     ax = plots.coverage_vs_nominal(curve)
     one = {"mape_pct": 1, "worst_pct": 1, "gross_mape_pct": 1, "time_mape_pct": 1, "coverage_pct": 1}
     return [present.table(own, "Per model with energy rows: the law auto answers with, its 5-fold cross-validated "
-                          "net, gross and time errors, the number of nested held-out errors its conformal 95% interval "
-                          "is built from, that interval's coverage of each of them (built from the others) and its "
-                          "half-width (x); beside them the paper's law, the answer before, cross-validated on the same "
-                          "folds (blank: it cannot be fitted on the model's rows)", by=intervals.own_table,
+                          "net, gross and time errors, its held-out errors, the coverage of its 95% interval on each "
+                          "fold (built from the other folds) and its half-width (x); beside them the paper's law, the "
+                          "answer before, cross-validated on the same folds (blank: it cannot be fitted on the model's "
+                          "rows)", by=intervals.own_table,
                           labels={"law": "law that answers", "paper_mape_pct": "paper's law MAPE (%)",
                                   "paper_worst_pct": "paper's law worst (%)", **ERRORS,
                                   "nested_errors": "nested errors",
-                                  "coverage_pct": "conformal coverage (%)", "half_width_x": "half-width (x)"},
+                                  "coverage_pct": "held-out coverage (%)", "half_width_x": "half-width (x)"},
                           digits={"half_width_x": 2, "paper_mape_pct": 1, "paper_worst_pct": 1, **one},
                           shade={"paper_mape_pct": (0, 50), "paper_worst_pct": (0, 100), "mape_pct": (0, 50),
                                  "worst_pct": (0, 100)}),
-            present.figure(ax.figure, "Held-out coverage of the conformal intervals against their nominal level, per "
-                                      "model (each nested error against the interval built from the model's other "
-                                      "nested errors)", by=[intervals.coverage_curve, plots.coverage_vs_nominal])]
+            present.figure(ax.figure, "Held-out coverage of the intervals of a model with data against their nominal "
+                                      "level, per model (each fold's rows against the interval built from the "
+                                      "model's other folds)", by=[intervals.coverage_curve, plots.coverage_vs_nominal])]
 
 
 def coverage() -> Shown:
-    """Coverage of the intervals of a model or GPU never seen, row-pooled and by group, in summary and per group."""
-    summary = intervals.coverage_summary()
-    shown = [present.table(summary, "Held-out coverage of the 95% intervals for a model (shared) or GPU (datasheet) "
-                           "never seen, energy and time, row-pooled (split-conformal) and by group: counted by row, by "
-                           "group (every model weighs the same) and as the share of groups covered in every row, with "
-                           "the median half-width (x; with two GPUs a by-group interval cannot be built from one)",
-                           by=intervals.coverage_summary,
-                           labels={"by_row_pct": "by row (%)", "by_group_pct": "by group (%)",
-                                   "groups_covered_pct": "groups covered entirely (%)",
-                                   "median_x": "median half-width (x)"},
-                           digits={"by_row_pct": 1, "by_group_pct": 1, "groups_covered_pct": 0, "median_x": 2}),
-             Markdown(prose.coverage_summary(summary))]
-    for question, by in (("shared", "model"), ("datasheet", "GPU")):
-        name = current().data["selections"][question]["law"]
-        shown.append(present.table(
-            intervals.transfer_coverage(question), f"{name}, leave-one-{by}-out: each held-out {by}'s law and mean "
-            f"error, and the coverage of the 95% intervals built from the other {by}s' held-out errors, row-pooled and "
-            f"by group, with their half-widths (x). How the errors were obtained: {current().interval(question).how}",
-            by=intervals.transfer_coverage,
-            labels={"mape_pct": "MAPE (%)", "conformal_coverage_pct": "row-pooled coverage (%)",
-                    "conformal_x": "row-pooled half-width (x)", "group_coverage_pct": "by-group coverage (%)",
-                    "group_x": "by-group half-width (x)", "group_covered": "every row covered"},
-            digits={"mape_pct": 1, "conformal_coverage_pct": 1, "conformal_x": 2, "group_coverage_pct": 1,
-                    "group_x": 2}))
-    return shown
+    """The levels a model or GPU without data crosses, from the coverage report (the whole report: the coverage
+    page)."""
+    from ..evaluation import coverage as held
+
+    t = current().coverage()
+    t = t[t["level"].isin(["model", "family", "gpu"])]
+    return [present.table(t, "Held-out coverage of the 95% intervals of a model without data (its family has rows), "
+                          "an architecture family without data and a GPU without data: rows and groups inside the "
+                          "interval built without them (Clopper-Pearson 95%), median width, mean and worst error",
+                          by=held.report,
+                          labels=dict(rows_inside_pct="rows inside (%)", rows_ci_low_pct="CP low (%)",
+                                      rows_ci_high_pct="CP high (%)", groups_inside_pct="groups inside (%)",
+                                      groups_ci_low_pct="groups CP low (%)", groups_ci_high_pct="groups CP high (%)",
+                                      median_hi_lo="median width (x)", mean_error_pct="mean error (%)",
+                                      worst_error_pct="worst error (%)", is_range="range"), digits=1)]
 
 
 def one_point(pool: pd.DataFrame) -> Shown:

@@ -1,8 +1,9 @@
-"""``energy-nb laws build|check|show``: the laws artifact every answer comes from.
+"""``energy-nb laws build|check|show|coverage``: the laws artifact every answer comes from.
 
 ``build`` fits every law on the shipped data, runs the selection and writes ``energy_nb/artifacts/laws.json``
 (unchanged when nothing differs); ``check`` rebuilds it in memory and lists every difference from the file (exit 1
-when there is one: the artifact is stale); ``show`` says what the file holds.
+when there is one: the artifact is stale); ``show`` says what the file holds; ``coverage`` how its intervals held on
+the groups left out, by level (computed at build: nothing is fitted when it is asked).
 """
 from __future__ import annotations
 
@@ -75,12 +76,35 @@ def cmd_show(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(a: argparse.Namespace) -> int:
+    from ..laws.artifact import current
+    from ..laws.levels import LEVELS
+
+    t = current().coverage()
+    if a.json:
+        print_json(t.to_dict(orient="records"))
+        return 0
+    print("How the 95% intervals held on held-out groups, by level (each group predicted and its interval built "
+          "without it):")
+    print(f"  {'level':<7}{'quantity':<9}{'groups':>7}{'rows':>6}  {'rows inside (CP 95%)':<22}"
+          f"{'groups inside (CP 95%)':<24}{'hi/lo':>6}{'mean err':>9}{'worst':>7}")
+    for r in t.itertuples():
+        rows = f"{r.rows_inside_pct:.0f}% ({r.rows_ci_low_pct:.0f}-{r.rows_ci_high_pct:.0f})"
+        groups = f"{r.groups_inside_pct:.0f}% ({r.groups_ci_low_pct:.0f}-{r.groups_ci_high_pct:.0f})"
+        print(f"  {r.level:<7}{r.quantity:<9}{r.groups:>7}{r.rows:>6}  {rows:<22}{groups:<24}{r.median_hi_lo:>6.2f}"
+              f"{r.mean_error_pct:>8.1f}%{r.worst_error_pct:>6.0f}%" + ("  range" if r.is_range else ""))
+    print("levels: " + "; ".join(f"{k}: {v[0]} ({v[1]})" for k, v in LEVELS.items()))
+    print("range: fewer held-out groups than a 95% level needs; the interval rests on a hierarchical prior and is "
+          "called a range in every answer that crosses the level")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    la = sub.add_parser("laws", help="the laws artifact every answer comes from: build, check, show",
+    la = sub.add_parser("laws", help="the laws artifact every answer comes from: build, check, show, coverage",
                         description="The fitted laws predict and plan answer with are built once into "
                                     "energy_nb/artifacts/laws.json (shipped in the wheel): `build` writes it, `check` "
                                     "rebuilds it in memory and lists the differences, `show` says what it holds.")
-    group = la.add_subparsers(dest="laws_command", required=True, metavar="{build,check,show}")
+    group = la.add_subparsers(dest="laws_command", required=True, metavar="{build,check,show,coverage}")
     b = group.add_parser("build", help="fit every law, run the selection, write the artifact",
                          description="Fit every law on the shipped data (data/), choose the law that answers for each "
                                      "model and GPU on held-out rows, compute the nested held-out errors the intervals "
@@ -98,3 +122,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          description="The artifact's version, the sha256 of the data it was fitted on, the code and "
                                      "library versions, and which law answers for what.")
     s.set_defaults(func=cmd_show)
+    v = group.add_parser("coverage", parents=[json_parent()], help="how the intervals held on held-out groups, by "
+                         "level", description="Per level of the unknown (a model's rows, a model without data, a GPU "
+                         "without data, the lab, a split over several GPUs) and quantity (net, gross, time): the share "
+                         "of held-out rows and groups inside the 95% interval built without them, with Clopper-Pearson "
+                         "intervals, the median width and the mean and worst error. Computed at `laws build`.")
+    v.set_defaults(func=cmd_coverage)

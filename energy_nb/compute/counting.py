@@ -7,6 +7,11 @@ Element-wise work (norms, activations, softmax) is not counted by PyTorch: the c
 matrix-multiply-and-convolution FLOPs, which is also what the analytic formulas describe. Its memory
 traffic is counted instead (:func:`count_elementwise`): the elements every other operator reads and
 writes, the quantity a memory-bound kernel's time follows.
+
+The pass runs in half precision (:data:`HALF`, as the fp16 / bf16 pipelines do), so that what a half-precision run
+adds is seen (:class:`HalfPrecision`): the dtype casts of fp32 norms, rotary embeddings and linear attention (no-ops
+in fp32), and which element-wise tensors are fp32 (4 bytes each, not the dtype's 2). Those casts are kept out of the
+other counts, which are those of an fp32 run (an fp32 run dispatches none of them).
 """
 from __future__ import annotations
 
@@ -117,9 +122,53 @@ def _inputs(model: str, role: str, height: int, width: int, size: str) -> tuple[
                      "PixArtTransformer2DModel, SanaTransformer2DModel, HunyuanDiT2DModel, Kandinsky3UNet")
 
 
+#: The dtype of the counting pass: bfloat16 (not float16, whose own code paths -- clamps against overflow -- a
+#: bf16 run does not take); casts to and from it are what a half-precision run adds to an fp32 one.
+HALF = torch.bfloat16
+
+
 @cache
 def _module(model: str, role: str, size: str) -> torch.nn.Module:
-    return build(model, role, size=size, device="meta")
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # its note on casting a model with ``to()``: these weights are random
+    try:
+        return build(model, role, size=size, device="meta", dtype=HALF)
+    finally:
+        diffusers_logging.set_verbosity(level)
+
+
+def _half(kwargs: dict) -> dict:
+    """The inputs in :data:`HALF`, as the pipelines give them (the rotary tables HunyuanDiT's pipeline builds stay
+    fp32)."""
+    from torch.utils._pytree import tree_map
+
+    cast = lambda t: t.to(HALF) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+    return {k: v if k == "image_rotary_emb" else tree_map(cast, v) for k, v in kwargs.items()}
+
+
+def _is_half_cast(name: str, args: tuple, out) -> bool:
+    """A dtype cast between fp32 and :data:`HALF` on one device: dispatched by a half-precision run only (a no-op in
+    fp32; a copy to another device is one in both)."""
+    if name != "_to_copy" or not args or not isinstance(args[0], torch.Tensor) or not isinstance(out, torch.Tensor):
+        return False
+    if args[0].device != out.device:
+        return False
+    pair = {args[0].dtype, out.dtype}
+    return len(pair) == 2 and HALF in pair and torch.float32 in pair
+
+
+@dataclass(frozen=True)
+class HalfPrecision:
+    """What a half-precision run of one forward pass adds to the fp32 counts: ``kernels`` (the dtype casts it
+    dispatches), ``elements`` (tensor elements those casts read + write) and ``fp32_elements`` (elements read + written
+    as fp32 tensors by the element-wise operators of the half-precision run, casts included: fp32 norms, rotary
+    embeddings, linear attention's upcast; 4 bytes each where the dtype's bytes are counted)."""
+
+    kernels: int
+    elements: int
+    fp32_elements: int
 
 
 def count_component(model: str, role: str, height: int, width: int, size: str = "full") -> OpCounts:
@@ -168,11 +217,13 @@ def count_shapes(model: str, role: str, height: int, width: int, size: str = "fu
 
 
 @cache
-def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[OpCounts, int, int, Shapes]:
+def _pass(model: str, role: str, height: int, width: int, size: str
+          ) -> tuple[OpCounts, int, int, Shapes, HalfPrecision]:
     """One forward pass on meta, counting FLOPs (FlopCounterMode), ATen operators dispatched (views
     and aliases excluded), the tensor elements those operators other than the FLOP-counted ones
     (matrix products, convolutions, attention) read and write, and the shapes of the attention calls, matrix
-    products and convolutions (:class:`Shapes`), all at the same time."""
+    products and convolutions (:class:`Shapes`), all at the same time; and what the pass in half precision adds
+    (:class:`HalfPrecision`), kept out of the rest."""
     from collections import Counter
 
     from torch.overrides import TorchFunctionMode
@@ -208,18 +259,29 @@ def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[Op
             attention[f"{bh},{q.shape[-2]},{k.shape[-2]},{q.shape[-1]},{v.shape[-1]}"] += 1
             return out
 
+    def fp32(tree) -> int:
+        return sum(t.numel() for t in tree_leaves(tree) if isinstance(t, torch.Tensor) and t.dtype == torch.float32)
+
     class _Kernels(TorchDispatchMode):
         n = 0
         elements = 0
+        half = [0, 0, 0]  # casts only a half-precision run dispatches, their elements, fp32 element-wise elements
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             schema = getattr(func, "_schema", None)
             if schema is None or not any(r.alias_info for r in schema.returns):
-                _Kernels.n += 0 if _Attention.inside else 1  # a fused attention is one kernel (counted below)
-                if not _Attention.inside and func._overloadpacket not in counter.flop_registry:
-                    _Kernels.elements += numel((args, kwargs or {}, out))
                 name = func._overloadpacket.__name__
+                elementwise = not _Attention.inside and func._overloadpacket not in counter.flop_registry
+                if elementwise:
+                    _Kernels.half[2] += fp32((args, kwargs or {}, out))
+                if _is_half_cast(name, args, out):
+                    _Kernels.half[0] += 0 if _Attention.inside else 1
+                    _Kernels.half[1] += numel((args, out)) if elementwise else 0
+                    return out
+                _Kernels.n += 0 if _Attention.inside else 1  # a fused attention is one kernel (counted below)
+                if elementwise:
+                    _Kernels.elements += numel((args, kwargs or {}, out))
                 shape = None if _Attention.inside else _gemm_shape(name, args, out)
                 if shape is not None:
                     (conv if name == "convolution" else gemm)[shape[0]] += shape[1]
@@ -227,12 +289,13 @@ def _pass(model: str, role: str, height: int, width: int, size: str) -> tuple[Op
 
     module = _module(model, role, size)
     method, kwargs = _inputs(model, role, height, width, size)
+    kwargs = _half(kwargs)
     with torch.no_grad(), FlopCounterMode(display=False) as counter, _Attention(), _Kernels():
         getattr(module, method)(**kwargs)
     ops = {str(k).replace("aten.", ""): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
     shapes = Shapes(dict(sorted(attention.items())), dict(sorted(gemm.items())), dict(sorted(conv.items())))
     return (OpCounts(model, role, height, width, float(counter.get_total_flops()), ops), _Kernels.n, _Kernels.elements,
-            shapes)
+            shapes, HalfPrecision(*_Kernels.half))
 
 
 @cache
@@ -255,3 +318,10 @@ def count_elementwise(model: str, role: str, height: int, width: int, size: str 
     memory-bound kernels, in elements (multiply by the bytes per element of the dtype). Meta device."""
     check_resolution(model, height, width)
     return _pass(model, role, height, width, size)[2]
+
+
+def count_half_precision(model: str, role: str, height: int, width: int, size: str = "full") -> HalfPrecision:
+    """What a half-precision (fp16 / bf16) run of one forward pass adds to the fp32 counts (:class:`HalfPrecision`:
+    cast kernels, their elements, and the fp32 elements among the element-wise traffic). Meta device."""
+    check_resolution(model, height, width)
+    return _pass(model, role, height, width, size)[4]

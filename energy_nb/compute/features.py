@@ -22,7 +22,8 @@ parameters and kernels.
 
 Units: FLOPs (a multiply-add counts 2) of one forward pass at batch 1; kernels are ATen operators
 dispatched (views excluded); elementwise traffic is tensor elements read + written by the operators
-that are not FLOP-counted; parameters are a count.
+that are not FLOP-counted; parameters are a count. The ``*_cast`` and ``elementwise_fp32`` columns are what a
+half-precision run adds (its dtype casts; its fp32 element-wise elements, 4 bytes each).
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ from ..models.registry import MODEL_KEYS, check_resolution, get_model, resolve, 
 
 #: Columns of the shipped table, in file order.
 COLUMNS = ("model", "size", "role", "height", "width", "flops", "flops_conv", "flops_attn", "kernels",
-           "elementwise", "params", "ops", "shapes", "key", "libraries")
+           "elementwise", "kernels_cast", "elementwise_cast", "elementwise_fp32", "params", "ops", "shapes", "key",
+           "libraries")
 LIBRARIES = ("torch", "diffusers", "transformers")
 #: The shipped table covers the paper's grid (full size; plus each model's default resolution) and the
 #: resolutions of our CPU smoke runs, for every registry model.
@@ -65,6 +67,12 @@ class ComponentFeatures:
     flops_attn: float  #: attention (batched matmuls and fused attention kernels)
     kernels: int  #: ATen operators dispatched (views excluded)
     elementwise: int  #: elements read + written by the operators that are not FLOP-counted (activation traffic)
+    #: what a half-precision (fp16 / bf16) run adds (:class:`energy_nb.compute.counting.HalfPrecision`): the dtype
+    #: casts it dispatches (kernels), the elements they read + write, and the elements read + written as fp32 tensors
+    #: by its element-wise operators, casts included (4 bytes each, not the dtype's 2)
+    kernels_cast: int
+    elementwise_cast: int
+    elementwise_fp32: int
     params: int  #: parameters of the component
     ops: dict[str, float]  #: FLOPs by ATen operator
     #: the work by shape (:class:`energy_nb.compute.counting.Shapes` as a dict: ``attention``, ``gemm``, ``conv``)
@@ -106,7 +114,9 @@ def _from_record(rec: dict) -> ComponentFeatures:
     return ComponentFeatures(model=rec["model"], size=rec["size"], role=rec["role"], height=int(rec["height"]),
                              width=int(rec["width"]), flops=float(rec["flops"]), flops_conv=float(rec["flops_conv"]),
                              flops_attn=float(rec["flops_attn"]), kernels=int(rec["kernels"]),
-                             elementwise=int(rec["elementwise"]),
+                             elementwise=int(rec["elementwise"]), kernels_cast=int(rec.get("kernels_cast") or 0),
+                             elementwise_cast=int(rec.get("elementwise_cast") or 0),
+                             elementwise_fp32=int(rec.get("elementwise_fp32") or 0),
                              params=int(rec["params"]),
                              ops=rec["ops"] if isinstance(rec["ops"], dict) else json.loads(rec["ops"]),
                              shapes=rec["shapes"] if isinstance(rec["shapes"], dict) else json.loads(rec["shapes"]),
@@ -149,16 +159,20 @@ def count(model: str, role: str, height: int, width: int, size: str = "full") ->
                         f"(data/features/counted.csv: {', '.join(map(str, shipped_resolutions(model, size)))} px "
                         f"square): counting it needs {', '.join(missing)}, the energy-nb[count] extra "
                         "(pip install 'energy-nb[count]')")
-    from ..compute.counting import count_component, count_elementwise, count_kernels, count_parameters, count_shapes
+    from ..compute import counting as cnt
 
-    c = count_component(model, role, height, width, size)
+    c = cnt.count_component(model, role, height, width, size)
     conv = sum(v for k, v in c.by_operator.items() if "convolution" in k)
     attn = sum(v for k, v in c.by_operator.items() if k.startswith("bmm") or "attention" in k)
+    half = cnt.count_half_precision(model, role, height, width, size)
     return ComponentFeatures(model=model, size=size, role=role, height=height, width=width, flops=c.total,
-                             flops_conv=conv, flops_attn=attn, kernels=count_kernels(model, role, height, width, size),
-                             elementwise=count_elementwise(model, role, height, width, size),
-                             params=count_parameters(model, role, size), ops=dict(sorted(c.by_operator.items())),
-                             shapes=dataclasses.asdict(count_shapes(model, role, height, width, size)),
+                             flops_conv=conv, flops_attn=attn,
+                             kernels=cnt.count_kernels(model, role, height, width, size),
+                             elementwise=cnt.count_elementwise(model, role, height, width, size),
+                             kernels_cast=half.kernels, elementwise_cast=half.elements,
+                             elementwise_fp32=half.fp32_elements,
+                             params=cnt.count_parameters(model, role, size), ops=dict(sorted(c.by_operator.items())),
+                             shapes=dataclasses.asdict(cnt.count_shapes(model, role, height, width, size)),
                              key=key(model), libraries=libraries())
 
 
@@ -221,8 +235,11 @@ def geometry(model: str, height: int, width: int) -> dict[str, object]:
     (convolutions) --, ``elem`` (element-wise traffic, elements), ``params`` and ``kernels``; the readings of
     :mod:`.shapes`: ``attn_fused`` (the attention FLOPs of fused kernels; the rest of ``attn`` are batched matrix
     products), ``attn_padded`` (those at the fused kernel's head dimension), ``scores`` and
-    ``scores_unfused`` (attention scores, elements) and ``small`` (FLOPs of GEMMs under one wave); and ``batched``
-    (CFG as one denoiser call on a batch of two). The one reading of the counted features every law uses."""
+    ``scores_unfused`` (attention scores, elements) and ``small`` (FLOPs of GEMMs under one wave); what a
+    half-precision run adds to those fp32 counts: ``elem_cast`` (elements read + written by its dtype casts),
+    ``kernels_cast`` (those casts) and ``elem_fp32`` (elements of ``elem`` + ``elem_cast`` that are fp32 tensors in it:
+    4 bytes each where ``elem`` is priced at the dtype's bytes); and ``batched`` (CFG as one denoiser call on a batch
+    of two). The one reading of the counted features every law uses."""
     from .shapes import attention, gemm
 
     spec = get_model(model)
@@ -233,10 +250,11 @@ def geometry(model: str, height: int, width: int) -> dict[str, object]:
         return dict(matmul=f.flops_matmul, attn=f.flops_attn, conv=f.flops_conv, elem=float(f.elementwise),
                     params=float(f.params), kernels=float(f.kernels), attn_fused=att["flops"],
                     attn_padded=att["flops_padded"], scores=att["scores"], scores_unfused=att["scores_unfused"],
-                    small=mm["flops_small"])
+                    small=mm["flops_small"], elem_fp32=float(f.elementwise_fp32), elem_cast=float(f.elementwise_cast),
+                    kernels_cast=float(f.kernels_cast))
 
     zero = dict(matmul=0.0, attn=0.0, conv=0.0, elem=0.0, params=0.0, kernels=0.0, attn_fused=0.0, attn_padded=0.0,
-                scores=0.0, scores_unfused=0.0, small=0.0)
+                scores=0.0, scores_unfused=0.0, small=0.0, elem_fp32=0.0, elem_cast=0.0, kernels_cast=0.0)
     text = [comp(c.role) for c in spec.text_encoders]
     return dict(den=comp("denoiser"), text={k: sum(t[k] for t in text) for k in zero} if text else zero,
                 vae=comp("vae"), batched=spec.cfg_batched)

@@ -8,8 +8,9 @@ per image and its ``calls`` per image (a batch shares a call; CFG is one call on
 says ``cfg_batched``), and its counted features at the row's resolution (:func:`energy_nb.compute.features.geometry`:
 FLOPs by kind, element-wise traffic, parameters, kernels, the attention readings); the bytes per element and the fp32
 flag of the dtype. With ``hardware=True``, the GPU's datasheet too (:mod:`energy_nb.models.hardware`: tensor and
-convolution rates for the dtype, bandwidth, power limit, interconnect, its efficiency against :data:`REFERENCE_GPU`
-and the idle power of the family the records were made net on).
+convolution rates for the dtype, the special-function units' exponential rate ``r_exp``, bandwidth, power limit,
+interconnect, its efficiency against :data:`REFERENCE_GPU` and the idle power of the family the records were made
+net on).
 
 Optional columns of the schema take their defaults here, once: ``batch_size`` 1, ``num_gpus`` 1, no ``gpu_part``.
 Lookups run once per distinct model and resolution (and GPU name), so a frame of thousands of rows costs a handful.
@@ -31,7 +32,7 @@ from . import features
 COMPONENTS: tuple[str, ...] = ("den", "text", "vae")
 #: The counted features of each component (:func:`energy_nb.compute.features.geometry`).
 GEOMETRY: tuple[str, ...] = ("matmul", "attn", "conv", "elem", "params", "kernels", "attn_fused", "attn_padded",
-                             "scores", "scores_unfused", "small")
+                             "scores", "scores_unfused", "small", "elem_fp32", "elem_cast", "kernels_cast")
 #: The GPU whose datasheet efficiency (half-precision peak FLOP/s per watt of limit) others are measured against.
 REFERENCE_GPU = "A100-SXM4-80GB"
 
@@ -123,6 +124,7 @@ def _hardware(w: Workload, df: pd.DataFrame, dtypes: np.ndarray, gpu_as: dict[st
     w["r_mm"] = np.array([rates[n, d][0] for n, d in zip(names, dtypes.tolist())], dtype=float)
     w["r_conv"] = np.array([rates[n, d][1] for n, d in zip(names, dtypes.tolist())], dtype=float)
     w["bw"] = np.array([float(specs[n].bandwidth_gb_s) for n in names])
+    w["r_exp"] = np.array([specs[n].exp_rate()[0] for n in names])
     w["P"] = np.array([float(specs[n].power_w) for n in names])
     w["s"] = np.array([efficiency(specs[n]) for n in names])
     w["I"] = np.array([idle[gpu_as.get(g, g)] for g in gpus])

@@ -3,8 +3,10 @@
 One validation engine (:mod:`.validation`: the folds from scikit-learn, k-fold within a model, leave one model or GPU
 out, and the held-out predictions of every candidate on them), the candidate laws (:mod:`.candidates`), the selection
 policy (:mod:`.selection`: which law answers which question, chosen on held-out rows, measured nested), the laws
-artifact's build (:mod:`.build`: every law fitted and chosen once, written into the package), the coverage of the
-intervals it ships (:mod:`.intervals`), one-point calibration of a new GPU measured where the answer is known
+artifact's build (:mod:`.build`: every law fitted and chosen once, written into the package), the held-out
+errors of every level of the unknown (:mod:`.levels`) and how the intervals composed from them hold
+(:mod:`.coverage`), the coverage of the conformal readings the book compares (:mod:`.intervals`), one-point
+calibration of a new GPU measured where the answer is known
 (:mod:`.calibration`), held-out time, gross energy and batch effect (:mod:`.held_out`), the metrics and the one scoring
 of held-out predictions (:mod:`.metrics`), the independent check against ML.ENERGY (:mod:`.crosscheck`), the tables
 about every registry model (:mod:`.registry_report`) and our refits beside the paper's published values (:mod:`.refit`),

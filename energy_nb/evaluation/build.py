@@ -106,6 +106,7 @@ def build(progress: bool = False) -> dict[str, Any]:
     say(f"{len(fitted)} laws fitted ({time.perf_counter() - t0:.1f} s)")
     intervals: dict[str, dict[str, Any]] = {}
     own: dict[str, dict[str, Any]] = {}
+    chosen: dict[str, Selection] = {}  # the selections, by question (and model): what the levels' errors come from
     for m in models:
         mine = rows[rows["model"] == m]
         sel = select("own", mine, pool=rows)
@@ -122,6 +123,7 @@ def build(progress: bool = False) -> dict[str, Any]:
                                              + (", pulled toward the shared law fitted on the other models"
                                                 if sel.choice.best.prior else ""))
         fitted[key] = law
+        chosen[f"own:{m}"] = sel
         ikey = f"own:{m}"
         intervals[ikey] = _interval(sel, False, f"nested {K}-fold cross-validation on {m}'s own rows: each fold "
                                                 "predicted by the law chosen and fitted without it")
@@ -138,6 +140,7 @@ def build(progress: bool = False) -> dict[str, Any]:
         if sel.choice.best is None:
             raise UserError(f"no law could be chosen for the {question} question: {sel.choice.why_not}")
         name = sel.choice.best.law
+        chosen[question] = sel
         if not sel.is_nested:
             by = POLICY[question][1]
             word = {"gpu": "GPU"}.get(by, by)
@@ -165,6 +168,8 @@ def build(progress: bool = False) -> dict[str, Any]:
 
     content["parallel"] = json.loads(to_json(entry(content), indent=None))
     say(f"parallel: {content['parallel']['law']['n_obs']} rows on several GPUs ({time.perf_counter() - t0:.1f} s)")
+    content["levels"], content["coverage"] = _levels(chosen, rows, content["parallel"])
+    say(f"levels and coverage ({time.perf_counter() - t0:.1f} s)")
     content["version"] = version(content)
     content["code_version"] = laws.code_version()
     content["libraries"] = library_versions(LIBRARIES)
@@ -177,6 +182,40 @@ def _interval(sel: Selection, by_group: bool, how: str) -> dict[str, Any]:
     held-out group (``by_group``: the interval of a model or GPU never seen), and how they were obtained."""
     return dict(errors=sel.errors, groups=sel.by_group(), time_errors=sel.time_errors,
                 time_groups=sel.by_group(time=True), by_group=by_group, time_by_group=by_group, how=how)
+
+
+def _levels(chosen: dict[str, Selection], rows: pd.DataFrame, parallel: dict[str, Any]
+            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The artifact's ``levels`` (each level's spread per quantity, each model's own rows' spread, the labs of each
+    model's rows per GPU, and the held-out errors they come from: :mod:`energy_nb.laws.levels`) and ``coverage`` (the
+    report of :mod:`.coverage`)."""
+    from ..laws.levels import LEVELS, QUANTITIES, fit
+    from .coverage import report
+    from .levels import held_out_errors, lab
+
+    own = {k.split(":", 1)[1]: v for k, v in chosen.items() if k.startswith("own:")}
+    errors = held_out_errors(own, chosen["shared"], chosen["datasheet"], rows, parallel)
+    fits: dict[str, dict[str, Any]] = {}
+    for lv in LEVELS:
+        if lv == "rows":
+            continue
+        e = errors[errors["level"] == lv]
+        fits[lv] = {q: f.to_dict() for q in QUANTITIES if (f := fit(e, lv, q)) is not None}
+    mine: dict[str, dict[str, Any]] = {}
+    for m in own:
+        e = errors[(errors["level"] == "rows") & (errors["model"] == m)]
+        mine[m] = {q: f.to_dict() for q in QUANTITIES if (f := fit(e, "rows", q)) is not None}
+    labs: dict[str, dict[str, list[str]]] = {}
+    for (m, g), part in rows.assign(lab=lab(rows["source"])).groupby(["model", "gpu"], sort=True):
+        labs.setdefault(str(m), {})[str(g)] = sorted(part["lab"].unique())
+    from ..models.registry import MODEL_KEYS
+    from .levels import family
+
+    entry_ = dict(fits=fits, own=mine, labs=labs, parallel_models=sorted(parallel["bases"]),
+                  families={m: family(m) for m in MODEL_KEYS},
+                  families_with_data=sorted({family(m) for m in rows["model"].astype(str).unique()}),
+                  errors=errors.to_dict(orient="list"))
+    return json.loads(to_json(entry_, indent=None)), _records(report(errors))
 
 
 def _quantiles(content: dict[str, Any]) -> list[list[float]]:

@@ -62,7 +62,8 @@ def errors(law: ParallelLaw, base: dict[str, OpsLaw], df: pd.DataFrame) -> pd.Da
         e = (g["energy_j"] / g["n_prompts"].astype(float)).to_numpy(float)
         t = g["time_s"].to_numpy(float)
         gross = e + g["num_gpus"].to_numpy(float) * v["idle"] * t
-        out.append(pd.DataFrame(dict(model=g["model"].astype(str), num_gpus=g["num_gpus"], ulysses=g["ulysses_degree"],
+        out.append(pd.DataFrame(dict(model=g["model"].astype(str), gpu=g["gpu"].astype(str), num_gpus=g["num_gpus"],
+                                     ulysses=g["ulysses_degree"],
                                      ring=g["ring_degree"], batch_size=g["batch_size"].astype(int), net_j=e,
                                      net_pred_j=v["energy"], gross_j=gross, gross_pred_j=v["gross"], time_s=t,
                                      time_pred_s=v["time"]), index=g.index))
@@ -100,7 +101,7 @@ def entry(content: dict[str, Any]) -> dict[str, Any]:
                                                  rows=int(len(df))))
     folds = {f: held_out(df, base, f) for f in FOLDS}
     lomo = folds["model"]
-    cols = ["fold", "model", "num_gpus", "ulysses", "ring", "batch_size", "net_j", "net_pred_j", "gross_j",
+    cols = ["fold", "model", "gpu", "num_gpus", "ulysses", "ring", "batch_size", "net_j", "net_pred_j", "gross_j",
             "gross_pred_j", "time_s", "time_pred_s"]
     return dict(law=law.to_dict(), bases={m: b.name for m, b in base.items()},
                 in_sample=errors(law, base, df)[cols[1:]].to_dict(orient="list"),

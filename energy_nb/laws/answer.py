@@ -11,6 +11,7 @@ over several GPUs per image is the parallel law's (:mod:`.split`). Units: J, s, 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from ..core.errors import UserError
@@ -85,9 +86,12 @@ def predict(config: Configuration, law: Law | str = AUTO, convention: str | None
     idle, how = idle_power_or_estimate(fitted.time_gpu or config.gpu)
     times = ([f"idle power of {fitted.time_gpu}, the calibration's base"] if fitted.time_gpu else []) + times
     times += list(timed.time_extrapolation(config, gpu_as)) + ([how] if how else [])
+    gross = float(gross_j(p.per_image_j, idle, t.per_image_s))
+    qg = timed.gross_half_width(level, config) if hasattr(timed, "gross_half_width") else None
     return replace(p, law_reason=why, per_image_s=t.per_image_s, per_image_s_low=t.per_image_s_low,
-                   per_image_s_high=t.per_image_s_high, idle_w=idle,
-                   per_image_gross_j=float(gross_j(p.per_image_j, idle, t.per_image_s)), time_extrapolation=times,
+                   per_image_s_high=t.per_image_s_high, idle_w=idle, per_image_gross_j=gross,
+                   per_image_gross_j_low=gross * math.exp(-qg) if qg is not None else None,
+                   per_image_gross_j_high=gross * math.exp(qg) if qg is not None else None, time_extrapolation=times,
                    time_law=timed.name, notes=tuple(notes), idle_source=idle_source(fitted.time_gpu or config.gpu))
 
 

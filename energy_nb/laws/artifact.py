@@ -17,9 +17,11 @@ What it holds (strict JSON, ``format`` :data:`FORMAT`):
   scores, or why none could be chosen; the shared law (leave one model out) and the law for GPUs without data
   (leave one GPU out) with their scores; each with the key of its interval;
 - ``intervals``: log errors of energy and time of held-out predictions made by the selection *and* the fit without
-  the rows predicted (nested), absolute and signed by held-out group, and how they were obtained: a model's own
-  interval is their split-conformal quantile, the interval of a model or GPU never seen is by group
-  (:mod:`energy_nb.laws.conformal`);
+  the rows predicted (nested), absolute and signed by held-out group, and how they were obtained;
+- ``levels``: the held-out errors of every level of the unknown (:mod:`energy_nb.evaluation.levels`), each level's
+  spread within and between groups per quantity and each model's own, from which every answer's interval is composed
+  (:mod:`energy_nb.laws.levels`); ``coverage``: how those intervals held on the groups left out
+  (:mod:`energy_nb.evaluation.coverage`, ``energy-nb laws coverage``);
 - ``answers``: per registry model and GPU family, the law that answers, why, and its interval (what
   :meth:`Artifact.answer` gives; any other GPU name is routed the same way when asked);
 - ``gpu_parts``: per GPU family with data, the parts of ``data/gpus.csv`` its rows were measured on (a question about
@@ -41,12 +43,12 @@ from ..core.errors import UserError
 from .registry import Law, conventions, from_dict, spec
 
 #: The artifact's schema version: a reader refuses another.
-FORMAT = 4
+FORMAT = 5
 
 
 @dataclass(frozen=True)
 class Interval:
-    """Held-out errors of a selection (see :class:`energy_nb.laws.conformal.ConformalLaw`): absolute log errors of
+    """Held-out errors of a selection (read by :mod:`energy_nb.evaluation.intervals`): absolute log errors of
     energy and time, signed ones by held-out group, whether the interval is by group, and how they were obtained."""
 
     errors: tuple[float, ...]
@@ -56,13 +58,6 @@ class Interval:
     time_groups: dict[str, list[float]] | None = None
     by_group: bool = False
     time_by_group: bool = False  #: the time interval by group (a model never timed), whatever ``by_group`` says
-
-    def law(self, law: Law) -> Law:
-        """``law`` answering with this interval."""
-        from .conformal import ConformalLaw
-
-        return ConformalLaw(law, list(self.errors), self.how, groups=self.groups, time_errors=list(self.time_errors),
-                            time_groups=self.time_groups, by_group=self.by_group, time_by_group=self.time_by_group)
 
 
 
@@ -129,12 +124,31 @@ class Artifact:
         return Interval(tuple(d["errors"]), d["how"], d["groups"], tuple(d["time_errors"]), d["time_groups"],
                         bool(d["by_group"]), bool(d.get("time_by_group", d["by_group"])))
 
-    def with_interval(self, law: Law, key: str | None) -> Law:
-        """``law`` answering with the held-out interval stored under ``key`` (unchanged when there is none)."""
-        if key is None:
-            return law
-        iv = self.interval(key)
-        return iv.law(law) if iv.errors else law
+    def composite(self, model: str, gpu: str | None, interval: str | None, num_gpus: int = 1):
+        """The levels an answer for ``model`` on ``gpu`` crosses, by the interval key of its route (``own:MODEL``: the
+        model's rows, and the lab level where all of them on that GPU are the paper's, net of idle; ``shared``: a
+        model without data, or of a family without data; ``datasheet``: a GPU without data, over the model's rows
+        where it has some), and on
+        several GPUs per image the split level (its spread within a model only, where the parallel law was fitted on
+        the model's rows)
+        (:class:`energy_nb.laws.levels.Composite`)."""
+        from .levels import composite
+
+        lv = self.data["levels"]
+        own = lv["own"].get(model)
+        family = lv["families"].get(model)
+        unseen = "model" if family is None or family in lv["families_with_data"] else "family"
+        crossed: list[str] = []
+        if interval is not None and interval.startswith("own:"):
+            if lv["labs"].get(model, {}).get(gpu or "", []) == ["paper"]:
+                crossed.append("source")
+        elif interval == "shared":
+            own = None
+        else:
+            crossed.append("gpu")
+        if num_gpus > 1:  # the split's spread over configurations, and its shift where the architecture has no rows
+            crossed.append("split" if model not in lv["parallel_models"] else "split within")
+        return composite(lv["fits"], own, crossed, f"the rows of {model}", unseen)
 
     @property
     def shared_name(self) -> str:
@@ -214,7 +228,10 @@ class Artifact:
         entry = None if gpu_as else self.data["answers"].get(model, {}).get(gpu or "")
         key, interval, reason = ((entry["law"], entry["interval"], entry["reason"]) if entry is not None
                                  else self.route(model, gpu, gpu_as))
-        return self.with_interval(self.law(key), interval), reason
+        from .levels import ComposedLaw
+
+        return ComposedLaw(self.law(key), self.composite(model, (gpu_as or {}).get(gpu, gpu) if gpu else gpu,
+                                                         interval)), reason
 
 
     def gpu_with_data(self, gpu: str | None) -> tuple[str | None, str]:
@@ -225,6 +242,15 @@ class Artifact:
                 return family, (f"the {family} rows were measured on {' and '.join(parts)}: {gpu} is answered as "
                                 f"{family}")
         return gpu, ""
+
+    def coverage(self):
+        """The coverage report built with the artifact (:mod:`energy_nb.evaluation.coverage`) as a frame."""
+        import pandas as pd
+
+        if "coverage" not in self.data:
+            raise UserError(f"the laws artifact {self.path} holds no coverage report: rebuild it with "
+                            "`energy-nb laws build`")
+        return pd.DataFrame(self.data["coverage"])
 
     # -- several GPUs per image ------------------------------------------------------------------------
     def parallel_base(self, model: str, gpu: str | None, gpu_as: dict[str, str] | None = None) -> tuple[str, str]:

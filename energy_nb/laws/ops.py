@@ -8,11 +8,16 @@ the shapes the counting recorded, :mod:`energy_nb.compute.shapes`):
 - ``x_gemm``: dense matrix products (and attention computed as plain batched products) over the tensor rate of the
   dtype; ``x_conv``: convolutions over the convolution rate; ``x_attn``: fused attention at the head dimension its
   kernel computes (FlashAttention's templates round 88 up to 96); ``x_softmax``: the attention scores (batch x
-  heads x query x key length) over the tensor rate -- the exponent, maximum and sum of each score, which do not
-  run on the tensor cores, priced as ``k_softmax`` FLOPs each;
-- ``x_memory``: bytes over the memory bandwidth (element-wise traffic of every pass, and the weights once per call:
-  batching shares them);
-- ``K`` kernels and ``C`` component calls per image (a batch shares them).
+  heads x query x key length) over the special-function units' exponential rate (``r_exp``: SMs x 16 per clock x
+  boost clock, ``data/gpus.csv``) -- each score's exponential runs there, not on the tensor cores, and that rate grew
+  far less than the tensor rate from one generation to the next (A100 to H100: 1.6x against 3.2x; to B200: 1.9x
+  against 7.2x), which is why long sequences get slower for their FLOPs on newer GPUs; ``k_softmax`` prices the
+  maximum, sum and rescaling beside each exponential;
+- ``x_memory``: bytes over the memory bandwidth (element-wise traffic of every pass -- norms, rotary embeddings,
+  activations: memory-bound, not tensor-bound -- and the weights once per call: batching shares them); a half-precision
+  run adds the dtype casts of its fp32 norms and rotary embeddings and reads those fp32 tensors at 4 bytes
+  (``elem_cast``, ``elem_fp32``: :mod:`energy_nb.compute.counting`);
+- ``K`` kernels (those casts included in half precision) and ``C`` component calls per image (a batch shares them).
 
 The run's time and power are then :func:`energy_nb.laws.physics.run`'s (GPU time by kind, host time, their smooth
 maximum, busy power by kind with occupancy, static power, the cap): net energy = power x time, gross = net + idle
@@ -45,7 +50,8 @@ TERMS: dict[str, tuple[float, float, float, str, str]] = {
     "k_gemm": (2.0, 1.0, 50.0, "x ideal time", "time of dense matrix products over their ideal time at peak"),
     "k_conv": (2.0, 1.0, 50.0, "x ideal time", "the same for convolutions"),
     "k_attention": (2.0, 1.0, 50.0, "x ideal time", "the same for fused attention at its kernel's head dimension"),
-    "k_softmax": (100.0, 1.0, 2000.0, "FLOPs per score", "tensor-rate FLOPs each attention score's softmax costs"),
+    "k_softmax": (1.5, 0.2, 20.0, "x ideal time", "time of attention's softmax over one exponential per score at the "
+                  "special-function units' rate (the maximum, sum and rescaling beside it)"),
     "k_memory": (2.0, 1.0, 50.0, "x ideal time", "time of bytes moved over bytes / bandwidth"),
     "t_kernel_gpu_us": (2.0, 0.01, 50.0, "us", "GPU time per kernel beyond its work (launch latency, tail)"),
     "t_kernel_us": (20.0, 0.1, 200.0, "us", "host time per kernel launched (Python, dispatch, launch)"),
@@ -94,9 +100,11 @@ def ops_features(df: pd.DataFrame, gpu_as: dict[str, str] | None = None, serial_
         x["x_gemm"] = x["x_gemm"] + passes * (w[f"{c}_matmul"] + w[f"{c}_attn"] - w[f"{c}_attn_fused"]) / r_mm
         x["x_conv"] = x["x_conv"] + passes * w[f"{c}_conv"] / r_conv
         x["x_attn"] = x["x_attn"] + passes * w[f"{c}_attn_padded"] / r_mm
-        x["x_softmax"] = x["x_softmax"] + passes * (w[f"{c}_scores"] + w[f"{c}_scores_unfused"]) / r_mm
-        x["x_memory"] = x["x_memory"] + (passes * w[f"{c}_elem"] + calls * w[f"{c}_params"]) * w["bpe"] / bandwidth
-        x["K"] = x["K"] + calls * w[f"{c}_kernels"]
+        x["x_softmax"] = x["x_softmax"] + passes * (w[f"{c}_scores"] + w[f"{c}_scores_unfused"]) / w["r_exp"]
+        half = 1.0 - w["fp32"]  # what a half-precision run adds: fp32 casts, and fp32 tensors at 4 bytes
+        elem = (w[f"{c}_elem"] + half * w[f"{c}_elem_cast"]) * w["bpe"] + half * w[f"{c}_elem_fp32"] * (4 - w["bpe"])
+        x["x_memory"] = x["x_memory"] + (passes * elem + calls * w[f"{c}_params"] * w["bpe"]) / bandwidth
+        x["K"] = x["K"] + calls * (w[f"{c}_kernels"] + half * w[f"{c}_kernels_cast"])
         x["C"] = x["C"] + np.where(w[f"{c}_kernels"] != 0, calls, 0.0)
     return w.frame(dict(x, P=w["P"], I=w["I"], s=w["s"], fp32=w["fp32"]))
 

@@ -51,6 +51,8 @@ class Prediction:
     per_image_s_low: float | None = None
     per_image_s_high: float | None = None
     per_image_gross_j: float | None = None  #: net + idle power x time
+    per_image_gross_j_low: float | None = None  #: the gross energy's interval (held-out gross errors by level)
+    per_image_gross_j_high: float | None = None
     idle_w: float | None = None
     time_extrapolation: list[str] = field(default_factory=list)
     #: how the energy interval was obtained (held-out errors, or the law's in-sample spread)
@@ -98,7 +100,8 @@ class Prediction:
                     total_wh_high=self.total_j_high / wh, extrapolation=list(self.extrapolation),
                     per_image_s=self.per_image_s, per_image_s_low=self.per_image_s_low,
                     per_image_s_high=self.per_image_s_high, time_extrapolation=list(self.time_extrapolation),
-                    per_image_gross_j=self.per_image_gross_j, idle_w=self.idle_w, energy_scope=SCOPE,
+                    per_image_gross_j=self.per_image_gross_j, per_image_gross_j_low=self.per_image_gross_j_low,
+                    per_image_gross_j_high=self.per_image_gross_j_high, idle_w=self.idle_w, energy_scope=SCOPE,
                     law_reason=self.law_reason, interval_kind=self.interval_kind, time_law=self.time_law,
                     notes=list(self.notes), idle_source=self.idle_source)
 
@@ -137,7 +140,11 @@ class Prediction:
             lines.append(f"  time      : {self.per_image_s:.3f} s per image "
                          f"({interval_text(self.per_image_s_low, self.per_image_s_high, level, '.3f')}); "
                          "gross of idle: "
-                         f"{self.per_image_gross_j:,.1f} J per image (+ {self.idle_w:.1f} W idle x time)"
+                         f"{self.per_image_gross_j:,.1f} J per image"
+                         + (" (" + interval_text(self.per_image_gross_j_low, self.per_image_gross_j_high, level,
+                                                 ',.1f') + ")"
+                            if self.per_image_gross_j_low is not None else "")
+                         + f" (+ {self.idle_w:.1f} W idle x time)"
                          if self.per_image_gross_j is not None else "")
         if self.idle_source:
             lines.append(f"  idle      : {self.idle_source}")

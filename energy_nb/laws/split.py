@@ -1,6 +1,7 @@
 """The answer for a configuration split over several GPUs per image (:func:`on_several_gpus`): the parallel law
 (:mod:`energy_nb.laws.parallel`) on top of the single-GPU ``ops`` law of the model and GPU, read from the laws
-artifact, with intervals from its held-out errors; what ``predict`` and ``plan`` call when ``num_gpus > 1``. The
+artifact, with intervals composed by level (the single GPU's levels and the split's:
+:meth:`~energy_nb.laws.artifact.Artifact.composite`); what ``predict`` and ``plan`` call when ``num_gpus > 1``. The
 answer is a :class:`~energy_nb.laws.prediction.Prediction`: per image, net energy summed over the GPUs (J), time (s),
 both with intervals, the idle power of all the GPUs (W) and the gross energy (J); the split it was answered at, why
 that split, and every valid split with its time and energy. Nothing here fits. Units: J, s, W.
@@ -15,7 +16,7 @@ import numpy as np
 from ..compute import parallel as splits
 from ..models.configuration import Configuration, frame
 from .artifact import current
-from .conformal import conformal_q
+from .levels import distance
 from .prediction import Prediction
 
 
@@ -25,9 +26,12 @@ def answers(configs: list[Configuration], level: float = 0.95, gpu_as: dict[str,
     law per single-GPU law: what :func:`on_several_gpus` and the planner's choices call, so they agree."""
     art = current()
     law, entry = art.parallel()
-    q = conformal_q(entry["interval"]["errors"], level)
-    qt = conformal_q(entry["interval"]["time_errors"], level)
     bases = [art.parallel_base(c.model, c.gpu or "H100", gpu_as) for c in configs]
+    comps = {}
+    for c in configs:
+        g = (gpu_as or {}).get(c.gpu or "H100", c.gpu or "H100")
+        if (c.model, g) not in comps:
+            comps[c.model, g] = art.composite(c.model, g, art.route(c.model, g)[1], c.num_gpus)
     out: list[Prediction | None] = [None] * len(configs)
     for key in dict.fromkeys(k for k, _ in bases):
         idx = [i for i, (k, _) in enumerate(bases) if k == key]
@@ -40,7 +44,11 @@ def answers(configs: list[Configuration], level: float = 0.95, gpu_as: dict[str,
             single = c.replace(num_gpus=1, ulysses=None, ring=None)
             notes = law.extrapolation(c.num_gpus, c.ulysses, c.ring, c.batch_size, mapped, c.model)
             n = c.prompts
+            comp = comps[c.model, mapped]
+            far = distance(base.domain, mapped, c.height, c.width, c.steps, c.batch_size)
+            q, qt, qg = (comp.half_width(k, level, far) or 0.0 for k in ("net", "time", "gross"))
             lo, hi = e * math.exp(-q), e * math.exp(q)
+            gross = float(v["gross"][j])
             out[i] = Prediction(
                 configuration=c, law=f"{law.name} on {base.name}", kind="parallel", convention="counted",
                 n_scaling="linear", reference_prompts=int(base.reference_prompts), interval=level, per_image_j=e,
@@ -49,9 +57,10 @@ def answers(configs: list[Configuration], level: float = 0.95, gpu_as: dict[str,
                 law_reason=f"{c.num_gpus} GPUs per image: the parallel law ({law.n_obs} rows on several GPUs) on the "
                            f"single-GPU law {base.name!r} ({bases[i][1]})",
                 per_image_s=t, per_image_s_low=t * math.exp(-qt), per_image_s_high=t * math.exp(qt),
-                per_image_gross_j=float(v["gross"][j]), idle_w=float(v["idle"][j]) * c.num_gpus,
-                time_extrapolation=list(base.time_extrapolation(single, gpu_as)),
-                interval_kind=entry["interval"]["how"], time_law=f"{law.name} on {base.name}", split_reason="as asked")
+                per_image_gross_j=gross, per_image_gross_j_low=gross * math.exp(-qg),
+                per_image_gross_j_high=gross * math.exp(qg), idle_w=float(v["idle"][j]) * c.num_gpus,
+                time_extrapolation=list(base.time_extrapolation(single, gpu_as)), interval_kind=comp.kind(far),
+                time_law=f"{law.name} on {base.name}", split_reason="as asked")
     return out  # type: ignore[return-value]
 
 

@@ -68,7 +68,16 @@ SPEC_FIELDS: dict[str, tuple[str, float, str]] = {
     "max_gpus": ("max_gpus_per_node", 1.0, "most GPUs per node (optional; several GPUs per image)"),
     "memory_gb": ("memory_gb", 1.0, "GPU memory, GB (optional: without it, whether a configuration fits is not "
                   "checked)"),
+    "sm_count": ("sm_count", 1.0, "streaming multiprocessors (optional, with boost_mhz: the exponential rate)"),
+    "boost_mhz": ("boost_clock_mhz", 1.0, "boost clock, MHz (optional, with sm_count)"),
 }
+#: Exponentials per clock per multiprocessor of the special-function units when a spec does not give its own (CUDA
+#: C++ Programming Guide, arithmetic instruction throughput: 16 for compute capability 5.x to 9.0; Blackwell keeps it).
+SFU_PER_CLOCK_SM = 16
+#: fp32 FLOPs per exponential a GPU described without its multiprocessors is taken to do (``--gpu-spec`` without
+#: ``sm_count``): the ratio of fp32 peak to special-function rate of the recent parts of ``data/gpus.csv`` (H100,
+#: L40S, B200: 16-17; A100 and V100: 8, which this makes exponentials look twice as fast on).
+FP32_PER_EXP = 16.0
 REQUIRED = ("name", "tflops_half", "bandwidth_gb_s", "power_w")
 
 
@@ -92,6 +101,20 @@ class GpuSpec:
     memory_gb: float | None = None  #: GPU memory, GB (a family: its largest part's; None: not given)
     dtypes: tuple[str, ...] = ("fp32", "fp16", "bf16")  #: the precisions its hardware runs
     memory_source: str = ""
+    sm_count: int | None = None  #: streaming multiprocessors
+    boost_clock_mhz: float | None = None  #: boost clock, MHz
+    sfu_per_clock_sm: float = SFU_PER_CLOCK_SM  #: exponentials per clock per multiprocessor (special-function units)
+    sm_source: str = ""
+
+    def exp_rate(self) -> tuple[float, str]:
+        """(exponentials per second of the special-function units, how it was obtained): SMs x per-clock rate x boost
+        clock; for a GPU described without its SMs, the fp32 peak over :data:`FP32_PER_EXP`."""
+        if self.sm_count and self.boost_clock_mhz:
+            return (self.sm_count * self.sfu_per_clock_sm * self.boost_clock_mhz * 1e6,
+                    f"{self.sm_count} SMs x {self.sfu_per_clock_sm:g} per clock x {self.boost_clock_mhz:g} MHz")
+        fp32 = (self.tflops_fp32 or self.tflops_half / 16) * 1e12
+        return fp32 / FP32_PER_EXP, (f"estimated as its fp32 peak / {FP32_PER_EXP:g} (no SM count and clock given: "
+                                     "--gpu-spec sm_count=...,boost_mhz=...)")
 
     def rates(self, dtype: str) -> tuple[float, float]:
         """(matrix-product, convolution) peak FLOP/s for ``dtype``: half precision runs both on the tensor
@@ -139,7 +162,12 @@ def _from_row(r: pd.Series, name: str, idle: pd.Series | None = None, memory: pd
                    interconnect_gb_s=_opt(r["interconnect_gb_s"]),
                    max_gpus_per_node=None if pd.isna(r["max_gpus_per_node"]) else int(r["max_gpus_per_node"]),
                    memory_gb=_opt(memory["memory_gb"]), dtypes=tuple(str(r["dtypes"]).split()),
-                   memory_source=f"{memory['gpu_part']}: {memory['memory_source']}")
+                   memory_source=f"{memory['gpu_part']}: {memory['memory_source']}",
+                   sm_count=None if pd.isna(r["sm_count"]) else int(r["sm_count"]),
+                   boost_clock_mhz=_opt(r["boost_clock_mhz"]),
+                   sfu_per_clock_sm=(float(r["sfu_per_clock_sm"]) if pd.notna(r["sfu_per_clock_sm"])
+                                     else SFU_PER_CLOCK_SM),
+                   sm_source=str(r["sm_source"]))
 
 
 def known() -> list[str]:
@@ -232,13 +260,13 @@ def parse_spec(text: str) -> GpuSpec:
             raise UserError(f"--gpu-spec {k}={v!r} is not a number") from None
         if not x > 0 or x != x or x == float("inf"):
             raise UserError(f"--gpu-spec {k}={v!r} is not allowed: it must be a positive number")
-        values[field] = int(x) if field == "max_gpus_per_node" else x * scale
+        values[field] = int(x) if field in ("max_gpus_per_node", "sm_count") else x * scale
     missing = [f for f in REQUIRED if f not in values]
     if missing:
         names = {"name": "name", "tflops_half": "tflops_bf16", "bandwidth_gb_s": "bandwidth_tbs", "power_w": "power_w"}
         raise UserError(f"--gpu-spec lacks {', '.join(names[m] for m in missing)}; needed: name, tflops_bf16, "
                          "bandwidth_tbs, power_w (optional: tflops_tf32, tflops_fp32, idle_w, interconnect_gbs, "
-                         "max_gpus)")
+                         "max_gpus, memory_gb, sm_count, boost_mhz)")
     if "idle_w" in values and values["idle_w"] >= values["power_w"]:  # type: ignore[operator]
         raise UserError(f"--gpu-spec idle_w={values['idle_w']:g} is not below power_w={values['power_w']:g}")
     return GpuSpec(family="custom", source="given on the command line (--gpu-spec)",

@@ -34,6 +34,18 @@
   }
 
   /* The reasons a configuration lies outside the law's data: a port of LawMixin.extrapolation. */
+  /* Doublings beyond the law's rows (energy_nb.laws.levels.distance): resolution, steps and batch size, in quadrature. */
+  function distance(law, gpu, res, steps, batch) {
+    var d = (law.domain && law.domain.by_gpu && law.domain.by_gpu[gpu]) || law.domain || {}, total = 0;
+    [["height", res], ["steps", steps], ["batch_size", batch]].forEach(function (p) {
+      if (!d[p[0]]) { return; }
+      var lo = d[p[0]][0], hi = d[p[0]][1];
+      if (p[1] > hi && hi > 0) { total += Math.pow(Math.log2(p[1] / hi), 2); }
+      else if (p[1] < lo && p[1] > 0) { total += Math.pow(Math.log2(lo / p[1]), 2); }
+    });
+    return Math.sqrt(total);
+  }
+
   function extrapolation(law, model, gpu, h, w, steps, dtype, cfg, batch) {
     var d = law.domain || {}, out = [];
     if (!d.models) { return ["the law records no training domain (saved by an older version): coverage unknown"]; }
@@ -102,13 +114,19 @@
     var wall = wallTime(c[0] + c[1] * inp.steps, c[2] + c[3] * inp.steps, law.smooth);
     var j = netEnergy(wall, c[4], c[5] + c[6] * inp.steps, c[7]);
     if (!(j > 0)) { return {error: "the law gives no positive energy at " + inp.steps + " steps"}; }
-    var lo = j * Math.exp(-law.q), hi = j * Math.exp(law.q);
+    var far = distance(law, inp.gpu, inp.resolution, inp.steps, inp.batch);
+    var q = Math.hypot(law.q, (law.q_beyond || 0) * far), qt = Math.hypot(law.q_time, (law.q_time_beyond || 0) * far);
+    var qg = Math.hypot(law.q_gross, (law.q_gross_beyond || 0) * far);
+    var lo = j * Math.exp(-q), hi = j * Math.exp(q);
     /* the planned GPUs (planner.plan): whole GPUs for the busy hours at the utilisation; their idle power all day */
     var idle = D.gpu_specs[inp.gpu].idle_w, busyH = wall * inp.images / 3600;
     var gpus = Math.ceil(busyH / (24 * util)), idleKwh = idle * 24 * gpus / 1000;
     var r = {law: law.name, reason: a.reason, per_image_j: j, per_image_j_low: lo, per_image_j_high: hi,
              per_image_s: wall, gpus_needed: gpus, idle_w: idle, idle_source: D.gpu_specs[inp.gpu].idle_source,
              gross_wh_per_image: (j + idle * wall) / D.j_per_wh, idle_kwh_per_day: idleKwh - idle * busyH / 1000,
+             gross_wh_per_image_low: (j + idle * wall) / D.j_per_wh * Math.exp(-qg),
+             gross_wh_per_image_high: (j + idle * wall) / D.j_per_wh * Math.exp(qg),
+             per_image_s_low: wall * Math.exp(-qt), per_image_s_high: wall * Math.exp(qt),
              extrapolation: extrapolation(law, inp.model, inp.gpu, inp.resolution, inp.resolution, inp.steps,
                                           inp.dtype, inp.cfg, inp.batch)};
     [["", j], ["_low", lo], ["_high", hi]].forEach(function (p) {

@@ -28,6 +28,7 @@ from ..core.stats import two_sided
 from ..core.units import J_PER_KWH
 from ..laws import physics
 from ..laws.answer import answer
+from ..laws.levels import distance
 from ..models.configuration import Configuration
 
 #: Choices offered by the form.
@@ -80,12 +81,15 @@ def _compile(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: 
         return float(v[0] - slope * t0), slope
     (g0, g1), (h0, h1), (e0, e1) = affine("t_gpu_s"), affine("t_host_s"), affine("busy_j")
     a, p = float(parts["static_w"].iloc[0]), float(parts["cap_w"].iloc[0])
-    q = _half_width(law)
+    q0 = _half_width(law)
+    comp = getattr(law, "composite", None)
+    qb = comp.per_doubling("net", INTERVAL) if comp is not None else 0.0
     per_image = pred["energy_pred_j"].to_numpy(float) / n
     low, high = pred["pi_low_j"].to_numpy(float) / n, pred["pi_high_j"].to_numpy(float) / n
     for k, t in enumerate(PROBE_STEPS + CHECK_STEPS):
         wall = physics.wall_time(g0 + g1 * t, h0 + h1 * t)
         j = min(p * wall, a * wall + e0 + e1 * t)
+        q = math.hypot(q0, qb * distance(law.domain, gpu, res, res, t, batch))  # wider beyond the law's rows
         got = (j, j * math.exp(-q), j * math.exp(q))
         if any(abs(x / w - 1) > 1e-9 for x, w in zip(got, (per_image[k], low[k], high[k]))):
             raise UserError(f"law {law.name!r} is not of the calculator's timed form at {model} {res}² {dtype} "
@@ -125,12 +129,20 @@ def _one(law: Any, model: str, gpu: str, cell: tuple[int, int, int], dtype: str)
 
 
 def _law_entry(law: Any) -> dict[str, Any]:
-    """Law-level constants: the name, kind, whether it prices a GPU from its datasheet, half-width ``q`` of the
-    interval, the N of its data, its training domain (for the extrapolation warnings) and the smooth maximum's
+    """Law-level constants: the name, kind, whether it prices a GPU from its datasheet, half-widths of the intervals
+    (``q`` net energy, ``q_time``, ``q_gross``; log units; and ``q_beyond``, ``q_time_beyond``, ``q_gross_beyond``
+    per doubling beyond its rows: :meth:`energy_nb.laws.levels.Composite.per_doubling`), the N of its data, its
+    training domain (for the extrapolation warnings and that distance) and the smooth maximum's
     exponent."""
     from ..laws.base import DATASHEET_KINDS
 
+    qt = law.time_half_width(INTERVAL)
+    qg = getattr(law, "gross_half_width", lambda level: None)(INTERVAL)
+    comp = getattr(law, "composite", None)
+    beyond = {k: comp.per_doubling(k, INTERVAL) if comp is not None else 0.0 for k in ("net", "time", "gross")}
     return dict(name=law.name, kind=law.kind, datasheet=law.kind in DATASHEET_KINDS, q=_half_width(law),
+                q_time=float(qt) if qt is not None else 0.0, q_gross=float(qg) if qg is not None else 0.0,
+                q_beyond=beyond["net"], q_time_beyond=beyond["time"], q_gross_beyond=beyond["gross"],
                 reference_prompts=int(law.reference_prompts), domain=law.domain, form="timed",
                 smooth=physics.SMOOTH_MAX)
 

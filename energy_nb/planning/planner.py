@@ -164,6 +164,9 @@ def per_image(config: Configuration, opts: Options) -> dict[str, Any]:
     law = opts.law if opts.law is not None else opts.law_name
     p = predict(config.replace(prompts=1), law, opts.convention, opts.gpu_as or None, level=opts.level)
     return dict(wh=p.per_image_j / 3600.0, wh_low=p.per_image_j_low / 3600.0, wh_high=p.per_image_j_high / 3600.0,
+                gross_wh=(p.per_image_gross_j or math.nan) / 3600.0,
+                gross_wh_low=(p.per_image_gross_j_low or math.nan) / 3600.0,
+                gross_wh_high=(p.per_image_gross_j_high or math.nan) / 3600.0,
                 law=p.law, j=p.per_image_j, extrapolation=p.extrapolation, seconds=p.per_image_s,
                 label=p.configuration.label(), time_extrapolation=p.time_extrapolation, idle_w=p.idle_w,
                 idle_source=p.idle_source, notes=list(p.notes))
@@ -177,7 +180,8 @@ def plan(workload: Workload, opts: Options | None = None) -> Plan:
     ``gpu_hours_per_day``, ``gpus_needed``, ``idle_w``, ``idle_source``; the layers (:data:`LAYERS`: they add up to
     ``kwh_per_day``) ``net_kwh_per_day`` (with bounds), ``work_idle_kwh_per_day``, ``idle_kwh_per_day``,
     ``host_kwh_per_day``, ``pue_kwh_per_day``, and ``gross_kwh_per_day`` (net + idle while working); per image
-    ``net_wh_per_image`` and ``gross_wh_per_image`` (with bounds); the fleet's ``wh_per_image``, ``kwh_per_day``,
+    ``net_wh_per_image`` and ``gross_wh_per_image`` (with bounds: the gross energy's own interval, composed by level);
+    the fleet's ``wh_per_image``, ``kwh_per_day``,
     ``mwh_per_year``, ``g_co2e_per_image``, ``t_co2e_per_year``, ``cost_per_year`` (NaN without a price), each with
     bounds.
     """
@@ -222,6 +226,9 @@ def plan(workload: Workload, opts: Options | None = None) -> Plan:
         row["work_idle_kwh_per_day"] = gross_kwh
         row["gross_kwh_per_day"] = row["net_kwh_per_day"] + gross_kwh
         row["gross_wh_per_image"] = e["wh"] + e["idle_w"] * e["seconds"] / 3600.0
+        for suffix in ("_low", "_high"):  # the gross energy's own interval (its held-out gross errors by level)
+            row["gross_wh_per_image" + suffix] = e["gross_wh" + suffix]
+            row["gross_kwh_per_day" + suffix] = e["gross_wh" + suffix] * n_day / 1000.0
         row["idle_kwh_per_day"] = waiting_kwh
         row["host_kwh_per_day"] = host_kwh
         rows.append(row)

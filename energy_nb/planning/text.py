@@ -34,7 +34,8 @@ def format_plan(df: pd.DataFrame) -> str:
                    f"{r['net_wh_per_image']:.4f} Wh/image ({r['net_wh_per_image_low']:.4f}-"
                    f"{r['net_wh_per_image_high']:.4f})"),
                   ("+ idle power while working = gross", r["work_idle_kwh_per_day"],
-                   f"gross {r['gross_wh_per_image']:.4f} Wh/image, {r['gross_kwh_per_day']:,.1f} kWh/day")]
+                   f"gross {r['gross_wh_per_image']:.4f} ({r['gross_wh_per_image_low']:.4f}-"
+                   f"{r['gross_wh_per_image_high']:.4f}) Wh/image")]
         if r["configuration"] != "total" or len(df) > 2:
             layers.append((f"+ idle power of the {int(r['gpus_needed']):,} GPU(s) while waiting",
                            r["idle_kwh_per_day"], ""))
