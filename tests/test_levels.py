@@ -138,3 +138,23 @@ def test_softmax_is_priced_at_the_special_function_rate():
     gemm = x["x_gemm"].to_numpy()
     assert gemm[0] / gemm[1] == pytest.approx(w["r_mm"][1] / w["r_mm"][0])
     assert softmax[1] / gemm[1] > softmax[0] / gemm[0] * 1.8  # the exponentials weigh twice as much on a B200
+
+
+def test_half_precision_adds_the_casts_and_fp32_traffic_the_counting_saw():
+    """The audit of the counted work against what the attention processors run: fp32 norms and rotary embeddings
+    cast in a half-precision run (HunyuanDiT's FP32LayerNorm most of all), none in SD2; an fp32 run adds nothing."""
+    from energy_nb.compute.features import geometry
+
+    share = {m: geometry(m, 1024, 1024)["den"]["elem_cast"] / geometry(m, 1024, 1024)["den"]["elem"]
+             for m in ("hunyuandit", "flux", "sd2")}
+    assert share["hunyuandit"] > share["flux"] > 0.05 > 0.001 > share["sd2"]
+    assert geometry("hunyuandit", 1024, 1024)["den"]["kernels_cast"] > 0.3 * geometry("hunyuandit", 1024,
+                                                                                         1024)["den"]["kernels"]
+    rows = pd.DataFrame([dict(model="hunyuandit", gpu="H100", height=1024, width=1024, steps=20, dtype=d, cfg=0,
+                              n_prompts=1) for d in ("bf16", "fp32")])
+    x = ops_features(rows)
+    w = workload(rows, hardware=True)
+    plain = sum(w[f"{c}_passes"][1] * w[f"{c}_elem"][1] + w[f"{c}_calls"][1] * w[f"{c}_params"][1]
+                for c in ("den", "text", "vae")) * 4 / (w["bw"][1] * 1e9)
+    assert x["x_memory"].iloc[1] == pytest.approx(plain)  # fp32: the counted traffic, nothing added
+    assert x["K"].iloc[0] > x["K"].iloc[1]  # bf16 launches the casts too

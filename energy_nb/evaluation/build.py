@@ -161,7 +161,6 @@ def build(progress: bool = False) -> dict[str, Any]:
         laws={k: fitted[k].to_dict() for k in sorted(fitted)}, unfitted=unfitted, selections=selections,
         intervals=intervals, answers={})
     content = json.loads(to_json(content, indent=None))  # strict JSON, as it will be read back
-    content["t_quantiles"] = _quantiles(content)
     content["answers"] = _answers(content)
     content["gpu_parts"] = _gpu_parts(rows)
     from .parallel import entry
@@ -169,6 +168,7 @@ def build(progress: bool = False) -> dict[str, Any]:
     content["parallel"] = json.loads(to_json(entry(content), indent=None))
     say(f"parallel: {content['parallel']['law']['n_obs']} rows on several GPUs ({time.perf_counter() - t0:.1f} s)")
     content["levels"], content["coverage"] = _levels(chosen, rows, content["parallel"])
+    content["t_quantiles"] = _quantiles(content)
     say(f"levels and coverage ({time.perf_counter() - t0:.1f} s)")
     content["version"] = version(content)
     content["code_version"] = laws.code_version()
@@ -228,6 +228,10 @@ def _quantiles(content: dict[str, Any]) -> list[list[float]]:
     dofs |= {float(max(int(d["n_timed"]) - len(d["coef"]), 1)) for d in content["laws"].values() if "n_timed" in d}
     dofs |= {float(len(iv["groups"])) for iv in content["intervals"].values()}
     dofs |= {float(len(iv["time_groups"])) for iv in content["intervals"].values()}
+    lv = content.get("levels", {})  # the parts an answer's interval is composed of (energy_nb.laws.levels.composite)
+    for f in [f for q in lv.get("fits", {}).values() for f in q.values()] + [
+            f for q in lv.get("own", {}).values() for f in q.values()]:
+        dofs |= {float(f["dof"]), float(max(f["rows"] - f["groups"], 1))}
     return [[0.5 + lv / 2, df, t_quantile(0.5 + lv / 2, df)] for df in sorted(dofs) for lv in LEVELS if df > 0]
 
 
