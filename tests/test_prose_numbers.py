@@ -12,7 +12,7 @@ import pytest
 from helpers import ROOT
 
 RESULTS = ("within_model", "cross_gpu", "cross_model", "cross_architecture", "unet", "unet_transformer",
-           "hyperparameters", "planning", "transfer", "independent", "beyond", "parallel", "coverage")
+           "hyperparameters", "planning", "transfer", "independent", "beyond", "parallel", "coverage", "claims")
 CITATION = (r"(?:Tables?|Figs?\.|Secs?\.|Eqs?\.|Appendix)\s*[A-Z]?\d+(?:\.\d+)*[a-z]?"
             r"(?:\s*(?:,|and|to|-)\s*[A-Z]?\d+(?:\.\d+)*[a-z]?)*")
 #: Names with a free-standing number, and definitions rather than results.

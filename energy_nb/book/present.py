@@ -89,6 +89,17 @@ def page(name: str) -> Any:
                 f'<code>energy-nb run {name}.md -p NAME VALUE</code></p>')
 
 
+def findings(sentences: Sequence[str], title: str = "Findings") -> Any:
+    """The computed findings a results page opens with, as a callout (plain sentences; HTML-escaped)."""
+    import html
+
+    from IPython.display import HTML
+
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
+    return HTML(f'<div class="admonition tip enb-findings"><p class="admonition-title">{html.escape(title)}</p>'
+                f"<ul>{items}</ul></div>")
+
+
 def relative_link(target: str, here: str | None = None) -> str:
     """Link from page ``here`` (default: the current page) to ``target`` (a page name without suffix,
     optionally with ``#anchor``) in the built HTML."""
@@ -146,7 +157,7 @@ def source_line(by: Callable | str | Sequence[Callable | str], data: Any = None)
 def fmt_number(x: Any, digits: int | None = None) -> str:
     """A number as the book prints it: integers as such; others to ``digits`` decimals when given, else
     to 3 significant digits (4 from 1000 up, with thousands separators); NaN as an en dash."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, (bool, np.bool_)):
         return "yes" if x else "no"
@@ -213,11 +224,13 @@ def _slug(text: str) -> str:
 def table(df: pd.DataFrame, caption: str, by: Callable | str | Sequence[Callable | str], data: Any = None,
           labels: Mapping[str, str] | None = None, digits: Mapping[str, int] | int | None = None,
           csv_name: str | None = None, row_ids: Sequence[str] | None = None,
-          shade: Mapping[str, tuple[float, float]] | tuple[float, float] | None = None):
+          shade: Mapping[str, tuple[float, float]] | tuple[float, float] | None = None,
+          links: Mapping[str, Sequence[str | None]] | None = None):
     """Show ``df`` as the book's table: caption, unit headers, rounded numbers, no row numbers, source line
     and a CSV download (full precision). ``digits``: decimals for all or some columns (by raw name);
     ``row_ids``: an HTML id per row (link targets); ``shade``: (low, high) for every numeric column, or per
-    column (raw name), shading each cell from green (low: good, an error) to red (high)."""
+    column (raw name), shading each cell from green (low: good, an error) to red (high); ``links``: per column (raw
+    name) an href per row, its cell a link."""
     from IPython.display import HTML
 
     raw = readable(df, labels)
@@ -245,11 +258,17 @@ def table(df: pd.DataFrame, caption: str, by: Callable | str | Sequence[Callable
         raise UserError(f"{len(row_ids)} row ids for {len(raw)} rows")
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in raw.columns)
     spans = {c: shade if isinstance(shade, tuple) else (shade or {}).get(names.get(c, c)) for c in numeric}
+    hrefs = {c: (links or {}).get(names.get(c, c)) for c in raw.columns}
+
+    def cell(c: str, i: int) -> str:
+        text, href = html.escape(cells[c][i]), (hrefs[c] or [None] * len(raw))[i]
+        return f'<a href="{html.escape(href)}">{text}</a>' if href else text
+
     rows = []
     for i in range(len(raw)):
         rid = f' id="{html.escape(row_ids[i])}"' if row_ids is not None else ""
         tds = "".join(f'<td class="{"enb-num" if c in numeric else "enb-text"}"{_shade(raw[c].iloc[i], spans.get(c))}>'
-                      f'{html.escape(cells[c][i])}</td>' for c in raw.columns)
+                      f'{cell(c, i)}</td>' for c in raw.columns)
         rows.append(f"<tr{rid}>{tds}</tr>")
     body = f'<table class="enb-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     name = csv_name or _slug(caption)

@@ -1,5 +1,6 @@
-"""Sphinx extension: build-time substitutions for the book (git commit, package versions), and a
-fix for duplicated inline scripts."""
+"""Sphinx extension: build-time substitutions for the book (version, git commit, package versions), the footer naming
+them on every page, the repository and launch buttons where the publishing workflow gives the repository's URL
+(:data:`REPOSITORY_ENV`), and a fix for duplicated inline scripts."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -10,9 +11,29 @@ from ..core.versions import git_commit, package_versions
 PAGES = ("book/intro",)
 
 
+#: Where the publishing workflow says the repository is (``https://github.com/OWNER/NAME``): with it, the pages get
+#: the repository and issue buttons and their launch links; without it (a local build), none that would be broken.
+REPOSITORY_ENV = "ENERGY_NB_REPOSITORY_URL"
+
+
 def _inject(app, config) -> None:
+    import os
+
+    from ..core.versions import __version__
+
     subs = dict(config.myst_substitutions or {})
     subs["git_commit"] = f"`{git_commit()}`"
+    subs["energy_nb_version"] = __version__
+    theme = dict(config.html_theme_options or {})
+    theme["extra_footer"] = (f'<p class="enb-built">energy-nb {__version__}, commit <code>{git_commit()}</code> · '
+                             'cite it: <code>CITATION.cff</code> (see "How to cite" on the front page)</p>')
+    url = os.environ.get(REPOSITORY_ENV, "").strip().rstrip("/")
+    if url:
+        theme.update(repository_url=url, repository_branch="main", path_to_docs="", use_repository_button=True,
+                     use_issues_button=True, launch_buttons=dict(notebook_interface="jupyterlab",
+                                                                 binderhub_url="https://mybinder.org",
+                                                                 colab_url="https://colab.research.google.com"))
+    config.html_theme_options = theme
     subs["build_date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     subs["package_versions"] = ", ".join(f"{k} {v}" for k, v in package_versions().items())
     config.myst_substitutions = subs

@@ -70,7 +70,9 @@ def table() -> pd.DataFrame:
     stale = sorted(set(man) - set(groups))
     if stale:
         raise UserError(f"data/MANIFEST.yml lists files that do not exist: {', '.join(stale)}")
-    return pd.DataFrame(out)
+    out = pd.DataFrame(out)
+    out["rows"] = out["rows"].astype("Int64")  # a count: blank for a folder, never "24.0"
+    return out
 
 
 def inputs_digest() -> str:

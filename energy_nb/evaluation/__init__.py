@@ -5,8 +5,8 @@ out, and the held-out predictions of every candidate on them), the candidate law
 policy (:mod:`.selection`: which law answers which question, chosen on held-out rows, measured nested), the laws
 artifact's build (:mod:`.build`: every law fitted and chosen once, written into the package), the held-out
 errors of every level of the unknown (:mod:`.levels`) and how the intervals composed from them hold
-(:mod:`.coverage`), the coverage of the conformal readings the book compares (:mod:`.intervals`), one-point
-calibration of a new GPU measured where the answer is known
+(:mod:`.coverage`), the coverage of the intervals of a model with data (:mod:`.intervals`), every claim of the
+paper beside ours (:mod:`.claims`), one-point calibration of a new GPU measured where the answer is known
 (:mod:`.calibration`), held-out time, gross energy and batch effect (:mod:`.held_out`), the metrics and the one scoring
 of held-out predictions (:mod:`.metrics`), the independent check against ML.ENERGY (:mod:`.crosscheck`), the tables
 about every registry model (:mod:`.registry_report`) and our refits beside the paper's published values (:mod:`.refit`),

@@ -40,6 +40,34 @@ def refit_vs_published(df: pd.DataFrame, models: Iterable[str], convention: str 
     return pd.DataFrame(rows)
 
 
+def table2(df: pd.DataFrame, models: Iterable[str] = ("flux", "sd35"), second: str = "H100",
+           convention: str = "paper") -> pd.DataFrame:
+    """The paper's Table 2 (its law on the A100 plus a second GPU, per model) as published -- A100 + RTX A6000 Ada,
+    whose rows were never published -- beside our refit on the A100 tables plus ``second``'s rows of ``df`` (per
+    image, with the second GPU's indicator and the batch term its rows need). One row per model and parameter:
+    ``published`` and ``refitted`` (NaN where the fit has no such term), with the refit's 95% CI and rows; the GPU
+    offset is ``beta_gpu`` (the A6000's published, ``second``'s refitted)."""
+    pub = published_params()
+    pub = pub[pub["table"] == "Table 2"]
+    rows = []
+    for m in models:
+        both = df[(df["model"] == m) & df["gpu"].isin(["A100", second])]
+        if both["gpu"].nunique() < 2:
+            continue
+        law = laws.fit("paper", both, convention=convention, baseline_gpu="A100", per_image=True)
+        t = law.table().rename(index={f"beta_{second}": "beta_gpu"})
+        p = pub[pub["model"] == m].assign(parameter=lambda d: d["parameter"].replace({"beta_A6000": "beta_gpu"}))
+        for par in ["log_A", "alpha", "beta_dtype", "beta_gpu", "beta_res", "beta_batch"]:
+            pv = p.loc[p["parameter"] == par, "value"]
+            ours = t.loc[par] if par in t.index else None
+            rows.append(dict(model=m, parameter=par, published=float(pv.iloc[0]) if len(pv) else np.nan,
+                             published_gpus="A100 + RTX A6000 Ada", refitted=float(ours["value"]) if ours is not None
+                             else np.nan, ci_low=float(ours["ci_low"]) if ours is not None else np.nan,
+                             ci_high=float(ours["ci_high"]) if ours is not None else np.nan,
+                             refitted_gpus=f"A100 + {second}", rows=int(law.n_obs)))
+    return pd.DataFrame(rows)
+
+
 def cv_predictions(df: pd.DataFrame, models: Iterable[str], k: int = 2, seed: int = 0,
                    convention: str = "paper") -> pd.DataFrame:
     """:func:`~energy_nb.evaluation.validation.within_model_cv` of every model in ``models``, stacked."""
