@@ -138,17 +138,19 @@ def source_files(data: Iterable[str | Path] | pd.DataFrame | None = None) -> lis
 
 
 def source_line(by: Callable | str | Sequence[Callable | str], data: Any = None) -> str:
-    """HTML: 'Made by energy_nb.x.f from data/a.csv (sha256 1a2b3c4d) ...', linked to the provenance page."""
+    """HTML: 'Made by energy_nb.x.f from N data files' (the files, each with its sha256 and a link to its row of the
+    provenance page, folded under that summary) and a link to the provenance page."""
     fns = ", ".join(f"<code>{html.escape(q)}</code>" for q in _qualname(by))
     link = relative_link(PROVENANCE_PAGE)
     if isinstance(data, str) and data == "all":
-        return (f'<p class="enb-source">Made by {fns} from every file of <code>data/</code>. '
-                f'<a href="{link}">Data and provenance</a>.</p>')
+        return (f'<div class="enb-source">Made by {fns} from every file of <code>data/</code>. '
+                f'<a href="{link}">Data and provenance</a>.</div>')
     ents = source_files(data)
     files = "; ".join(f'<a href="{link}#{e["anchor"]}"><code>{html.escape(e["file"])}</code></a> '
-                      f'(sha256 <code>{e["sha256"][:8]}</code>)' for e in ents) or "no data file"
-    return (f'<p class="enb-source">Made by {fns} from {files}. '
-            f'<a href="{link}">Data and provenance</a>.</p>')
+                      f'(sha256 <code>{e["sha256"][:8]}</code>)' for e in ents)
+    what = (f'<details class="enb-files"><summary>{len(ents)} data file{"s" if len(ents) != 1 else ""}</summary> '
+            f"{files}</details>" if ents else "no data file")
+    return f'<div class="enb-source">Made by {fns} (<a href="{link}">Data and provenance</a>) from {what}</div>'
 
 
 # ---------------------------------------------------------------------------------------------------
