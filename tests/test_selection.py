@@ -3,7 +3,6 @@ artifact), with intervals from nested held-out errors; the configuration ML.ENER
 of the measurements."""
 import math
 
-import numpy as np
 import pytest
 
 import energy_nb
@@ -13,7 +12,6 @@ from energy_nb.evaluation.candidates import Candidate
 from energy_nb.evaluation.validation import kfold
 from energy_nb.laws.answer import answer
 from energy_nb.laws.artifact import current
-from energy_nb.laws.conformal import conformal_q
 from energy_nb.laws.levels import compose
 
 
@@ -80,12 +78,6 @@ def test_sd2_where_ml_energy_measured_it_within_10_percent(gpu):
     # every SD2 row, each predicted by a fit that did not see it (the artifact's 5-fold scores): within 5% on average
     scores = {s["candidate"]: s for s in current().own("sd2")["scores"]}[current().own("sd2")["family"]]
     assert scores["mape_pct"] < 5 and scores["time_mape_pct"] < 5 and scores["gross_mape_pct"] < 5
-
-
-def test_conformal_half_width_is_the_order_statistic_of_held_out_errors():
-    errors = list(np.linspace(0.01, 0.2, 39))
-    assert conformal_q(errors, 0.95) == pytest.approx(sorted(errors)[37])  # ceil(40 x 0.95) = 38th
-    assert math.isinf(conformal_q(errors[:5], 0.95))
 
 
 def test_models_and_gpus_without_data_get_intervals_from_leave_one_out_errors():

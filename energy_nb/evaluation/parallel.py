@@ -9,8 +9,8 @@ single-GPU part is the ``ops`` law that answers it on that GPU (:func:`bases`). 
   measured;
 - **leave the largest GPU count out**: fitted on 2 and 4 GPUs, predicting 8.
 
-The held-out errors of the first give the intervals of every answer on several GPUs (split-conformal over rows, net
-energy and time). Units: J, s; errors in % and natural log units.
+The held-out errors of the first are the split level of the intervals of every answer on several GPUs
+(:mod:`energy_nb.laws.levels`). Units: J, s; errors in % and natural log units.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ law shares and the one results object of a fit (:mod:`.base`), what a law's rows
 (:mod:`.fitter`), the one model of a run's time and power (:mod:`.physics`), the paper's Eq. 3 (:mod:`.scaling`), two
 simple baselines (:mod:`.physical`), energy and time priced by the datasheet at the rate a power limit allows
 (:mod:`.achieved`), time and power by kind of operation (:mod:`.ops`), the same carried to several GPUs per image
-(:mod:`.parallel`), half-widths from held-out errors (:mod:`.conformal`), intervals composed from the held-out error of
+(:mod:`.parallel`), intervals composed from the held-out error of
 every level an answer crosses (:mod:`.levels`), a GPU calibrated from a few measured
 rows (:mod:`.calibrated`), the laws artifact (:mod:`.artifact`: fitted at build time, read when a question is asked),
 the one answer type (:mod:`.prediction`), the law that answers a question and its answer (:mod:`.answer`) and the answer
