@@ -33,6 +33,12 @@ COLLECT = """() => {
       csv: (r.querySelector('a.enb-csv') || {getAttribute: () => null}).getAttribute('href'),
       rows: r.querySelectorAll('table tbody tr').length,
     })),
+    figs: [...document.querySelectorAll('figure.enb-figure img')].map(e => ({
+      natural: e.naturalWidth, shown: e.getBoundingClientRect().width, pt: parseFloat(e.dataset.fontPt),
+      dpi: parseFloat(e.dataset.dpi), per_row: parseInt(e.dataset.panelsPerRow), alt: e.alt.slice(0, 70)})),
+    sources: [...document.querySelectorAll('figure.enb-result')].map(r => ({
+      caption: (r.querySelector('figcaption') || {innerText: ''}).innerText.trim(),
+      files: [...r.querySelectorAll('.enb-source details.enb-files a code')].map(c => c.textContent.trim())})),
     ipynb: [...document.querySelectorAll('a.enb-ipynb')].map(a => a.getAttribute('href')),
     wide: [...document.querySelectorAll('main .cell_output, main pre, main .enb-table-wrap, main figure')]
         .filter(e => vis(e) && e.scrollWidth > e.clientWidth + 1)

@@ -74,3 +74,47 @@ def test_opens_from_file_url(browser, built_book):
     page.wait_for_selector("mjx-container", timeout=15000)
     assert not errors, errors
     page.close()
+
+
+#: The smallest text a figure may show, in points as displayed, and the most panels side by side
+#: (the book's figure style: energy_nb.book.style).
+MIN_SHOWN_PT, MAX_PER_ROW = 8.0, 3
+
+
+def test_figures_readable_at_the_page_width(pages_seen):
+    """Every figure's smallest text, as the browser shows it (its size in points x its dpi x the shown over the natural
+    width, in CSS points of 1/96 in x 72), is at least 8 pt, with at most three panels per row."""
+    bad = []
+    for doc, seen in pages_seen.items():
+        for f in seen["figs"]:
+            assert f["natural"] > 0 and f["pt"] == f["pt"], f"{doc}: figure without its measured size: {f['alt']}"
+            shown_pt = f["pt"] * f["dpi"] / 96 * f["shown"] / f["natural"]
+            if shown_pt < MIN_SHOWN_PT - 0.05 or f["per_row"] > MAX_PER_ROW:
+                bad.append(f"{doc}: {f['alt']!r}: text {shown_pt:.1f} pt as shown ({f['pt']:g} pt drawn, "
+                           f"{f['natural']} px shown at {f['shown']:.0f}), {f['per_row']} panels per row")
+    assert not bad, "\n".join(bad)
+
+
+def test_figures_enlarge_on_click(browser, server):
+    page, errors = _visit(browser, server + "notebooks/within_model.html")
+    img = page.locator("figure.enb-figure img").first
+    img.click()
+    big = page.locator(".enb-zoom img")
+    assert big.count() == 1
+    natural = img.evaluate("e => e.naturalWidth")
+    assert abs(big.evaluate("e => e.getBoundingClientRect().width") - natural) <= 1  # at its own size
+    page.keyboard.press("Escape")
+    assert page.locator(".enb-zoom").count() == 0
+    assert not errors, errors
+    page.close()
+
+
+def test_sources_name_only_the_files_read(pages_seen):
+    """Table 1 is refitted from the paper's A100 tables beside its published parameters: its source names those,
+    not the GPU measurements or ML.ENERGY's records the page never used for it."""
+    sources = pages_seen["notebooks/within_model"]["sources"]
+    t1 = next(s for s in sources if s["caption"].startswith("Table 1 refitted"))
+    assert "data/paper/a100_energy.csv" in t1["files"] and "data/paper/published_params.csv" in t1["files"], t1
+    assert not [f for f in t1["files"] if "external" in f or "measurements" in f], t1
+    every = {f for s in sources for f in s["files"]}
+    assert "data/measurements/cpu-smoke.csv" not in every

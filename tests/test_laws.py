@@ -62,7 +62,7 @@ def test_the_laws_are_one_table_the_registry_and_the_command_line_read():
 
 
 def test_physical_laws_transfer_better_than_the_papers(data):
-    """The finding of the 5.9 page: with kernel costs and the TF32 rule, the worst held-out model's
+    """The finding of the B.1 page: with kernel costs and the TF32 rule, the worst held-out model's
     error falls well below the paper's law's (and SD2, the U-Net, most of all)."""
     table = validate.scores(validate.held_out(data, [("paper", "paper"), ("roofline_tc_kernels", "counted")]))
     mape = table.pivot_table(index="law", columns="held_out", values="mape_pct")

@@ -1,6 +1,7 @@
 """Layer 10, ``book``: how the book shows results.
 
-Tables and figures with captions, units and source lines (:mod:`.present`), the figures (:mod:`.plots`, and a run's time
+Tables and figures with captions, units and source lines (:mod:`.present`; which data files each output was made
+from, cell by cell, in :mod:`.cells`), the figures (:mod:`.plots`, in the one style of :mod:`.style`, and a run's time
 by kind of operation in :mod:`.kinds`, energy against latency on several GPUs in :mod:`.splits`) and their tick labels
 (:mod:`.ticks`), the front page's findings (:mod:`.findings`), Markdown the pages show (:mod:`.prose`, and the Results
 pages' sentences in :mod:`.prose_results`), the sections of the page on laws that transfer (:mod:`.transfer`: the

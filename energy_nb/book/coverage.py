@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..laws.levels import LEVELS, QUANTITIES
+from . import style
 
 #: One colour per quantity, the same in every panel.
 COLOURS = dict(net="#1f77b4", gross="#ff7f0e", time="#2ca02c")
@@ -16,7 +17,7 @@ COLOURS = dict(net="#1f77b4", gross="#ff7f0e", time="#2ca02c")
 def figure(report: pd.DataFrame, target: float = 90.0):
     """Two panels: the share of held-out rows inside the 95% interval per level and quantity with its Clopper-Pearson
     interval (target dashed), and the median width (high over low)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(style.WIDTH_IN, 3.8))
     levels = [lv for lv in LEVELS if lv in set(report["level"])]
     x = np.arange(len(levels))
     for i, q in enumerate(QUANTITIES):

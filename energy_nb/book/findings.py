@@ -116,10 +116,12 @@ def cross_model(pool: pd.DataFrame, shipped: bool = False) -> Finding:
     else:
         chosen_rows, _ = nested(pool, POLICY["shared"][0], by="model")
     ours, theirs = float(chosen_rows["mape_pct"].mean()), float(paper["mape_pct"].mean())
+    w_ours, w_theirs = chosen_rows.loc[chosen_rows["mape_pct"].idxmax()], paper.loc[paper["mape_pct"].idxmax()]
     chosen = chosen_rows["law"].mode().iloc[0]
     return Finding("cross_model", f"Asked about a model it never saw, the paper's law misses by {_b(f'{theirs:.1f}%')} "
-                   f"on average and ours by {_b(f'{ours:.1f}%')} (mostly {chosen}, chosen without the held-out model; "
-                   f"{chosen_rows['held_out'].nunique()} models, A100 and H100).",
+                   f"on average (worst model: {w_theirs.held_out}, {w_theirs.mape_pct:.1f}%) and ours by "
+                   f"{_b(f'{ours:.1f}%')} (worst: {w_ours.held_out}, {w_ours.mape_pct:.1f}%; mostly {chosen}, chosen "
+                   f"without the held-out model; {chosen_rows['held_out'].nunique()} models, A100 and H100).",
                    ours, "%", "notebooks/transfer", "energy_nb.evaluation.selection.nested")
 
 
@@ -131,9 +133,12 @@ def independent_check(paper_rows: pd.DataFrame, external: pd.DataFrame, model: s
     check = paper_law_vs_measured(paper_rows, external, model=model, gpu=gpu)
     e = error_summary(check).set_index("measured")
     mape = float(e.loc["minus published idle power x time", "mape_pct"])
+    err = 100 * (check["predicted_j"] / check["net_idle_j"] - 1).abs()
+    worst = check.loc[err.idxmax()]
     return Finding("independent", f"Against another lab's measurements (ML.ENERGY, {model} on an {gpu}, net of idle "
                    "power), "
-                   f"the paper's law misses by {_b(f'{mape:.0f}%')} on average over {len(check)} batch sizes.",
+                   f"the paper's law misses by {_b(f'{mape:.0f}%')} on average over {len(check)} batch sizes "
+                   f"(worst: {err.max():.0f}% at batch {int(worst.batch_size)}).",
                    mape, "%", "notebooks/independent", "energy_nb.evaluation.crosscheck.paper_law_vs_measured")
 
 
@@ -143,8 +148,10 @@ def gpu_ratio(external: pd.DataFrame) -> Finding:
 
     s = ratio_summary(gpu_ratios(external))
     e, t = float(s["energy_ratio_b1"].median()), float(s["time_ratio_b1"].median())
+    lo, hi = float(s["energy_ratio_b1"].min()), float(s["energy_ratio_b1"].max())
     return Finding("gpus", f"The same image on an H100 takes {_b(f'{e:.2f}x')} the A100's energy and {t:.2f}x its time "
-                   f"(median over {len(s)} models measured on both by ML.ENERGY, batch 1).",
+                   f"(median over {len(s)} models measured on both by ML.ENERGY, batch 1; energy from {lo:.2f}x to "
+                   f"{hi:.2f}x by model).",
                    e, "x", "notebooks/independent", "energy_nb.evaluation.crosscheck.gpu_ratios")
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..evaluation.held_out import KINDS
 from ..models.display import label
+from . import style
 
 #: One colour per kind (GPU kinds in blues and greens, memory-bound in oranges, the host in grey).
 COLOURS = dict(gemm="#1f77b4", conv="#17becf", attention="#2ca02c", softmax="#98df8a", memory="#ff7f0e",
@@ -19,7 +20,7 @@ def time_split(frame: pd.DataFrame, ax=None):
     (black tick), the measured time (red dot) and the time predicted for the model held out (open diamond); log-free
     seconds per image, one row per configuration."""
     f = frame.sort_values(["model", "gpu", "batch_size"]).reset_index(drop=True)
-    ax = ax or plt.subplots(figsize=(9, 0.32 * len(f) + 1.2))[1]
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 0.32 * len(f) + 1.2))[1]
     y = np.arange(len(f))[::-1]
     left = np.zeros(len(f))
     for kind in KINDS[:-1]:
@@ -31,9 +32,9 @@ def time_split(frame: pd.DataFrame, ax=None):
     ax.scatter(f["held_out_s"], y, marker="D", s=22, facecolors="none", edgecolors="black",
                label="predicted with the model held out", zorder=4)
     ax.set_yticks(y, [f"{label(r.model)}, {r.gpu}, {r.height}², batch {r.batch_size}" for r in f.itertuples()],
-                  fontsize=7)
+                  fontsize=8)
     ax.set_xlabel("seconds per image")
-    ax.legend(fontsize=7, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(fontsize=8, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_ylim(y.min() - 0.6, y.max() + 0.6)
     ax.grid(axis="x", alpha=0.3)
     return ax

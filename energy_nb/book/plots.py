@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..evaluation.metrics import metrics
 from ..models.display import colour, display, label
+from . import style
 from .ticks import log_ticks
 
 
@@ -24,8 +25,9 @@ def _style(color_by: str, key) -> tuple[str, str | None]:
 
 
 def actual_vs_predicted(pred: pd.DataFrame, ax=None, title: str = "", color_by: str = "model",
-                        interval: bool = False):
-    """Log-log scatter of measured vs predicted energy (J) with the identity line and R^2 / MAPE."""
+                        interval: bool = False, legend: bool = True):
+    """Log-log scatter of measured vs predicted energy (J) with the identity line and R^2 / MAPE; the legend in the
+    empty corner above the identity line (``legend=False`` in a grid: one :func:`.style.legend_below` for all)."""
     ax = ax or plt.subplots(figsize=(4.2, 4))[1]
     for key, part in pred.groupby(color_by):
         name, shade = _style(color_by, key)
@@ -40,30 +42,24 @@ def actual_vs_predicted(pred: pd.DataFrame, ax=None, title: str = "", color_by: 
     log_ticks(ax)
     m = metrics(pred["energy_j"], pred["energy_pred_j"])
     ax.set_title(f"{title}\n$R^2_{{log}}$={m['r2_log']:.3f}  MAPE={m['mape_pct']:.1f}%", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    if legend:
+        ax.legend(fontsize=8, loc="upper left")
     return ax
 
 
-def panels(n: int, ncols: int = 3, size: float = 3.6):
-    """A figure of ``n`` axes in rows of ``ncols`` (row-major); the spare axes hidden."""
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
-
-
 def flop_decomposition(df: pd.DataFrame, steps: int = 10, ax=None):
-    """Fig. 1: denoising FLOPs over ``steps`` vs text encoding + decoding, per model and resolution (log)."""
-    ax = ax or plt.subplots(figsize=(9, 3.8))[1]
-    labels = [f"{label(r.model)}\n{r.height}²" for r in df.itertuples()]
-    x = np.arange(len(df))
-    ax.bar(x - 0.2, df["denoise_per_step"] * steps / 1e9, width=0.4, label=f"denoising ({steps} steps)")
-    ax.bar(x + 0.2, (df["text"] + df["decode"]) / 1e9, width=0.4, label="text encoding + decoding")
-    ax.set_yscale("log")
-    ax.set_xticks(x, labels, fontsize=7)
-    ax.set_ylabel("GFLOPs per image")
-    ax.legend(fontsize=8)
+    """Fig. 1: denoising FLOPs over ``steps`` vs text encoding + decoding, per model and resolution (log), as
+    horizontal bars so that every model's name is written out in full."""
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 0.42 * len(df) + 1.0))[1]
+    labels = [f"{label(r.model)}, {r.height}²" for r in df.itertuples()]
+    y = np.arange(len(df))[::-1]
+    ax.barh(y + 0.2, df["denoise_per_step"] * steps / 1e9, height=0.4, label=f"denoising ({steps} steps)")
+    ax.barh(y - 0.2, (df["text"] + df["decode"]) / 1e9, height=0.4, label="text encoding + decoding", hatch="//",
+            edgecolor="white")
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("GFLOPs per image")
+    style.legend_below(ax.figure, ncol=2)
     return ax
 
 
@@ -71,7 +67,7 @@ def relative_energy(df: pd.DataFrame, model: str, ax=None):
     """Fig. 6: energy of each configuration relative to the cheapest, one line per hyperparameter sweep."""
     d = df[(df["model"] == model)].copy()
     base = d["energy_j"].min()
-    ax = ax or plt.subplots(figsize=(8, 3.6))[1]
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 3.6))[1]
     for (dtype, cfg), part in d.groupby(["dtype", "cfg"]):
         for res, sub in part.groupby("height"):
             sub = sub.sort_values("steps")
@@ -79,7 +75,7 @@ def relative_energy(df: pd.DataFrame, model: str, ax=None):
                     label=f"{res}², {dtype}, CFG {'on' if cfg else 'off'}")
     ax.set(yscale="log", xlabel="denoising steps T", ylabel="energy / cheapest configuration",
            title=f"{label(model)}: energy relative to the cheapest configuration")
-    ax.legend(fontsize=6, ncol=4, loc="upper left")
+    style.legend_below(ax.figure, ncol=3)
     return ax
 
 
@@ -117,7 +113,7 @@ def energy_vs_flops(d: pd.DataFrame, ax=None, title: str = ""):
                    label=f"{label(str(model))} ({meter})")
     ax.set(xscale="log", yscale="log", xlabel="denoising GFLOPs per image (x2 with CFG)",
            ylabel="net energy per image (J)", title=title)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return ax
 
 
@@ -132,7 +128,7 @@ def meter_comparison(pairs: pd.DataFrame, a: str = "codecarbon", b: str = "nvml"
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel=f"{b} net energy (J)",
            ylabel=f"{a} net energy (J)", title=f"median {a}/{b} = {pairs['ratio'].median():.3f}")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return ax
 
 
@@ -140,7 +136,7 @@ def energy_surface(surface: pd.DataFrame, axes=None, title: str = ""):
     """Predicted Wh per image against steps, one line per resolution (with PI band), one panel per model."""
     models = list(dict.fromkeys(surface["model"]))
     if axes is None:
-        _, axes = panels(len(models), ncols=min(2, len(models)), size=4.2)
+        _, axes = style.panels(len(models), ncols=2, aspect=0.8)
     for ax, m in zip(axes, models):
         part = surface[surface["model"] == m]
         for res, sub in part.groupby("resolution"):
@@ -150,7 +146,7 @@ def energy_surface(surface: pd.DataFrame, axes=None, title: str = ""):
         ax.set(yscale="log", xlabel="denoising steps T", title=label(m))
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("Wh per image")
-    axes[0].legend(fontsize=7, title="resolution", title_fontsize=7)
+    axes[0].legend(fontsize=8, title="resolution", title_fontsize=8)
     if title:
         axes[0].figure.suptitle(title, fontsize=10)
     axes[0].figure.tight_layout()
@@ -160,7 +156,7 @@ def energy_surface(surface: pd.DataFrame, axes=None, title: str = ""):
 def alternatives_bars(cmp: pd.DataFrame, ax=None):
     """Yearly energy (MWh) of the base and each alternative with its interval, least first."""
     d = cmp.dropna(subset=["mwh_per_year"]).iloc[::-1]
-    ax = ax or plt.subplots(figsize=(7.5, 0.45 * len(d) + 1.2))[1]
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 0.45 * len(d) + 1.2))[1]
     colors = ["tab:gray" if c == "(base)" else ("tab:green" if s > 0 else "tab:red")
               for c, s in zip(d["change"], d["saving_pct"])]
     y = np.arange(len(d))
@@ -188,29 +184,37 @@ def carbon_bars(regions: pd.DataFrame, ax=None):
 
 def energy_vs_compute(d: pd.DataFrame, ax=None, title: str = ""):
     """The front page's figure: per-image net energy (J) against per-image GFLOPs (counted, x2 with CFG),
-    log-log, one colour per model and one marker per GPU (``d`` from
-    :func:`energy_nb.data.measurements.per_image`)."""
-    ax = ax or plt.subplots(figsize=(8, 4.6))[1]
+    log-log, one colour per model, one marker per GPU, fp32 runs hollow (the band above the rest: the same work at
+    several times the energy) (``d`` from :func:`energy_nb.data.measurements.per_image`)."""
+    from matplotlib.lines import Line2D
+
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 4.6))[1]
     models = sorted(d["model"].astype(str).unique())
     markers = {"A100": "o", "H100": "^"}
+    fp32 = d["dtype"].astype(str).eq("fp32") if "dtype" in d else pd.Series(False, index=d.index)
     for m in models:
-        for g, part in d[d["model"].astype(str) == m].groupby("gpu"):
-            ax.scatter(part["gflops_per_image"], part["per_image_j"], s=14, alpha=0.75, color=colour(m),
-                       marker=markers.get(str(g), "s"), label=f"{label(m)}, {g}")
+        for (g, hollow), part in d[d["model"].astype(str) == m].groupby([d["gpu"], fp32]):
+            ax.scatter(part["gflops_per_image"], part["per_image_j"], s=14, alpha=0.75, marker=markers.get(str(g), "s"),
+                       facecolors="none" if hollow else colour(m), edgecolors=colour(m))
     ax.set(xscale="log", yscale="log", xlabel="GFLOPs per image (counted on the architecture, x2 with CFG)",
            ylabel="net GPU energy per image (J)", title=title)
     ax.grid(True, which="major", lw=0.3, alpha=0.6)
-    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    handles = [Line2D([], [], ls="", marker="o", color=colour(m), label=label(m)) for m in models]
+    handles += [Line2D([], [], ls="", marker=markers.get(str(g), "s"), color="0.3", label=str(g))
+                for g in sorted(d["gpu"].astype(str).unique())]
+    if fp32.any():
+        handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="none", color="0.3", label="fp32 (hollow)"))
+    style.legend_below(ax.figure, handles=handles, labels=[h.get_label() for h in handles], ncol=4)
     return ax
 
 
 # ---------------------------------------------------------------------------------------------------
-# The independent check (page 5.10)
+# The independent check (page B.2)
 # ---------------------------------------------------------------------------------------------------
 def static_power_slopes(static: pd.DataFrame, slopes: pd.DataFrame):
     """Per GPU, the slope of energy against time per image of each configuration (W, 95% CI) against the pooled
     static power, published idle power (bare and with a CUDA context) and the power limit. Returns the figure."""
-    fig, axes = plt.subplots(1, len(static), figsize=(11, 3.6), sharex=False)
+    fig, axes = plt.subplots(1, len(static), figsize=(style.WIDTH_IN, 3.6), sharex=False)
     for ax, row in zip(np.atleast_1d(axes), static.itertuples()):
         s = slopes[slopes.gpu == row.gpu].sort_values("slope_w")
         y = np.arange(len(s))
@@ -224,7 +228,7 @@ def static_power_slopes(static: pd.DataFrame, slopes: pd.DataFrame):
         ax.axvline(row.power_limit_w, color="tab:red", lw=0.8, label="power limit")
         ax.set_title(row.gpu)
         ax.set_xlabel("W")
-    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower right")
+    np.atleast_1d(axes)[0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -233,7 +237,7 @@ def law_check(check: pd.DataFrame, model: str, gpu: str, ax=None):
     """Measured energy per image (gross, minus idle x time, minus static x time) per batch size against the
     paper's law with its interval and the paper's own rows (``check``:
     :func:`energy_nb.evaluation.crosscheck.paper_law_vs_measured`)."""
-    ax = ax or plt.subplots(figsize=(7.5, 3.6))[1]
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 3.6))[1]
     x = np.arange(len(check))
     for off, col, name, color in ((-0.3, "gross_j", "ML.ENERGY gross", "0.6"),
                                   (-0.1, "net_idle_j", "minus idle x time", "tab:green"),
@@ -248,7 +252,7 @@ def law_check(check: pd.DataFrame, model: str, gpu: str, ax=None):
     ax.set_ylabel("J per image")
     lo, hi = check.attrs["law"].domain["height"]
     ax.set_title(f"{label(model)} on {gpu}: {int(lo)}-{int(hi)} px law at the measured configuration")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=8, ncol=2)
     ax.figure.tight_layout()
     return ax
 
@@ -256,7 +260,7 @@ def law_check(check: pd.DataFrame, model: str, gpu: str, ax=None):
 def gpu_ratio_curves(ratios: pd.DataFrame):
     """H100 / A100 ratio of energy (left) and time (right) per image against batch size, one line per model
     (``ratios``: :func:`energy_nb.evaluation.crosscheck.gpu_ratios`). Returns the figure."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(style.WIDTH_IN, 3.6), sharey=True)
     for ax, col, title in ((axes[0], "energy_ratio", "energy per image, H100 / A100"),
                            (axes[1], "time_ratio", "time per image, H100 / A100")):
         for m, part in ratios.groupby("model"):
@@ -266,7 +270,7 @@ def gpu_ratio_curves(ratios: pd.DataFrame):
         ax.set_xlabel("batch size")
         ax.set_title(title)
     axes[0].set_ylabel("ratio")
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -274,7 +278,7 @@ def gpu_ratio_curves(ratios: pd.DataFrame):
 def batch_curves(curves: pd.DataFrame, gpus: Sequence[str] = ("A100", "H100")):
     """Energy per image relative to batch 1 against batch size, one panel per GPU and one line per model
     (``curves``: :func:`energy_nb.evaluation.crosscheck.batch_curves`). Returns the figure."""
-    fig, axes = plt.subplots(1, len(gpus), figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, len(gpus), figsize=(style.WIDTH_IN, 3.8), sharey=True)
     for ax, g in zip(np.atleast_1d(axes), gpus):
         for m, part in curves[curves.gpu == g].groupby("model"):
             ax.plot(part.batch_size, part.energy_rel, "o-", label=label(m), color=colour(m))
@@ -283,18 +287,18 @@ def batch_curves(curves: pd.DataFrame, gpus: Sequence[str] = ("A100", "H100")):
         ax.set_title(f"{g}: energy per image / batch 1")
         ax.axhline(1, color="k", lw=0.8)
     np.atleast_1d(axes)[0].set_ylabel("relative energy per image")
-    np.atleast_1d(axes)[-1].legend(fontsize=7)
+    np.atleast_1d(axes)[-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
 # ---------------------------------------------------------------------------------------------------
-# Beyond the four models (page 5.11)
+# Beyond the four models (page B.3)
 # ---------------------------------------------------------------------------------------------------
 def flops_against_parameters(flops: pd.DataFrame, column: str, ax=None):
     """Denoiser TFLOPs per step (``column`` of :func:`energy_nb.compute.flop_tables.flops_table`) against
     denoiser parameters, log-log, one labelled point per model in its colour."""
-    ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 4.2))[1]
     x, y = flops["denoiser params (B)"].to_numpy(float), flops[column].to_numpy(float)
     ax.scatter(x, y, color=[colour(m) for m in flops["model"]])
     # models on (nearly) the same point share one label: the same denoiser (FLUX.1-dev and -schnell)
@@ -325,7 +329,7 @@ def default_energy(pred: pd.DataFrame, gpu: str, law_name: str, ax=None):
     from ..models.registry import PAPER_MODELS
 
     order = pred.sort_values("Wh/image")
-    ax = ax or plt.subplots(figsize=(7.5, 4.8))[1]
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 4.8))[1]
     y = np.arange(len(order))
     ax.barh(y, order["Wh/image"], xerr=[order["Wh/image"] - order["low"], order["high"] - order["Wh/image"]],
             color=["C1" if m in PAPER_MODELS else "C0" for m in order.model], capsize=2)
@@ -355,19 +359,19 @@ def held_out_by_gpu(lomo: pd.DataFrame, law_name: str, ax=None):
     ax.plot(lim, lim, "k--", lw=1)
     ax.set(xscale="log", yscale="log", xlim=lim, ylim=lim, xlabel="ML.ENERGY measured J per image (net of idle)",
            ylabel=f"{law_name}, held-out prediction (J)", title="Leave one model out (circles: A100, squares: H100)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=8, ncol=2)
     return ax
 
 
 def interval_bars(frame: pd.DataFrame, by: str, title: str = "", ax=None):
     """Per-image net energy (J) with its prediction interval, one bar per value of ``by``, labelled with the law
     that answered (``frame``: rows of :meth:`energy_nb.laws.prediction.Prediction.to_frame`)."""
-    ax = ax or plt.subplots(figsize=(7, 3.4))[1]
+    ax = ax or plt.subplots(figsize=(style.WIDTH_IN, 3.4))[1]
     x = np.arange(len(frame))
     j = frame["per_image_j"].to_numpy(float)
     ax.bar(x, j, yerr=[j - frame["per_image_j_low"].to_numpy(float), frame["per_image_j_high"].to_numpy(float) - j],
            color=[colour(m) for m in frame["model"]], capsize=3)
-    ax.set_xticks(x, [f"{v}\n{law}" for v, law in zip(frame[by], frame["law"])], fontsize=7)
+    ax.set_xticks(x, [f"{v}\n{law}" for v, law in zip(frame[by], frame["law"])], fontsize=8)
     ax.set_ylabel("net energy per image (J, 95% interval)")
     ax.set_title(title, fontsize=9)
     return ax
@@ -385,5 +389,5 @@ def coverage_vs_nominal(curve: pd.DataFrame, ax=None):
     ax.plot([lo, 100], [lo, 100], "k--", lw=0.8, label="nominal")
     ax.set_xlabel("nominal level (%)")
     ax.set_ylabel("held-out coverage (%)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=8, loc="lower right")
     return ax

@@ -9,8 +9,8 @@ Each one is rendered as one HTML ``<figure>`` element that carries
 - for a table, a download of the full-precision values as CSV (a ``data:`` link, so it works from
   ``file://`` and without a server).
 
-The data files are those the page has read so far: the readers in ``energy_nb`` report every file of
-``data/`` they open to :func:`energy_nb.core.provenance.note_read`. Pass ``data=`` to name them explicitly.
+The data files are those the result was made from (:mod:`.cells`: the files read by the cell that shows it and
+those behind the variables it uses, cell by cell). Pass ``data=`` to name them explicitly.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..core import provenance
 from ..core.errors import UserError
+from . import cells, style
 
 #: Column names of the package's frames -> headers with units, for the book's tables.
 LABELS: dict[str, str] = {
@@ -82,6 +83,8 @@ def page(name: str) -> Any:
     from IPython.display import HTML
 
     _PAGE["name"] = name
+    cells.start()
+    style.apply()
     stem = Path(name).name
     return HTML(f'<p class="enb-downloads">Download this page: '
                 f'<a class="enb-ipynb" href="{stem}.ipynb" download>notebook (.ipynb)</a> · '
@@ -89,15 +92,25 @@ def page(name: str) -> Any:
                 f'<code>energy-nb run {name}.md -p NAME VALUE</code></p>')
 
 
-def findings(sentences: Sequence[str], title: str = "Findings") -> Any:
-    """The computed findings a results page opens with, as a callout (plain sentences; HTML-escaped)."""
-    import html
-
+def findings(sentences: Sequence[str] | str, title: str = "Findings", html_items: bool = False) -> Any:
+    """The computed findings a results page opens with, as a callout: plain sentences (a string: one finding), HTML-
+    escaped, with Markdown's ``**bold**`` and ```code``` kept (``html_items``: sentences the package wrote as HTML,
+    such as :class:`energy_nb.book.findings.Finding` texts, kept as they are)."""
     from IPython.display import HTML
 
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
+    items = [sentences] if isinstance(sentences, str) else list(sentences)
+    body = "".join(f"<li>{s if html_items else _inline_markdown(s)}</li>" for s in items if s.strip())
     return HTML(f'<div class="admonition tip enb-findings"><p class="admonition-title">{html.escape(title)}</p>'
-                f"<ul>{items}</ul></div>")
+                f"<ul>{body}</ul></div>")
+
+
+def _inline_markdown(text: str) -> str:
+    """``text`` escaped for HTML, its ``**bold**``, ```code``` and ``[label](link)`` rendered."""
+    out = html.escape(text.strip(), quote=False)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', out)
+    return re.sub(r"\$([^$]+)\$", lambda m: m.group(1).replace("^2", "²").replace("\\alpha", "α"), out)
 
 
 def relative_link(target: str, here: str | None = None) -> str:
@@ -127,11 +140,11 @@ def _qualname(by: Callable | str | Sequence[Callable | str]) -> list[str]:
 def source_files(data: Iterable[str | Path] | pd.DataFrame | None = None) -> list[dict[str, str]]:
     """The data entries behind a result: ``file`` (as on the provenance page), ``sha256``, ``anchor``.
 
-    ``data`` None: every file of ``data/`` read by this process so far; else the given paths."""
+    ``data`` None: the files behind what the running cell shows (:func:`.cells.files`); else the given paths."""
     if data is None:
-        files = provenance.reads()
+        files = cells.files()
     elif isinstance(data, pd.DataFrame):
-        files = list(data.attrs.get("sources", [])) or provenance.reads()
+        files = list(data.attrs.get("sources", [])) or cells.files()
     else:
         files = [Path(p) for p in data]
     return provenance.entries_for(files)
@@ -296,15 +309,22 @@ def _shade(value: Any, span: tuple[float, float] | None) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------------------
-def figure(fig, caption: str, by: Callable | str | Sequence[Callable | str], data: Any = None, dpi: int = 100):
-    """Show a matplotlib figure with its caption and source line (and close it, so it shows once)."""
+def figure(fig, caption: str, by: Callable | str | Sequence[Callable | str], data: Any = None, dpi: int = style.DPI):
+    """Show a matplotlib figure with its caption and source line (and close it, so it shows once).
+
+    The image carries what the book's figure-size test checks (:func:`.style.measure`: its smallest text in points,
+    its panels per row, its dpi) as ``data-`` attributes; a click shows it at full size (``energy-nb.js``)."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML
 
+    style.fit_width(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    seen = style.measure(fig)
     plt.close(fig)
     png = base64.b64encode(buf.getvalue()).decode()
     alt = html.escape(caption)
-    return HTML(f'<figure class="enb-result enb-figure"><img alt="{alt}" src="data:image/png;base64,{png}">'
+    return HTML(f'<figure class="enb-result enb-figure"><img alt="{alt}" title="Click to enlarge" '
+                f'data-font-pt="{seen["font_pt"]:g}" data-panels-per-row="{seen["per_row"]}" data-dpi="{dpi}" '
+                f'src="data:image/png;base64,{png}">'
                 f'<figcaption>{alt}</figcaption><div class="enb-meta">{source_line(by, data)}</div></figure>')

@@ -26,7 +26,7 @@ def files_line(files: pd.DataFrame, entries: list[str], rows: int | None = None,
 
 
 # ---------------------------------------------------------------------------------------------------
-# The independent check (page 5.10)
+# The independent check (page B.2)
 # ---------------------------------------------------------------------------------------------------
 def static_power(static: pd.DataFrame, slopes: pd.DataFrame) -> str:
     """The pooled static power per GPU against published idle power, and how much per-configuration slopes vary."""
@@ -116,7 +116,7 @@ def independent_conclusions(check: pd.DataFrame, static: pd.DataFrame, curves: p
 
 
 # ---------------------------------------------------------------------------------------------------
-# Laws that transfer (page 5.9)
+# Laws that transfer (page B.1)
 # ---------------------------------------------------------------------------------------------------
 def lomo_lines(table: pd.DataFrame, nested: Mapping[str, tuple[pd.DataFrame, Any]], mape: pd.DataFrame,
                target_pct: float) -> str:

@@ -1,4 +1,4 @@
-"""Sentences of the Results pages (5.1 to 5.11) and page A.1, each made from the frame the page has just shown
+"""Sentences of the Results pages (5.1 to 5.8, B.1 to B.3) and page A.1, each made from the frame the page has just
 (Markdown).
 
 Like :mod:`.prose`: the page computes its tables with the package and hands them here, so a sentence follows

@@ -2,11 +2,11 @@
 sentence on what the fastest split costs."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ..models.display import label
+from . import style
 
 #: One colour per GPU count.
 COLOURS = {1: "#7f7f7f", 2: "#1f77b4", 4: "#2ca02c", 8: "#d62728"}
@@ -29,8 +29,7 @@ def pareto(frame: pd.DataFrame, axes=None):
     count, split and batch size, with the measured Pareto front (line) and its points' predictions joined to them."""
     models = list(dict.fromkeys(frame["model"]))
     if axes is None:
-        _, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.2), squeeze=False)
-        axes = axes[0]
+        _, axes = style.panels(len(models), ncols=2, aspect=0.9)
     for ax, m in zip(axes, models):
         d = frame[frame["model"] == m].reset_index(drop=True)
         for n, g in d.groupby("num_gpus"):
@@ -47,7 +46,7 @@ def pareto(frame: pd.DataFrame, axes=None):
         ax.set_ylabel("gross energy per image (kJ, all GPUs)")
         ax.set_title(f"{label(m)}: filled measured, open predicted", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     return axes
 
 

@@ -16,7 +16,7 @@ from ..laws import fit
 from ..laws.physical import READING_REFERENCE, physical_reading
 from ..models.display import label
 from ..models.hardware import get_spec
-from . import plots, present, prose
+from . import plots, present, prose, style
 
 #: What a section shows, in order: tables and figures (:mod:`.present`) and Markdown.
 Shown = list[Any]
@@ -107,7 +107,7 @@ def measured_vs_predicted(preds: pd.DataFrame, best: str) -> Shown:
     shown = []
     for title, which in ("paper's law (paper FLOPs)", "paper / paper"), (f"{best} (hindsight)", best):
         p = preds[preds.candidate == which]
-        fig, axes = plots.panels(p.held_out.nunique(), ncols=4, size=3.3)
+        fig, axes = style.panels(p.held_out.nunique(), ncols=2, aspect=0.95)
         for ax, (m, part) in zip(axes, p.groupby("held_out")):
             plots.actual_vs_predicted(part, ax=ax, title=f"held out: {label(m)}", color_by="dtype")
         fig.suptitle(title, fontsize=10)

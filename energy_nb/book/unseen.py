@@ -16,7 +16,7 @@ from ..laws.artifact import current
 from ..laws.base import DATASHEET_KINDS
 from ..laws.registry import REGISTRY
 from ..models.hardware import get_spec
-from . import kinds, plots, present, prose
+from . import kinds, plots, present, prose, style
 from .transfer import Shown, honest_table, transfer_table
 
 ERRORS = {"mape_pct": "MAPE (%)", "worst_pct": "worst (%)", "gross_mape_pct": "gross MAPE (%)",
@@ -79,7 +79,7 @@ def honest(pool: pd.DataFrame, names, by_model: pd.DataFrame, by_gpu: pd.DataFra
         shade={"inner_score_pct": (0, 50), "mape_pct": (0, 50), "worst_pct": (0, 100),
                "paper's law MAPE (%)": (0, 50)}),
         Markdown(prose.honest_transfer(nested_m, nested_g, by_model[by_model.law == "paper"], t, target_pct))]
-    fig, axes = plots.panels(pred_m.held_out.nunique() + pred_g.held_out.nunique(), ncols=4, size=3.2)
+    fig, axes = style.panels(pred_m.held_out.nunique() + pred_g.held_out.nunique(), ncols=3, aspect=1.0)
     parts = [(f"held out: {m}", p, "gpu") for m, p in pred_m.groupby("held_out")]
     parts += [(f"held out: GPU {g}", p, "model") for g, p in pred_g.groupby("held_out")]
     for ax, (title, p, colour) in zip(axes, parts):

@@ -34,10 +34,9 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from functools import cache, lru_cache
 from pathlib import Path
 
-from ..core import paths
+from ..core import paths, provenance
 from ..core.cache import cache_dir, write_atomic
 from ..core.errors import UserError
 from ..core.versions import library_versions
@@ -86,7 +85,7 @@ class ComponentFeatures:
         return self.flops - self.flops_conv - self.flops_attn
 
 
-@cache
+@provenance.cache
 def counting_code() -> bytes:
     """The counting code (``counting.py``) without its import lines: where it imports a function from
     changes nothing it counts."""
@@ -94,7 +93,7 @@ def counting_code() -> bytes:
     return "".join(x for x in lines if not x.lstrip().startswith(("import ", "from "))).encode()
 
 
-@cache
+@provenance.cache
 def key(model: str) -> str:
     """What a model's features depend on: its architecture as the registry builds it (configs included) and
     the counting code (its statements)."""
@@ -104,7 +103,7 @@ def key(model: str) -> str:
     return h.hexdigest()[:16]
 
 
-@cache
+@provenance.cache
 def libraries() -> str:
     """The installed torch / diffusers / transformers versions, as the ``libraries`` column writes them."""
     return ", ".join(f"{k} {v}" for k, v in library_versions(LIBRARIES).items())
@@ -130,7 +129,7 @@ def _record(f: ComponentFeatures) -> dict:
     return d
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def _shipped() -> dict[tuple, ComponentFeatures]:
     path = paths.FEATURES_CSV
     if not path.exists() or os.environ.get("ENERGY_NB_NO_SHIPPED_FEATURES"):
@@ -176,7 +175,7 @@ def count(model: str, role: str, height: int, width: int, size: str = "full") ->
                              key=key(model), libraries=libraries())
 
 
-@cache
+@provenance.cache
 def _lookup(model: str, role: str, height: int, width: int, size: str) -> ComponentFeatures:
     k = key(model)
     hit = _shipped().get((model, size, role, height, width))
@@ -228,7 +227,7 @@ def parameters(model: str, role: str = "denoiser", size: str = "full") -> int:
     return component(model, role, max(r, m), max(r, m), size).params
 
 
-@cache
+@provenance.cache
 def geometry(model: str, height: int, width: int) -> dict[str, object]:
     """Per call at batch 1: ``den`` (the denoiser), ``text`` (every text encoder, summed) and ``vae`` (the decoder),
     each with FLOPs by kind -- ``matmul`` (dense layers, attention excluded), ``attn`` (attention), ``conv``

@@ -1,6 +1,6 @@
 """The FLOPs of several models, resolutions and conventions at once, as frames (what page A.1 shows), the fewest
 denoising steps at which denoising dominates a generation's FLOPs, and every registry model's counted parameters
-(against the published counts) and FLOPs (what page 5.11 shows).
+(against the published counts) and FLOPs (what page B.3 shows).
 
 Every function here calls :mod:`.flops` (and :mod:`.features` for counted parameters and operators) and only
 arranges the results: one row per model, resolution and convention, one column per quantity.

@@ -17,8 +17,8 @@ Units: bytes, GB.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
+from ..core import provenance
 from ..core.errors import UserError
 from ..core.units import BYTES_PER_ELEMENT
 from ..models.configuration import Configuration
@@ -59,7 +59,7 @@ def _largest_elements(shapes: dict[str, dict[str, int]]) -> float:
     return best
 
 
-@cache
+@provenance.cache
 def _component(model: str, role: str, height: int, width: int) -> tuple[int, float]:
     """Parameters of a component and the elements of its largest output at batch 1."""
     from .features import component

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
 
 import pandas as pd
 
+from ..core import provenance
 from ..core.errors import UserError
 from ..models.hardware import get_spec
 from ..models.registry import get_model
@@ -52,7 +52,7 @@ class Split:
         return "1 GPU" if self.num_gpus == 1 else f"{self.num_gpus} GPUs (Ulysses {self.ulysses} x Ring {self.ring})"
 
 
-@cache
+@provenance.cache
 def geometry(model: str, height: int, width: int) -> dict[str, int]:
     """``heads`` (attention heads of the denoiser's sequence attention), ``head_dim``, ``sequence`` (its query length:
     image plus joint text tokens), ``tokens`` (image tokens: the latent grid over the patch) and ``attentions``

@@ -1,8 +1,12 @@
 """Provenance of every file in ``data/``: its source (from ``data/MANIFEST.yml``), rows and sha256."""
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -92,6 +96,7 @@ def inputs_digest() -> str:
 # What this process has read (for the source line under every table and figure of the book)
 # ---------------------------------------------------------------------------------------------------
 _READS: dict[str, None] = {}
+_SCOPES: list[dict[str, None]] = []  # open recordings (innermost last): each collects what is read while it is open
 
 
 _DATA_PREFIX: list[str] = []
@@ -105,15 +110,95 @@ def note_read(*files: str | Path) -> None:
     if not _DATA_PREFIX:
         _DATA_PREFIX.append(os.path.abspath(paths.DATA) + os.sep)
     prefix = _DATA_PREFIX[0]
-    for f in files:
-        a = os.path.abspath(f)
-        if a.startswith(prefix):
-            _READS.setdefault(a[len(prefix):].replace(os.sep, "/"), None)
+    note_relative(*(a[len(prefix):].replace(os.sep, "/") for a in map(os.path.abspath, files) if a.startswith(prefix)))
+
+
+_QUIET: list[bool] = []
+
+
+def note_relative(*rels: str) -> None:
+    """Record files by their path relative to ``data/`` (as :func:`recording` yields them)."""
+    if _QUIET:
+        return
+    for rel in rels:
+        _READS.setdefault(rel, None)
+        for scope in _SCOPES:
+            scope.setdefault(rel, None)
 
 
 def reads() -> list[Path]:
     """Files of ``data/`` read by this process so far, in the order first read."""
     return [paths.DATA / r for r in _READS]
+
+
+@contextmanager
+def recording(seed: Iterable[str] = ()) -> Iterator[dict[str, None]]:
+    """Collect the files of ``data/`` (relative paths) read while the block runs, ``seed`` first (nested
+    recordings all see an inner read)."""
+    scope = dict.fromkeys(seed)
+    _SCOPES.append(scope)
+    try:
+        yield scope
+    finally:
+        close_scope(scope)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Record nothing while the block runs: for a reader that decides afterwards whether a file counts (a file whose
+    rows are all filtered out is opened but no result is made from it)."""
+    _QUIET.append(True)
+    try:
+        yield
+    finally:
+        _QUIET.pop()
+
+
+def open_scope(seed: Iterable[str] = ()) -> dict[str, None]:
+    """:func:`recording` without a block (for hooks that start and end apart): close with :func:`close_scope`."""
+    scope = dict.fromkeys(seed)
+    _SCOPES.append(scope)
+    return scope
+
+
+def close_scope(scope: dict[str, None]) -> None:
+    """Stop a recording (by identity: two recordings of the same files are still two)."""
+    for i in range(len(_SCOPES) - 1, -1, -1):
+        if _SCOPES[i] is scope:
+            del _SCOPES[i]
+            return
+
+
+def current_scope() -> dict[str, None] | None:
+    """The innermost open recording, or None."""
+    return _SCOPES[-1] if _SCOPES else None
+
+
+def cache(fn: Callable | None = None, *, maxsize: int | None = None) -> Callable:
+    """``functools.cache`` (or an LRU of ``maxsize``) that also remembers the files of ``data/`` the first call read
+    and records them again on every hit, so a result shown later names the files behind it even when it comes from
+    the cache. Keeps ``cache_clear()``."""
+    def decorate(f: Callable) -> Callable:
+        memo: dict[Any, tuple[Any, tuple[str, ...]]] = {}
+
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            key = (args, tuple(sorted(kwargs.items()))) if kwargs else args
+            hit = memo.get(key)
+            if hit is None:
+                with recording() as seen:
+                    value = f(*args, **kwargs)
+                hit = memo[key] = (value, tuple(seen))
+                if maxsize is not None and len(memo) > maxsize:
+                    memo.pop(next(iter(memo)))
+            elif hit[1]:
+                note_relative(*hit[1])
+            return hit[0]
+
+        wrapper.cache_clear = memo.clear  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def anchor(entry: str) -> str:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-from ..core import paths
+from ..core import paths, provenance
 from ..core.errors import UserError
 
 G_PER_LB = 453.592
@@ -35,12 +34,12 @@ def _read(name: str) -> dict:
     return json.loads(path.read_text())
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def _global_mix() -> dict:
     return _read("global_energy_mix.json")
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def _usa_states() -> dict:
     data = _read("2023/usa_emissions.json")
     return {k: v for k, v in data.items() if not k.startswith("_")}

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from ..core import paths
+from ..core import paths, provenance
 from ..core.errors import UserError
 from ..data.schema import SchemaError, fill_defaults, to_frame, validate_row
 from ..models.hardware import gpu_family, gpu_part
@@ -210,7 +209,7 @@ def read(path: str | Path) -> pd.DataFrame:
     raise MLEnergyInputError(f"{path}: neither a v2 folder (with models.json) nor a v3 text-to-image.json")
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def _shipped() -> pd.DataFrame:
     return pd.concat([read_v2(V2_DIR), read_v3(V3_FILE)], ignore_index=True)
 

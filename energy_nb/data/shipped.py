@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core import paths
+from ..core import paths, provenance
 from .schema import dataset_of, ok_rows, read_energy_csv, read_many
 
 
@@ -32,16 +32,13 @@ def shipped_files() -> list[Path]:
 
 
 _DIGESTS: dict[tuple, str] = {}
-_FRAMES: dict[tuple[str, str], pd.DataFrame] = {}
+_FRAMES: dict[tuple[str, str], tuple[pd.DataFrame, tuple[str, ...]]] = {}
 
 
 def shipped_sha256() -> str:
     """sha256 over the bytes (and names) of :func:`shipped_files`: the key of every fitted-law cache entry.
     Computed once per process while no file changes size or modification time."""
-    from ..core.provenance import note_read
-
-    files = shipped_files()
-    note_read(*files)
+    files = shipped_files()  # hashed, not read: the readers record what a result reads
     signature = tuple((str(p), st.st_size, st.st_mtime_ns) for p in files for st in (p.stat(),))
     if signature not in _DIGESTS:
         h = hashlib.sha256()
@@ -55,8 +52,12 @@ def _memo(name: str, make) -> pd.DataFrame:
     """``make()`` once per data digest and process; a copy each time (callers may change their frame)."""
     key = (name, shipped_sha256())
     if key not in _FRAMES:
-        _FRAMES[key] = make()
-    return _FRAMES[key].copy()
+        with provenance.recording() as seen:
+            frame = make()
+        _FRAMES[key] = frame, tuple(seen)
+    frame, read = _FRAMES[key]
+    provenance.note_relative(*read)  # a frame from the memo names the files it was read from
+    return frame.copy()
 
 
 def shipped_data() -> pd.DataFrame:
@@ -69,8 +70,12 @@ def _read_shipped() -> pd.DataFrame:
 
     frames = [a100_energy()]
     for p in sorted(paths.MEASUREMENTS.glob("*.csv")):
-        df = read_energy_csv(p)
-        frames.append(df[(df["size"].fillna("full") == "full") & (df["device"].fillna("cuda") != "cpu")])
+        with provenance.quiet():
+            df = read_energy_csv(p)
+        kept = df[(df["size"].fillna("full") == "full") & (df["device"].fillna("cuda") != "cpu")]
+        if len(kept):  # a file of CPU smoke runs only adds no row: no result is made from it
+            provenance.note_read(p)
+        frames.append(kept)
     return ok_rows(pd.concat(frames, ignore_index=True))
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .. import laws
-from ..core import paths
+from ..core import paths, provenance
 from ..core.errors import UserError
 from ..core.jsonio import finite, to_json
 from ..core.versions import library_versions
@@ -78,7 +78,16 @@ def _selection_entry(sel: Selection, interval: str | None) -> dict[str, Any]:
 
 
 def build(progress: bool = False) -> dict[str, Any]:
-    """The artifact's contents (see :mod:`energy_nb.laws.artifact`), computed from the shipped data."""
+    """The artifact's contents (see :mod:`energy_nb.laws.artifact`), computed from the shipped data; ``data.read``
+    lists the files of ``data/`` the build read (what an answer from the artifact names as its source)."""
+    with provenance.recording() as seen:
+        content = _build(progress)
+    content["data"]["read"] = [f"data/{r}" for r in seen]
+    content["version"] = version(content)
+    return content
+
+
+def _build(progress: bool) -> dict[str, Any]:
     say = (lambda m: print(f"energy-nb laws: {m}", flush=True)) if progress else (lambda m: None)
     t0 = time.perf_counter()
     rows, sha, files = _inputs()

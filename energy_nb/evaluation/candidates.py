@@ -90,7 +90,7 @@ def as_candidates(items: Iterable[Candidate | str | Sequence[str]], models: Iter
     return out
 
 
-#: (law, convention) pairs compared on the paper's A100 tables (page 5.9): the paper's law and the simplest baseline in
+#: (law, convention) pairs compared on the paper's A100 tables (page B.1): the paper's law and the simplest baseline in
 #: every FLOPs convention, and the baseline with kernel costs on counted FLOPs.
 PAPER_CANDIDATES: tuple[Candidate, ...] = (
     *(Candidate(law, conv) for law in ("paper", "linear") for conv in ("paper", "bidirectional", "counted")),

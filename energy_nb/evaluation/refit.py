@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import laws
-from ..core.units import J_PER_WH
+from ..core.units import J_PER_KWH, J_PER_WH
 from ..data.paper import LLM_QUERY_WH, published_params
 from ..models.configuration import Configuration
 from .metrics import metrics
@@ -66,6 +66,27 @@ def table2(df: pd.DataFrame, models: Iterable[str] = ("flux", "sd35"), second: s
                              ci_high=float(ours["ci_high"]) if ours is not None else np.nan,
                              refitted_gpus=f"A100 + {second}", rows=int(law.n_obs)))
     return pd.DataFrame(rows)
+
+
+def fig3_a100(df: pd.DataFrame, models: Iterable[str] = ("flux", "sd35"), convention: str = "paper") -> pd.DataFrame:
+    """The A100 half of the paper's Fig. 3: the A100 rows of each model predicted by its published Table 2 law (fitted
+    on the A100 and an RTX A6000 Ada, whose offset is zero on the A100). Table 2 has no precision term, so its rows
+    were half precision: the fp16 rows of the tables (both CFG settings). Columns: the rows' configuration,
+    ``energy_j`` (measured, J per run) and ``energy_pred_j`` (J per run)."""
+    from ..laws.scaling import features
+
+    pub = published_params()
+    pub = pub[pub["table"] == "Table 2"]
+    out = []
+    for m in models:
+        rows = df[(df["model"] == m) & (df["gpu"] == "A100") & (df["dtype"].astype(str) != "fp32")]
+        p = pub[pub["model"] == m].set_index("parameter")["value"]
+        if rows.empty or p.empty:
+            continue
+        x = features(rows, convention)
+        log_kwh = p["log_A"] + p["alpha"] * x["log_F"] + p.get("beta_res", 0.0) * x["log_res"]
+        out.append(rows.assign(energy_pred_j=np.exp(log_kwh) * J_PER_KWH))
+    return pd.concat(out) if out else pd.DataFrame()
 
 
 def cv_predictions(df: pd.DataFrame, models: Iterable[str], k: int = 2, seed: int = 0,

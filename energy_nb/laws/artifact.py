@@ -9,7 +9,8 @@ shipped configuration or cross-validate.
 What it holds (strict JSON, ``format`` :data:`FORMAT`):
 
 - ``version`` (a digest of everything below but the build metadata: what a calibration records), ``data``
-  (sha256 of the records it was fitted on and their files), ``code_version``, ``libraries``;
+  (sha256 of the records it was fitted on and their files; ``read``: the files of ``data/`` the build read, what an
+  answer names as its source), ``code_version``, ``libraries``;
 - ``laws``: every fitted law by key (``paper (flux)``: the paper's law on one model's rows; ``roofline``: a law
   shared by every model), coefficients, domain and provenance as ``Law.to_dict()`` writes them; ``unfitted``:
   the laws that could not be fitted, with the reason;
@@ -34,11 +35,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..core import paths
+from ..core import paths, provenance
 from ..core.errors import UserError
 from .registry import Law, conventions, from_dict, spec
 
@@ -273,7 +273,7 @@ class Artifact:
         return ParallelLaw(**entry["law"]), entry
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def current() -> Artifact:
     """The artifact this package answers with (``energy_nb/artifacts/laws.json``), read once per process."""
     path = paths.LAWS_ARTIFACT
@@ -284,4 +284,5 @@ def current() -> Artifact:
                         "checkout: make book)") from None
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read the laws artifact {path}: {exc}") from exc
+    provenance.note_relative(*(f.removeprefix("data/") for f in data.get("data", {}).get("read", [])))
     return Artifact(data, path)

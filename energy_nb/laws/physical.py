@@ -26,7 +26,6 @@ Units: energy in J; FLOPs in TFLOPs; bytes in GB; so ``e`` is J/TFLOP (= pJ/FLOP
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ import pandas as pd
 from ..compute import features
 from ..compute.flops import check_convention, model_flops
 from ..compute.workload import codes, workload
+from ..core import provenance
 from ..core.errors import UserError
 from ..data.schema import ok_rows
 from ..models.hardware import get_spec, tf32_slowdown
@@ -61,7 +61,7 @@ MEANING = {"e_kernel": "fixed cost per kernel launched", "e_half": "energy per F
            "e_byte": "per byte of weights read per denoiser pass", "c_img": "fixed cost of an image"}
 
 
-@cache
+@provenance.cache
 def _geometry(model: str, height: int, width: int, convention: str) -> dict[str, float]:
     """Per-pass and per-image FLOPs (TFLOPs) in ``convention``, split by kind when counted (matmul here includes
     attention), denoiser parameters (billions) and kernels per denoiser call (thousands): the counted quantities

@@ -25,13 +25,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..core import paths
+from ..core import paths, provenance
 from ..core.errors import UserError
 from ..core.versions import __version__
 from .achieved import AchievedLaw, fit_achieved
@@ -167,7 +166,7 @@ def load(path: str | Path) -> Law:
         raise UserError(f"cannot read a law from {path}: {exc}") from exc
 
 
-@lru_cache(maxsize=4)
+@provenance.cache(maxsize=4)
 def code_version(layers: tuple[str, ...] = CODE_LAYERS) -> str:
     """energy_nb's version plus a digest of the source files of ``layers`` (default: those a fitted law and its
     selection depend on), of the registry files and of the table of laws."""

@@ -26,12 +26,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..core import provenance
 from ..core.errors import UserError
 from ..models.configuration import Configuration
 from ..models.registry import PAPER_MODELS, get_model
@@ -100,7 +100,7 @@ def _grid_configs(models: Iterable[str], steps: Iterable[int], resolutions: Iter
     return out
 
 
-@cache
+@provenance.cache
 def achieved_flops(model: str | None = None) -> float:
     """FLOP/s an H100 achieves on ML.ENERGY's batch-1 rows (counted FLOPs of one image over its measured time
     per image): the median over ``model``'s rows, or over every model's where it has none."""

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from functools import cache, lru_cache
 
 import pandas as pd
 
-from ..core import paths
+from ..core import paths, provenance
 from ..core.errors import UserError
 
 
@@ -133,7 +132,7 @@ class GpuSpec:
         return asdict(self)
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def table() -> pd.DataFrame:
     """``data/gpus.csv``: one row per GPU part (datasheet figures, published idle power, sources)."""
     from ..core.provenance import note_read
@@ -185,7 +184,7 @@ def canonical_name(name: str) -> str | None:
     return _spellings().get(gpu_part(name).lower())
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def _spellings() -> dict[str, str]:
     """Every family and part of the table, lower-cased, to the table's spelling."""
     t = table()
@@ -208,7 +207,7 @@ def unknown_message(name: str) -> str:
             "--gpu-spec name=...,tflops_bf16=...,bandwidth_tbs=...,power_w=...")
 
 
-@cache
+@provenance.cache
 def _named(name: str) -> GpuSpec | None:
     t = table()
     part = gpu_part(name)
@@ -321,7 +320,7 @@ def idle_source(name: str) -> str:
     return _idle_source(name)
 
 
-@cache
+@provenance.cache
 def _idle_source(name: str) -> str:
     w, how = idle_power_or_estimate(name)
     if how:

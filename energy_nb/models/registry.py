@@ -20,11 +20,10 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..core import paths
+from ..core import paths, provenance
 from ..core.errors import UserError
 
 SIZES = ("full", "tiny")
@@ -146,7 +145,7 @@ def _json(path: Path) -> dict[str, Any]:
     return data
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def pipeline_table() -> dict[str, dict[str, Any]]:
     """``data/models/pipelines.yml``: per diffusers pipeline class, how it is built and conditioned."""
     return _yaml(PIPELINES_YML)
@@ -335,7 +334,7 @@ def register(spec: ModelSpec) -> str:
     return spec.key
 
 
-@lru_cache(maxsize=1)
+@provenance.cache(maxsize=1)
 def _aliases() -> dict[str, str]:
     out: dict[str, str] = {}  # every name a model answers to, lower-cased: its key, name and Hugging Face ids
     for k, s in REGISTRY.items():
