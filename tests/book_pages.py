@@ -35,7 +35,8 @@ COLLECT = """() => {
     })),
     figs: [...document.querySelectorAll('figure.enb-figure img')].map(e => ({
       natural: e.naturalWidth, shown: e.getBoundingClientRect().width, pt: parseFloat(e.dataset.fontPt),
-      dpi: parseFloat(e.dataset.dpi), per_row: parseInt(e.dataset.panelsPerRow), alt: e.alt.slice(0, 70)})),
+      dpi: parseFloat(e.dataset.dpi), per_row: parseInt(e.dataset.panelsPerRow),
+      overlaps: parseInt(e.dataset.tickOverlaps), alt: e.alt.slice(0, 70)})),
     sources: [...document.querySelectorAll('figure.enb-result')].map(r => ({
       caption: (r.querySelector('figcaption') || {innerText: ''}).innerText.trim(),
       files: [...r.querySelectorAll('.enb-source details.enb-files a code')].map(c => c.textContent.trim())})),

@@ -83,15 +83,17 @@ MIN_SHOWN_PT, MAX_PER_ROW = 8.0, 3
 
 def test_figures_readable_at_the_page_width(pages_seen):
     """Every figure's smallest text, as the browser shows it (its size in points x its dpi x the shown over the natural
-    width, in CSS points of 1/96 in x 72), is at least 8 pt, with at most three panels per row."""
+    width, in CSS points of 1/96 in x 72), is at least 8 pt, with at most three panels per row and no tick label over
+    its neighbour."""
     bad = []
     for doc, seen in pages_seen.items():
         for f in seen["figs"]:
             assert f["natural"] > 0 and f["pt"] == f["pt"], f"{doc}: figure without its measured size: {f['alt']}"
             shown_pt = f["pt"] * f["dpi"] / 96 * f["shown"] / f["natural"]
-            if shown_pt < MIN_SHOWN_PT - 0.05 or f["per_row"] > MAX_PER_ROW:
+            if shown_pt < MIN_SHOWN_PT - 0.05 or f["per_row"] > MAX_PER_ROW or f["overlaps"] != 0:
                 bad.append(f"{doc}: {f['alt']!r}: text {shown_pt:.1f} pt as shown ({f['pt']:g} pt drawn, "
-                           f"{f['natural']} px shown at {f['shown']:.0f}), {f['per_row']} panels per row")
+                           f"{f['natural']} px shown at {f['shown']:.0f}), {f['per_row']} panels per row, "
+                           f"{f['overlaps']} overlapping tick labels")
     assert not bad, "\n".join(bad)
 
 

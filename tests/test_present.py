@@ -168,3 +168,23 @@ def test_the_calculators_javascript_is_the_package_on_many_configurations(tmp_pa
             assert js["gross_wh_per_image" + k] * 3600 == pytest.approx(getattr(p, "per_image_gross_j" + k),
                                                                         rel=1e-9), (ask, k)
         assert js["extrapolation"] == p.extrapolation, ask
+
+
+def test_figure_measures_what_the_reader_sees():
+    """The figure-size test reads what present.figure writes on the image: smallest text, panels per row, tick labels
+    drawn over each other."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from energy_nb.book import style
+
+    style.apply()
+    fig, axes = style.panels(4, ncols=5)
+    assert len(axes) == 4 and style.measure(fig)["per_row"] == 3  # capped at three a row
+    axes[0].set_xticks(range(5), ["a long tick label"] * 5)  # five long labels on a narrow panel collide
+    axes[1].text(0.5, 0.5, "small", fontsize=6)
+    fig.canvas.draw()
+    seen = style.measure(fig)
+    assert seen["font_pt"] == 6 and seen["overlaps"] >= 1
+    html = present.figure(fig, "a figure", by="x").data
+    assert 'data-font-pt="6"' in html and 'data-tick-overlaps="' in html and 'data-panels-per-row="3"' in html

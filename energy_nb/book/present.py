@@ -313,7 +313,8 @@ def figure(fig, caption: str, by: Callable | str | Sequence[Callable | str], dat
     """Show a matplotlib figure with its caption and source line (and close it, so it shows once).
 
     The image carries what the book's figure-size test checks (:func:`.style.measure`: its smallest text in points,
-    its panels per row, its dpi) as ``data-`` attributes; a click shows it at full size (``energy-nb.js``)."""
+    its panels per row, its dpi, its overlapping tick labels) as ``data-`` attributes; a click shows it at full size
+    (``energy-nb.js``)."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML
 
@@ -326,5 +327,6 @@ def figure(fig, caption: str, by: Callable | str | Sequence[Callable | str], dat
     alt = html.escape(caption)
     return HTML(f'<figure class="enb-result enb-figure"><img alt="{alt}" title="Click to enlarge" '
                 f'data-font-pt="{seen["font_pt"]:g}" data-panels-per-row="{seen["per_row"]}" data-dpi="{dpi}" '
+                f'data-tick-overlaps="{seen["overlaps"]}" '
                 f'src="data:image/png;base64,{png}">'
                 f'<figcaption>{alt}</figcaption><div class="enb-meta">{source_line(by, data)}</div></figure>')

@@ -81,7 +81,8 @@ def fit_width(fig, width: float = WIDTH_IN) -> None:
 
 def measure(fig) -> dict[str, float]:
     """What the figure-size test checks, measured on a drawn figure: ``font_pt`` (its smallest visible text, points),
-    ``per_row`` (most visible panels side by side: axes at the same height, twin axes counted once), ``dpi``."""
+    ``per_row`` (most visible panels side by side: axes at the same height, twin axes counted once), ``dpi``,
+    ``overlaps`` (:func:`overlapping_ticks`)."""
     from matplotlib.text import Text
 
     sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
@@ -95,7 +96,23 @@ def measure(fig) -> dict[str, float]:
             continue
         rows.setdefault(round(box.y0, 2), set()).add(round(box.x0, 2))
     return dict(font_pt=min(sizes) if sizes else MIN_PT, per_row=max((len(v) for v in rows.values()), default=1),
-                dpi=float(fig.dpi))
+                dpi=float(fig.dpi), overlaps=overlapping_ticks(fig))
+
+
+def overlapping_ticks(fig) -> int:
+    """How many pairs of neighbouring tick labels overlap, over every visible axis of a drawn figure (a label of a
+    tick outside the view is not drawn and not counted)."""
+    n = 0
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis, (lo, hi) in ((ax.xaxis, sorted(ax.get_xlim())), (ax.yaxis, sorted(ax.get_ylim()))):
+            boxes = [t.label1.get_window_extent() for t in axis.get_major_ticks()
+                     if t.label1.get_visible() and t.label1.get_text().strip() and lo <= t.get_loc() <= hi]
+            boxes.sort(key=lambda b: (b.x0, b.y0))
+            n += sum(1 for a, b in zip(boxes, boxes[1:]) if a.overlaps(b) and a.intersection(a, b).width > 0.5
+                     and a.intersection(a, b).height > 0.5)
+    return n
 
 
 def _shown(text) -> bool:
