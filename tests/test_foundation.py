@@ -36,7 +36,7 @@ def test_provenance_covers_every_data_file():
     folders = {f for f in t["file"] if f.endswith("/")}
     covered = {f for f in files if any(f.startswith(d) for d in folders)}
     assert set(t["file"]) - folders == files - covered  # every other file has its own row
-    assert t.set_index("file").loc[sorted(folders), "files"].sum() == len(covered) == 206  # ML.ENERGY 92, model configs 95 (19 models), registry 16, carbon 3
+    assert t.set_index("file").loc[sorted(folders), "files"].sum() == len(covered) == 207  # ML.ENERGY 93 (v3: images and video), model configs 95 (19 models), registry 16, carbon 3
     assert t.set_index("file").loc["data/paper/a100_energy.csv", "rows"] == 280
     assert all(len(s) == 64 for s in t["sha256"])
 

@@ -53,6 +53,54 @@ def test_v3_every_configuration_round_trips():
         assert row.cfg == (0 if row.model == "flux" else 1)
 
 
+V3_VIDEO = V3.parent / "text-to-video.json"
+
+
+def test_v3_video_every_configuration_round_trips(tmp_path):
+    """Each text-to-video configuration is one record: energy and time per video as published, frames and fps kept,
+    guidance as the pipelines ran it, the split over GPUs; through the command line to a CSV and back unchanged."""
+    recs = json.loads(V3_VIDEO.read_text())["configurations"]
+    df = mlenergy.read(V3_VIDEO)
+    assert len(df) == len(recs) == 172 and set(df.gpu) == {"H100"} and (df.energy_scope == "gross").all()
+    for rec, row in zip(recs, df.itertuples()):
+        assert row.energy_j / row.n_prompts == pytest.approx(rec["energy_per_video_joules"], rel=1e-12)
+        assert row.time_s * row.batch_size == pytest.approx(rec["batch_latency_s"], rel=1e-12)
+        assert (row.frames, row.fps, row.height, row.width) == (rec["num_frames"], rec["fps"], rec["video_height"],
+                                                                 rec["video_width"])
+        assert row.n_prompts == 2 * rec["batch_size"] and row.ulysses_degree * row.ring_degree == row.num_gpus
+        assert row.cfg == (0 if rec["model_id"] == "tencent/HunyuanVideo" else 1) and row.dtype == "bf16"
+    one = df[(df.model == "tencent/HunyuanVideo") & (df.num_gpus == 1) & (df.batch_size == 1)].iloc[0]
+    assert one.energy_j / one.n_prompts / 3600 == pytest.approx(323.4, abs=0.1)  # Wh per clip: the issue's figure
+    out = tmp_path / "video.csv"
+    j = json.loads(cli("import", "mlenergy", str(V3_VIDEO), "--out", str(out), "--json").stdout)
+    back = schema.read_energy_csv(out)
+    assert j["rows"] == len(back) == 172
+    assert list(back.frames) == list(df.frames) and np.allclose(back.fps, df.fps) and np.allclose(back.energy_j,
+                                                                                                  df.energy_j)
+
+
+def test_video_columns_are_checked_and_default_to_an_image(tmp_path):
+    f = tmp_path / "v.csv"
+    head = "model,gpu,height,width,steps,dtype,cfg,n_prompts,energy_j,source,frames,fps\n"
+    f.write_text(head + "a/b,H100,480,832,50,bf16,1,1,6e4,test,81,15\n")
+    row = schema.read_energy_csv(f).iloc[0]
+    assert (row.frames, row.fps) == (81, 15.0)
+    f.write_text(head + "a/b,H100,480,832,50,bf16,1,1,6e4,test,0,15\n")
+    with pytest.raises(schema.SchemaError, match="column 'frames': got 0; allowed: an integer >= 1"):
+        schema.read_energy_csv(f)
+    f.write_text(head + "a/b,H100,480,832,50,bf16,1,1,6e4,test,1,15\n")
+    with pytest.raises(schema.SchemaError, match="column 'fps': got 15.0; allowed: empty for an image"):
+        schema.read_energy_csv(f)
+    legacy = schema.read_energy_csv(ROOT / "data" / "paper" / "a100_energy.csv")
+    assert (legacy.frames == 1).all() and legacy.fps.isna().all()  # written before the columns: images
+    data = json.loads(V3_VIDEO.read_text())
+    del data["configurations"][5]["num_frames"]
+    bad = tmp_path / "t2v.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"configurations\[5\]: field 'num_frames' is missing"):
+        mlenergy.read_v3(bad)
+
+
 @pytest.mark.parametrize("version", ["v2", "v3"])
 def test_cli_import_from_shared_writes_the_schema(tmp_path, version):
     src = SHARED / f"mlenergy-leaderboard-{version}"

@@ -188,3 +188,22 @@ def test_figure_measures_what_the_reader_sees():
     assert seen["font_pt"] == 6 and seen["overlaps"] >= 1
     html = present.figure(fig, "a figure", by="x").data
     assert 'data-font-pt="6"' in html and 'data-tick-overlaps="' in html and 'data-panels-per-row="3"' in html
+
+
+def test_source_line_is_one_click_from_the_function(monkeypatch):
+    """With the repository's URL (the publishing workflow's), the function a result names links to its code at this
+    commit and line; without it, the file and line are its tooltip."""
+    from energy_nb.book.sphinxext import REPOSITORY_ENV
+    from energy_nb.core import paths
+    from energy_nb.evaluation import refit
+
+    monkeypatch.delenv(REPOSITORY_ENV, raising=False)
+    local = present.source_line(refit.table2, data=[])
+    m = re.search(r'title="([^"]+), line (\d+)"', local)
+    assert m, local
+    line = (paths.ROOT / m.group(1)).read_text().splitlines()[int(m.group(2)) - 1]
+    assert line.startswith("def table2(")
+    monkeypatch.setenv(REPOSITORY_ENV, "https://github.com/owner/energy-nb")
+    linked = present.source_line(refit.table2, data=[])
+    assert re.search(r'href="https://github.com/owner/energy-nb/blob/[0-9a-f]{12}/energy_nb/evaluation/refit.py#L'
+                     + m.group(2) + '"', linked), linked

@@ -137,6 +137,51 @@ def _qualname(by: Callable | str | Sequence[Callable | str]) -> list[str]:
     return out
 
 
+def _where(qualname: str) -> tuple[str, int] | None:
+    """The file (relative to the checkout) and first line of the function ``qualname``, or None."""
+    import importlib
+    import inspect
+
+    from ..core import paths
+
+    parts = qualname.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+            obj = inspect.unwrap(obj)
+            path = Path(inspect.getsourcefile(obj) or "").resolve()
+            return path.relative_to(paths.ROOT.resolve()).as_posix(), inspect.getsourcelines(obj)[1]
+        except (AttributeError, TypeError, OSError, ValueError):
+            return None
+    return None
+
+
+def _function_link(qualname: str) -> str:
+    """The function as the source line names it: one click to its code in the repository at this commit where the
+    publishing workflow gives the repository's URL; else its file and line as a tooltip."""
+    import os
+
+    from ..core.versions import git_commit
+    from .sphinxext import REPOSITORY_ENV
+
+    code = f"<code>{html.escape(qualname)}</code>"
+    where = _where(qualname)
+    if where is None:
+        return code
+    path, line = where
+    url = os.environ.get(REPOSITORY_ENV, "").strip().rstrip("/")
+    commit = git_commit()
+    if url and "unknown" not in commit:
+        ref = commit.removesuffix("-dirty")
+        return f'<a class="enb-fn" href="{html.escape(url)}/blob/{ref}/{path}#L{line}">{code}</a>'
+    return f'<span class="enb-fn" title="{html.escape(path)}, line {line}">{code}</span>'
+
+
 def source_files(data: Iterable[str | Path] | pd.DataFrame | None = None) -> list[dict[str, str]]:
     """The data entries behind a result: ``file`` (as on the provenance page), ``sha256``, ``anchor``.
 
@@ -153,7 +198,7 @@ def source_files(data: Iterable[str | Path] | pd.DataFrame | None = None) -> lis
 def source_line(by: Callable | str | Sequence[Callable | str], data: Any = None) -> str:
     """HTML: 'Made by energy_nb.x.f from N data files' (the files, each with its sha256 and a link to its row of the
     provenance page, folded under that summary) and a link to the provenance page."""
-    fns = ", ".join(f"<code>{html.escape(q)}</code>" for q in _qualname(by))
+    fns = ", ".join(_function_link(q) for q in _qualname(by))
     link = relative_link(PROVENANCE_PAGE)
     if isinstance(data, str) and data == "all":
         return (f'<div class="enb-source">Made by {fns} from every file of <code>data/</code>. '

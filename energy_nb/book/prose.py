@@ -20,7 +20,8 @@ from ..models.display import label
 def files_line(files: pd.DataFrame, entries: list[str], rows: int | None = None, prefix: str = "Source files") -> str:
     """``Source files: `data/x/` (N files, sha256 `...`); ...`` for provenance ``entries`` (``files``:
     :func:`energy_nb.core.provenance.table` indexed by file)."""
-    text = f"{prefix}: " + "; ".join(f"`{f}` ({files.loc[f, 'files']} files, sha256 `{files.loc[f, 'sha256'][:12]}`)"
+    text = f"{prefix}: " + "; ".join(f"`{f}` ({files.loc[f, 'files']} file{'s' * (int(files.loc[f, 'files']) != 1)}, "
+                                      f"sha256 `{files.loc[f, 'sha256'][:12]}`)"
                                      for f in entries)
     return text + (f". {rows} rows, all `energy_scope = gross`." if rows is not None else ".")
 

@@ -201,7 +201,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     im = sub.add_parser("import", parents=[json_parent()], help="convert published measurements to the shared schema",
                         description="Read ML.ENERGY leaderboard data (a v2 folder with models.json, or a v3 "
-                                    "text-to-image.json) into rows of the shared schema (energy_scope gross).")
+                                    "text-to-image.json or text-to-video.json) into rows of the shared schema "
+                                    "(energy_scope gross; a video's rows per video, with frames and fps).")
     im.add_argument("source", choices=["mlenergy"], help="who published it (mlenergy: the ML.ENERGY leaderboard)")
     im.add_argument("path", help="e.g. ../shared/external/mlenergy-leaderboard-v2")
     im.add_argument("--out", help="write the rows as CSV")

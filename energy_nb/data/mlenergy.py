@@ -14,7 +14,12 @@ Model ids map to registry keys where the architecture is the paper's (SD 2.1 -> 
 -> ``flux``, SD3.5-Large -> ``sd35``); the others keep their Hugging Face ids. Every record of v2 ran
 classifier-free guidance (pipeline defaults); in v3 FLUX.1-dev does not (guidance embedding), SD3.5 does.
 
-Units: J, s, pixels.
+A v3 ``text-to-video.json`` record becomes one row per configuration too, with ``frames`` and ``fps`` as published
+and energy and time per *video* (``n_prompts`` = the videos of the 2 measured batches); Wan 2.1 and CogVideoX ran
+classifier-free guidance, HunyuanVideo a guidance embedding (SOURCE.md). The registry does not have the video models
+yet, so their rows keep their Hugging Face ids and no law is fitted on them.
+
+Units: J, s, pixels, frames.
 """
 from __future__ import annotations
 
@@ -47,9 +52,19 @@ V3_FIELDS = ("model_id", "gpu_model", "num_gpus", "batch_size", "inference_steps
              "weight_precision", "energy_per_image_joules", "batch_latency_s")
 #: Classifier-free guidance in v3 (SOURCE.md): FLUX.1-dev uses a guidance embedding, SD3.5 runs CFG.
 V3_CFG: dict[str, int] = {"black-forest-labs/FLUX.1-dev": 0, "stabilityai/stable-diffusion-3.5-large": 1}
+#: The fields of a v3 ``text-to-video.json`` configuration that a record needs.
+V3_VIDEO_FIELDS = ("model_id", "gpu_model", "num_gpus", "batch_size", "inference_steps", "num_frames", "video_height",
+                   "video_width", "fps", "weight_precision", "energy_per_video_joules", "batch_latency_s")
+#: Classifier-free guidance in v3 text-to-video (SOURCE.md: the pipelines' defaults): Wan 2.1 and CogVideoX run it (two
+#: transformer passes per step), HunyuanVideo feeds its guidance to an embedding (guidance-distilled, one pass).
+V3_VIDEO_CFG: dict[str, int] = {"Wan-AI/Wan2.1-T2V-1.3B-Diffusers": 1, "Wan-AI/Wan2.1-T2V-14B-Diffusers": 1,
+                                "tencent/HunyuanVideo": 0, "zai-org/CogVideoX-2b": 1, "zai-org/CogVideoX1.5-5B": 1}
+#: Measured batches per text-to-video configuration (``benchmark_iters=2``; SOURCE.md).
+V3_VIDEO_BATCHES = 2
 PRECISIONS: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 V2_DIR = paths.DATA / "external" / "mlenergy-leaderboard-v2"
 V3_FILE = paths.DATA / "external" / "mlenergy-leaderboard-v3" / "text-to-image.json"
+V3_VIDEO_FILE = paths.DATA / "external" / "mlenergy-leaderboard-v3" / "text-to-video.json"
 METER = "zeus (NVML energy counter)"
 
 
@@ -154,7 +169,8 @@ def read_v2(path: str | Path) -> pd.DataFrame:
 
 
 def read_v3(path: str | Path) -> pd.DataFrame:
-    """Every configuration of a v3 ``text-to-image.json`` as one row (shared schema, ``gross``)."""
+    """Every configuration of a v3 ``text-to-image.json`` (or, by its ``task``, ``text-to-video.json``: see
+    :func:`_video_rows`) as one row (shared schema, ``gross``)."""
     path = Path(path)
     from ..core.provenance import note_read
 
@@ -164,6 +180,8 @@ def read_v3(path: str | Path) -> pd.DataFrame:
     except (OSError, json.JSONDecodeError) as exc:
         raise MLEnergyInputError(f"{path}: cannot read ({exc})") from None
     configs = _field(data, "configurations", str(path))
+    if isinstance(data, dict) and data.get("task") == "text-to-video":
+        return to_frame(_video_rows(configs, path.name))
     rows = []
     for i, rec in enumerate(configs):
         where = f"{path.name}, configurations[{i}]"
@@ -195,18 +213,57 @@ def read_v3(path: str | Path) -> pd.DataFrame:
     return to_frame(rows)
 
 
+def _video_rows(configs: list, name: str) -> list[dict]:
+    """The records of a v3 ``text-to-video.json``: one per configuration, ``frames`` and ``fps`` as published,
+    ``n_prompts`` the videos of its measured window (:data:`V3_VIDEO_BATCHES` batches), ``energy_j`` their gross
+    energy summed over the job's GPUs, ``time_s`` seconds per video (batch latency / batch size). A model the registry
+    does not have keeps its Hugging Face id."""
+    rows = []
+    for i, rec in enumerate(configs):
+        where = f"{name}, configurations[{i}]"
+        for field in V3_VIDEO_FIELDS:
+            _field(rec, field, where)
+        hf = str(rec["model_id"])
+        if hf not in V3_VIDEO_CFG:
+            raise MLEnergyInputError(f"{where}: field 'model_id' is {hf!r}; whether it ran classifier-free guidance is "
+                                     f"not known here (known: {', '.join(V3_VIDEO_CFG)})")
+        prec = str(rec["weight_precision"])
+        if prec not in PRECISIONS:
+            raise MLEnergyInputError(f"{where}: field 'weight_precision' is {prec!r}; allowed: {', '.join(PRECISIONS)}")
+        family, part = _gpu(str(rec["gpu_model"]), where, "gpu_model")
+        batch = _number(rec, "batch_size", where, integer=True)
+        latency = _number(rec, "batch_latency_s", where)
+        n = V3_VIDEO_BATCHES * batch
+        rows.append(_row(where, model=registry_key(hf), gpu=family, gpu_part=part,
+                         height=_number(rec, "video_height", where, integer=True),
+                         width=_number(rec, "video_width", where, integer=True),
+                         steps=_number(rec, "inference_steps", where, integer=True), dtype=PRECISIONS[prec],
+                         cfg=V3_VIDEO_CFG[hf], n_prompts=n, energy_j=_number(rec, "energy_per_video_joules", where) * n,
+                         source=f"ML.ENERGY v3: {where}", status="ok", meter=METER,
+                         duration_s=latency * V3_VIDEO_BATCHES,
+                         batch_size=batch, num_gpus=_number(rec, "num_gpus", where, integer=True),
+                         ulysses_degree=_degree(rec, "ulysses_degree", where),
+                         ring_degree=_degree(rec, "ring_degree", where), time_s=latency / batch, energy_scope="gross",
+                         frames=_number(rec, "num_frames", where, integer=True), fps=_number(rec, "fps", where),
+                         note=f"hf_id={hf}; window of {V3_VIDEO_BATCHES} batches; summed over GPUs; without idle "
+                              "subtraction; energy and time per video"))
+    return rows
+
+
 def read(path: str | Path) -> pd.DataFrame:
-    """Either published format: a v2 folder, or a v3 ``text-to-image.json``."""
+    """Either published format: a v2 folder, or a v3 ``text-to-image.json`` or ``text-to-video.json``."""
     path = Path(path)
     if not path.exists():
-        raise MLEnergyInputError(f"{path} does not exist (expected a v2 folder or a v3 text-to-image.json)")
+        raise MLEnergyInputError(f"{path} does not exist (expected a v2 folder or a v3 text-to-image.json or "
+                                 "text-to-video.json)")
     if path.is_dir():
         if (path / "text-to-image.json").is_file() and not any(path.glob("**/models.json")):
             return read_v3(path / "text-to-image.json")
         return read_v2(path)
     if path.suffix == ".json":
         return read_v3(path)
-    raise MLEnergyInputError(f"{path}: neither a v2 folder (with models.json) nor a v3 text-to-image.json")
+    raise MLEnergyInputError(f"{path}: neither a v2 folder (with models.json) nor a v3 text-to-image.json or "
+                             "text-to-video.json")
 
 
 @provenance.cache(maxsize=1)

@@ -1,8 +1,8 @@
 """One tidy schema for every energy record: paper transcriptions and our own measurements alike.
 
 A row is one configuration run over ``n_prompts`` prompts. ``energy_j`` is the GPU energy in joules
-for all ``n_prompts`` images: *net* of idle power (``energy_scope = net``: the paper's tables, our
-sweeps: raw energy minus idle power x duration) or the counter's total (``gross``: ML.ENERGY's
+for all ``n_prompts`` images (or videos: one per prompt): *net* of idle power (``energy_scope = net``: the paper's
+tables, our sweeps: raw energy minus idle power x duration) or the counter's total (``gross``: ML.ENERGY's
 leaderboard). Measurement columns are empty for transcribed rows.
 
 Record columns added for independent data (every record has them once read; files written before
@@ -10,7 +10,9 @@ they existed get the defaults): ``batch_size`` (images per pipeline call, 1), ``
 ``time_s`` (seconds per image, empty when unknown), ``energy_scope`` (``net``), ``gpu_part`` (the exact
 part, e.g. ``A100-SXM4-40GB``; empty when unknown), ``ulysses_degree`` and ``ring_degree`` (how a run on several
 GPUs split each image's sequence: xDiT's Ulysses and Ring degrees, their product ``num_gpus``; defaults: ring 1,
-Ulysses the rest -- 1 and 1 on one GPU).
+Ulysses the rest -- 1 and 1 on one GPU), ``frames`` (frames per output: 1 for an image, the clip's length for a
+video, whose energy and ``time_s`` are then per video) and ``fps`` (frames per second of the video as written: it sets
+the seconds of video a clip lasts, not its compute; empty for an image).
 ``model`` is a registry key, or the Hugging Face
 id of a model the registry does not have yet (kept, but not fitted).
 """
@@ -78,16 +80,20 @@ RECORD_COLUMNS: dict[str, type] = {
     "gpu_part": str,
     "ulysses_degree": int,
     "ring_degree": int,
+    "frames": int,
+    "fps": float,
 }
-RECORD_DEFAULTS: dict[str, object] = {"batch_size": 1, "num_gpus": 1, "energy_scope": "net", "ring_degree": 1}
+RECORD_DEFAULTS: dict[str, object] = {"batch_size": 1, "num_gpus": 1, "energy_scope": "net", "ring_degree": 1,
+                                      "frames": 1}
 ENERGY_SCOPES: tuple[str, ...] = ("net", "gross")
 
 COLUMNS: dict[str, type] = {**CORE_COLUMNS, **MEASUREMENT_COLUMNS, **RECORD_COLUMNS}
 COLUMN_NAMES: list[str] = list(COLUMNS)
 #: The header files had before ``RECORD_COLUMNS`` (still read, and appended to, as they are).
 LEGACY_COLUMN_NAMES: list[str] = list(CORE_COLUMNS) + list(MEASUREMENT_COLUMNS)
-#: Every header a sweep file may have been started with (the current one first): each is still read and appended to.
-HEADERS: tuple[list[str], ...] = (COLUMN_NAMES, COLUMN_NAMES[:-2], LEGACY_COLUMN_NAMES)
+#: Every header a sweep file may have been started with (the current one first; then before ``frames``/``fps``, before
+#: ``ulysses_degree``/``ring_degree``, before every record column): each is still read and appended to.
+HEADERS: tuple[list[str], ...] = (COLUMN_NAMES, COLUMN_NAMES[:-2], COLUMN_NAMES[:-4], LEGACY_COLUMN_NAMES)
 _HF_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 
 _GPU_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -138,7 +144,7 @@ def validate_row(row: dict[str, object], path: str = "<row>", line: int = 0) -> 
         _fail(path, line, "dtype", row["dtype"], ", ".join(DTYPES))
     if row["cfg"] not in (0, 1):
         _fail(path, line, "cfg", row["cfg"], "0 (off) or 1 (on)")
-    for col in ("steps", "n_prompts", "batch_size", "num_gpus", "ulysses_degree", "ring_degree"):
+    for col in ("steps", "n_prompts", "batch_size", "num_gpus", "ulysses_degree", "ring_degree", "frames"):
         if row.get(col) is not None and int(row[col]) < 1:  # type: ignore[arg-type]
             _fail(path, line, col, row[col], "an integer >= 1")
     degrees = [int(row.get(c) or 1) for c in ("num_gpus", "ulysses_degree", "ring_degree")]  # type: ignore[arg-type]
@@ -157,7 +163,11 @@ def validate_row(row: dict[str, object], path: str = "<row>", line: int = 0) -> 
     if row.get("energy_scope") not in (None, *ENERGY_SCOPES):
         _fail(path, line, "energy_scope", row.get("energy_scope"), "net (idle subtracted) or gross (counter total)")
     if row.get("time_s") is not None and not float(row["time_s"]) > 0:  # type: ignore[arg-type]
-        _fail(path, line, "time_s", row["time_s"], "a positive number of seconds per image, or empty")
+        _fail(path, line, "time_s", row["time_s"], "a positive number of seconds per image (or video), or empty")
+    if row.get("fps") is not None and not float(row["fps"]) > 0:  # type: ignore[arg-type]
+        _fail(path, line, "fps", row["fps"], "a positive number of frames per second of video, or empty")
+    if row.get("fps") is not None and int(row.get("frames") or 1) == 1:  # type: ignore[arg-type]
+        _fail(path, line, "fps", row["fps"], "empty for an image (frames 1); a video has frames > 1")
     status = row.get("status") or "ok"
     if not (status in ("ok", "oom") or str(status).startswith("error")):
         _fail(path, line, "status", status, ", ".join(STATUSES))
@@ -245,7 +255,7 @@ def _read_energy_csv(path: Path, complete_lines_only: bool, note_read: Callable[
 
 def fill_defaults(row: dict[str, object]) -> dict[str, object]:
     """Record columns a row leaves empty get their defaults (batch 1, one GPU, net energy, ring degree 1 and the rest of
-    the GPUs by Ulysses); ``time_s``
+    the GPUs by Ulysses, one frame: an image); ``time_s``
     is derived from a measured window (``duration_s / n_prompts``) when there is one."""
     for col, default in RECORD_DEFAULTS.items():
         if row.get(col) is None:
