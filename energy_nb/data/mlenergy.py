@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -168,9 +169,22 @@ def read_v2(path: str | Path) -> pd.DataFrame:
     return to_frame(rows)
 
 
+#: What differs between v3's two files (by their ``task``): the fields a record needs, who ran guidance, which field
+#: holds the energy per output and the size, and how many batches the measured window holds.
+V3_TASKS: dict[str, dict[str, Any]] = {
+    "text-to-image": dict(fields=V3_FIELDS, cfg=V3_CFG, energy="energy_per_image_joules", height="image_height",
+                          width="image_width", batches=lambda steps: 8 if steps <= 30 else 4, per="image"),
+    "text-to-video": dict(fields=V3_VIDEO_FIELDS, cfg=V3_VIDEO_CFG, energy="energy_per_video_joules",
+                          height="video_height", width="video_width", batches=lambda steps: V3_VIDEO_BATCHES,
+                          per="video"),
+}
+
+
 def read_v3(path: str | Path) -> pd.DataFrame:
-    """Every configuration of a v3 ``text-to-image.json`` (or, by its ``task``, ``text-to-video.json``: see
-    :func:`_video_rows`) as one row (shared schema, ``gross``)."""
+    """Every configuration of a v3 ``text-to-image.json`` or ``text-to-video.json`` (told apart by its ``task``; a
+    file without one is images) as one row (shared schema, ``gross``): ``n_prompts`` the outputs of the measured
+    window, ``energy_j`` their energy summed over the job's GPUs, ``time_s`` seconds per output; a video's ``frames``
+    and ``fps`` as published. A model the registry does not have keeps its Hugging Face id."""
     path = Path(path)
     from ..core.provenance import note_read
 
@@ -180,17 +194,19 @@ def read_v3(path: str | Path) -> pd.DataFrame:
     except (OSError, json.JSONDecodeError) as exc:
         raise MLEnergyInputError(f"{path}: cannot read ({exc})") from None
     configs = _field(data, "configurations", str(path))
-    if isinstance(data, dict) and data.get("task") == "text-to-video":
-        return to_frame(_video_rows(configs, path.name))
+    task = data.get("task", "text-to-image") if isinstance(data, dict) else "text-to-image"
+    if task not in V3_TASKS:
+        raise MLEnergyInputError(f"{path}: field 'task' is {task!r}; allowed: {', '.join(V3_TASKS)}")
+    how = V3_TASKS[task]
     rows = []
     for i, rec in enumerate(configs):
         where = f"{path.name}, configurations[{i}]"
-        for name in V3_FIELDS:
+        for name in how["fields"]:
             _field(rec, name, where)
         hf = str(rec["model_id"])
-        if hf not in V3_CFG:
+        if hf not in how["cfg"]:
             raise MLEnergyInputError(f"{where}: field 'model_id' is {hf!r}; whether it ran classifier-free guidance is "
-                               f"not known here (known: {', '.join(V3_CFG)})")
+                                     f"not known here (known: {', '.join(how['cfg'])})")
         prec = str(rec["weight_precision"])
         if prec not in PRECISIONS:
             raise MLEnergyInputError(f"{where}: field 'weight_precision' is {prec!r}; allowed: {', '.join(PRECISIONS)}")
@@ -198,56 +214,22 @@ def read_v3(path: str | Path) -> pd.DataFrame:
         batch = _number(rec, "batch_size", where, integer=True)
         steps = _number(rec, "inference_steps", where, integer=True)
         latency = _number(rec, "batch_latency_s", where)
-        batches = 8 if steps <= 30 else 4
+        batches = how["batches"](steps)
         n = batches * batch
+        video = dict(frames=_number(rec, "num_frames", where, integer=True), fps=_number(rec, "fps", where)) \
+            if how["per"] == "video" else {}
         rows.append(_row(where, model=registry_key(hf), gpu=family, gpu_part=part,
-                         height=_number(rec, "image_height", where, integer=True),
-                         width=_number(rec, "image_width", where, integer=True), steps=steps,
-                         dtype=PRECISIONS[prec], cfg=V3_CFG[hf], n_prompts=n,
-                         energy_j=_number(rec, "energy_per_image_joules", where) * n,
+                         height=_number(rec, how["height"], where, integer=True),
+                         width=_number(rec, how["width"], where, integer=True), steps=steps,
+                         dtype=PRECISIONS[prec], cfg=how["cfg"][hf], n_prompts=n,
+                         energy_j=_number(rec, how["energy"], where) * n,
                          source=f"ML.ENERGY v3: {where}", status="ok", meter=METER, duration_s=latency * batches,
                          batch_size=batch, num_gpus=_number(rec, "num_gpus", where, integer=True),
                          ulysses_degree=_degree(rec, "ulysses_degree", where),
                          ring_degree=_degree(rec, "ring_degree", where), time_s=latency / batch, energy_scope="gross",
-                         note=f"hf_id={hf}; window of {batches} batches; summed over GPUs; without idle subtraction"))
+                         note=f"hf_id={hf}; window of {batches} batches; summed over GPUs; without idle subtraction"
+                              + ("; energy and time per video" if video else ""), **video))
     return to_frame(rows)
-
-
-def _video_rows(configs: list, name: str) -> list[dict]:
-    """The records of a v3 ``text-to-video.json``: one per configuration, ``frames`` and ``fps`` as published,
-    ``n_prompts`` the videos of its measured window (:data:`V3_VIDEO_BATCHES` batches), ``energy_j`` their gross
-    energy summed over the job's GPUs, ``time_s`` seconds per video (batch latency / batch size). A model the registry
-    does not have keeps its Hugging Face id."""
-    rows = []
-    for i, rec in enumerate(configs):
-        where = f"{name}, configurations[{i}]"
-        for field in V3_VIDEO_FIELDS:
-            _field(rec, field, where)
-        hf = str(rec["model_id"])
-        if hf not in V3_VIDEO_CFG:
-            raise MLEnergyInputError(f"{where}: field 'model_id' is {hf!r}; whether it ran classifier-free guidance is "
-                                     f"not known here (known: {', '.join(V3_VIDEO_CFG)})")
-        prec = str(rec["weight_precision"])
-        if prec not in PRECISIONS:
-            raise MLEnergyInputError(f"{where}: field 'weight_precision' is {prec!r}; allowed: {', '.join(PRECISIONS)}")
-        family, part = _gpu(str(rec["gpu_model"]), where, "gpu_model")
-        batch = _number(rec, "batch_size", where, integer=True)
-        latency = _number(rec, "batch_latency_s", where)
-        n = V3_VIDEO_BATCHES * batch
-        rows.append(_row(where, model=registry_key(hf), gpu=family, gpu_part=part,
-                         height=_number(rec, "video_height", where, integer=True),
-                         width=_number(rec, "video_width", where, integer=True),
-                         steps=_number(rec, "inference_steps", where, integer=True), dtype=PRECISIONS[prec],
-                         cfg=V3_VIDEO_CFG[hf], n_prompts=n, energy_j=_number(rec, "energy_per_video_joules", where) * n,
-                         source=f"ML.ENERGY v3: {where}", status="ok", meter=METER,
-                         duration_s=latency * V3_VIDEO_BATCHES,
-                         batch_size=batch, num_gpus=_number(rec, "num_gpus", where, integer=True),
-                         ulysses_degree=_degree(rec, "ulysses_degree", where),
-                         ring_degree=_degree(rec, "ring_degree", where), time_s=latency / batch, energy_scope="gross",
-                         frames=_number(rec, "num_frames", where, integer=True), fps=_number(rec, "fps", where),
-                         note=f"hf_id={hf}; window of {V3_VIDEO_BATCHES} batches; summed over GPUs; without idle "
-                              "subtraction; energy and time per video"))
-    return rows
 
 
 def read(path: str | Path) -> pd.DataFrame:
