@@ -169,11 +169,6 @@ def close_scope(scope: dict[str, None]) -> None:
             return
 
 
-def current_scope() -> dict[str, None] | None:
-    """The innermost open recording, or None."""
-    return _SCOPES[-1] if _SCOPES else None
-
-
 def cache(fn: Callable | None = None, *, maxsize: int | None = None) -> Callable:
     """``functools.cache`` (or an LRU of ``maxsize``) that also remembers the files of ``data/`` the first call read
     and records them again on every hit, so a result shown later names the files behind it even when it comes from
