@@ -175,8 +175,8 @@ def _function_link(qualname: str) -> str:
         return code
     path, line = where
     url = os.environ.get(REPOSITORY_ENV, "").strip().rstrip("/")
-    commit = git_commit()
-    if url and "unknown" not in commit:
+    commit = git_commit() if url else "unknown"  # two git processes: only where a link will use them
+    if "unknown" not in commit:
         ref = commit.removesuffix("-dirty")
         return f'<a class="enb-fn" href="{html.escape(url)}/blob/{ref}/{path}#L{line}">{code}</a>'
     return f'<span class="enb-fn" title="{html.escape(path)}, line {line}">{code}</span>'
